@@ -1,0 +1,6 @@
+"""Placeholder for `zoo inpaint` until it is built."""
+
+
+def add_parser(sub, name):
+    p = sub.add_parser(name, help="(not built yet)")
+    p.set_defaults(func=lambda args: 1)
