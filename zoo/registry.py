@@ -1,0 +1,213 @@
+"""Plugin discovery: one pluggy manager, fed by the ``zoo.plugins`` entry-point group.
+
+Built-in plugins (``plugins/``, installed as ``zoo_plugins``) come through the same entry
+points as any outside package. A plugin that fails to import, raises in its hook or
+registers a name that is taken is recorded in ``Registry.broken``; everything else keeps
+working. ``ZOO_STRICT_PLUGINS=1`` turns those failures into errors (for plugin authors);
+``ZOO_PLUGINS=a,b`` loads only the named plugins (entry-point names).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from zoo.config import from_dict
+from zoo.errors import ZooError, unknown
+from zoo.hookspecs import EncoderSpec, MaskSpec, ZooHookSpecs
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "zoo.plugins"
+ENV_ALLOW = "ZOO_PLUGINS"
+ENV_STRICT = "ZOO_STRICT_PLUGINS"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One registered encoder or mask, with where it came from."""
+
+    spec: Any  # EncoderSpec | MaskSpec
+    plugin: str  # entry-point (or module) name
+    package: str  # distribution that provides it
+    version: str
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """A plugin that failed; ``error`` says why (one line) and ``detail`` has the traceback."""
+
+    plugin: str
+    package: str
+    version: str
+    error: str
+    detail: str = ""
+
+
+@dataclass
+class Registry:
+    """What the plugins registered. Look names up with ``encoder()`` / ``mask()``."""
+
+    encoders: dict[str, Registered] = field(default_factory=dict)
+    masks: dict[str, Registered] = field(default_factory=dict)
+    broken: list[BrokenPlugin] = field(default_factory=list)
+    plugins: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (pkg, version)
+
+    def encoder(self, name: str) -> Registered:
+        """The encoder registered as ``name``; a ZooError with suggestions otherwise."""
+        return self._lookup("encoder", self.encoders, name)
+
+    def mask(self, name: str) -> Registered:
+        """The mask generator registered as ``name``; a ZooError with suggestions otherwise."""
+        return self._lookup("mask", self.masks, name)
+
+    def _lookup(self, kind: str, table: dict[str, Registered], name: str) -> Registered:
+        if name in table:
+            return table[name]
+        err = unknown(kind, name, table)
+        broken = [b.plugin for b in self.broken]
+        if broken:  # the name may belong to a plugin that failed to load
+            err = ZooError(f"{err} (broken plugins: {', '.join(broken)}; see `zoo plugins`)")
+        raise err
+
+
+def _strict() -> bool:
+    return os.environ.get(ENV_STRICT, "").lower() in ("1", "true", "yes")
+
+
+def _allowed() -> set[str] | None:
+    raw = os.environ.get(ENV_ALLOW, "").strip()
+    return {p.strip() for p in raw.split(",") if p.strip()} if raw else None
+
+
+def _check_spec(spec: Any, expected: type) -> None:
+    if not isinstance(spec, expected):
+        raise TypeError(f"register() expects a {expected.__name__}, got {type(spec).__name__}")
+    if not dataclasses.is_dataclass(spec.config):
+        raise TypeError(f"{spec.name}: config must be a dataclass, got {spec.config!r}")
+    missing = [f.name for f in dataclasses.fields(spec.config)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise TypeError(f"{spec.name}: config fields need defaults: {', '.join(missing)}")
+
+
+class _Loader:
+    """Builds a Registry, isolating each plugin's failures."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("zoo")
+        self.pm.add_hookspecs(ZooHookSpecs)
+        self.registry = Registry()
+        self.sources: dict[str, tuple[str, str]] = {}  # plugin -> (package, version)
+
+    def fail(self, plugin: str, exc: BaseException | str) -> None:
+        package, version = self.sources.get(plugin, ("?", "?"))
+        message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        detail = "" if isinstance(exc, str) else "".join(traceback.format_exception(exc))
+        if _strict():
+            raise ZooError(f"plugin '{plugin}' ({package} {version}) is broken: {message}")
+        log.warning("plugin %s is broken: %s", plugin, message)
+        self.registry.broken.append(BrokenPlugin(plugin, package, version, message, detail))
+
+    def add(self, plugin: str, module: ModuleType | None, package: str, version: str,
+            load_error: BaseException | None = None) -> None:
+        self.sources[plugin] = (package, version)
+        if load_error is not None:
+            self.fail(plugin, load_error)
+            return
+        try:
+            self.pm.register(module, name=plugin)
+        except Exception as exc:  # pluggy validation: misspelled hook args, duplicates...
+            self.fail(plugin, exc)
+            return
+        self.registry.plugins[plugin] = (package, version)
+
+    def collect(self, hook_name: str, expected: type, table: dict[str, Registered]) -> None:
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):  # pluggy keeps them last-registered-first
+            plugin = impl.plugin_name
+            package, version = self.sources.get(plugin, ("?", "?"))
+            staged: list[Any] = []
+            try:
+                impl.function(*[staged.append if a == "register" else None for a in impl.argnames])
+                for spec in staged:
+                    _check_spec(spec, expected)
+            except Exception as exc:  # the plugin's own bug: isolate it, register nothing
+                self.fail(plugin, exc)
+                continue
+            for spec in staged:
+                if spec.name in table:
+                    first = table[spec.name]
+                    self.fail(plugin, (
+                        f"{expected.__name__[:-4].lower()} name '{spec.name}' from plugin "
+                        f"'{plugin}' ({package} {version}) is already registered by plugin "
+                        f"'{first.plugin}' ({first.package} {first.version}); kept the first"))
+                    continue
+                table[spec.name] = Registered(spec, plugin, package, version)
+
+
+def load_registry(extra: Iterable[tuple[str, ModuleType]] = ()) -> Registry:
+    """Discover plugins from entry points (plus ``extra`` (name, module) pairs) and collect
+    their registrations. Never raises for a broken plugin unless ZOO_STRICT_PLUGINS is set."""
+    loader = _Loader()
+    allowed = _allowed()
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        dist = getattr(ep, "dist", None)
+        package, version = (dist.name, dist.version) if dist else ("?", "?")
+        if ep.name in loader.sources:
+            loader.sources.setdefault(ep.name, (package, version))
+            loader.fail(ep.name, f"entry point name '{ep.name}' of {package} is already used "
+                                 f"by {loader.sources[ep.name][0]}; kept the first")
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # import errors, missing deps, syntax errors
+            loader.add(ep.name, None, package, version, load_error=exc)
+            continue
+        loader.add(ep.name, module, package, version)
+    for name, module in extra:
+        loader.add(name, module, getattr(module, "__package__", None) or name,
+                   str(getattr(module, "__version__", "local")))
+    loader.collect("zoo_register_encoders", EncoderSpec, loader.registry.encoders)
+    loader.collect("zoo_register_masks", MaskSpec, loader.registry.masks)
+    return loader.registry
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry(refresh: bool = False) -> Registry:
+    """The process-wide registry, discovered once (``refresh=True`` discovers again)."""
+    global _REGISTRY
+    if _REGISTRY is None or refresh:
+        _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+def encoder_config(name: str, args: dict[str, Any] | None = None) -> Any:
+    """A fresh config dataclass for encoder ``name`` with ``args`` applied (validated)."""
+    spec = get_registry().encoder(name).spec
+    return from_dict(spec.config, args or {}, prefix="encoder_args")
+
+
+def build_encoder(name: str, args: dict[str, Any] | None, in_channels: int) -> Any:
+    """Build a fresh fusion-encoder module for ``name`` (see EncoderSpec for its contract)."""
+    spec = get_registry().encoder(name).spec
+    return spec.build(encoder_config(name, args), in_channels)
+
+
+def mask_config(name: str, args: dict[str, Any] | None = None) -> Any:
+    """A fresh config dataclass for mask generator ``name`` with ``args`` applied."""
+    spec = get_registry().mask(name).spec
+    return from_dict(spec.config, args or {}, prefix="mask_args")
