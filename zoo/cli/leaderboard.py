@@ -1,6 +1,310 @@
-"""Placeholder for `zoo leaderboard` until it is built."""
+"""`zoo leaderboard`: rank recorded trials, beside the classical baselines and the ceiling.
+
+    zoo leaderboard [--db PATH | --storage DIR] [--sort METRIC] [--search S] [--encoder E]
+                    [--dataset D] [--mask M] [--status S] [--top N] [--group]
+                    [--format table|csv|json|markdown]
+    zoo leaderboard show TRIAL [--db PATH | --storage DIR] [--format table|json]
+
+The file is ``--db PATH``, else ``<--storage DIR>/leaderboard.sqlite``, else
+``./results/leaderboard.sqlite`` (``zoo tune`` writes there by default). Reading never
+creates it. TRIAL is a trial id or a unique prefix of one.
+
+Output shapes:
+
+- ``table``: a rich table, best first, with the reference rows (ceiling, telea, mean_fill,
+  ...) of the mask sets shown as a dimmed section at the bottom.
+- ``csv``: one header line then one line per trial (or per group with ``--group``); no
+  references. ``config`` is a JSON string; inf is written ``inf``.
+- ``markdown``: the trials table, then a "References" table.
+- ``json``: ``{"trials": [row, ...], "references": [ref, ...]}``, or with ``--group``
+  ``{"groups": [group, ...], "references": [...]}``. A row has every leaderboard column
+  (``config`` and ``metrics`` as objects); a group has ``config_hash``, ``eval_id``, ``n``,
+  ``seeds``, ``trial_ids`` and ``<metric>_mean`` / ``<metric>_std``; a reference has
+  ``eval_id``, ``name``, ``dataset``, ``mask`` and its metrics. Infinity (the ceiling's
+  ``psnr_hole``) is the string ``"inf"``, NaN is ``null``: the output is strict JSON.
+  ``show --format json`` prints one row plus ``"references"`` for its mask set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from typing import Any
+
+from zoo.errors import ZooError, unknown
+from zoo.leaderboard import (
+    DEFAULT_STORAGE,
+    METRICS,
+    REFERENCE_METRICS,
+    SORT_KEYS,
+    STATUSES,
+    Leaderboard,
+    resolve_db_path,
+    to_jsonable,
+)
+
+LIST_FORMATS = ("table", "csv", "json", "markdown")
+SHOW_FORMATS = ("table", "json")
+# the metrics every table shows; the sort metric is added when it is not one of them
+TABLE_METRICS = ("psnr_hole", "ssim_hole", "l1_hole", "dice")
+CSV_TRIAL_COLUMNS = (
+    "rank", "search", "trial_id", "status", "encoder", "plugin_version", "dataset", "mask",
+    "seed", "epochs", *REFERENCE_METRICS, "params", "train_time_s", "train_images_per_s",
+    "device", "config_hash", "eval_id", "checkpoint", "grid_png", "curves_png", "error",
+    "created_at", "updated_at", "config",
+)
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="(not built yet)")
-    p.set_defaults(func=lambda args: 1)
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    """Register `zoo leaderboard` (and its `show TRIAL` form)."""
+    p = sub.add_parser(name, help="rank recorded trials beside baselines and the ceiling",
+                       description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  zoo leaderboard --top 10\n"
+                              "  zoo leaderboard --group --format markdown\n"
+                              "  zoo leaderboard show 3fa2c")
+    # `show` is an optional positional rather than a subparser, so the plain listing
+    # keeps its flags without a sub-command word
+    p.add_argument("action", nargs="?", choices=["show"], help="show one trial in full")
+    p.add_argument("trial", nargs="?", help="with show: a trial id or unique prefix")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--db", help="the leaderboard file")
+    where.add_argument("--storage", help=f"a tune storage folder holding leaderboard.sqlite "
+                                         f"(default: ./{DEFAULT_STORAGE})")
+    p.add_argument("--sort", default="psnr_hole",
+                   help=f"metric to rank by (default psnr_hole): {', '.join(SORT_KEYS)}")
+    p.add_argument("--search", help="only this search")
+    p.add_argument("--encoder", help="only this encoder")
+    p.add_argument("--dataset", help="only this dataset")
+    p.add_argument("--mask", help="only this mask generator")
+    p.add_argument("--status", help=f"only this status: {', '.join(STATUSES)}")
+    p.add_argument("--top", type=int, help="show the best N")
+    p.add_argument("--group", action="store_true", help="mean ± std across seeds per config")
+    p.add_argument("--format", default="table", help=f"{', '.join(LIST_FORMATS)} (default table)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the leaderboard, or show one trial."""
+    lb = Leaderboard(resolve_db_path(args.db, args.storage), create=False)
+    if args.action == "show":
+        if not args.trial:
+            raise ZooError("`zoo leaderboard show` needs a trial id (or a unique prefix); "
+                           "`zoo leaderboard` lists them")
+        return _show(lb, args)
+    if args.trial:
+        raise ZooError(f"unexpected argument '{args.trial}'; did you mean "
+                       f"`zoo leaderboard show {args.trial}`?")
+    return _list(lb, args)
+
+
+# -- listing ---------------------------------------------------------------------------
+
+
+def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
+    if args.format not in LIST_FORMATS:
+        raise unknown("format", args.format, LIST_FORMATS)
+    if args.sort not in SORT_KEYS:
+        raise unknown("sort metric", args.sort, SORT_KEYS)
+    filters = dict(search=args.search, encoder=args.encoder, dataset=args.dataset, mask=args.mask)
+    if args.group:
+        if args.status not in (None, "completed"):
+            raise ZooError("--group ranks completed trials only; drop --status or use "
+                           "--status completed")
+        if args.sort not in METRICS:
+            raise unknown("metric to sort groups by", args.sort, METRICS)
+        rows = lb.grouped(**filters, sort=args.sort, top=args.top)
+    else:
+        rows = lb.trials(**filters, status=args.status, sort=args.sort, top=args.top)
+    refs = _references_for(lb, rows, args.dataset, args.mask)
+    if args.format == "json":
+        key = "groups" if args.group else "trials"
+        sys.stdout.write(json.dumps(to_jsonable({key: rows, "references": refs}),
+                                    indent=2, allow_nan=False) + "\n")
+    elif args.format == "csv":
+        _write_csv(rows, args.group)
+    else:
+        header, body, ref_body = _cells(rows, refs, args.sort, args.group)
+        if args.format == "markdown":
+            _write_markdown(header, body, ref_body)
+        else:
+            _print_table(header, body, ref_body, args.sort, args.group, lb)
+    return 0
+
+
+def _references_for(lb: Leaderboard, rows: list[dict], dataset: str | None,
+                    mask: str | None) -> list[dict]:
+    """References of the mask sets the rows were scored on (or of the filters, with no rows)."""
+    eval_ids = list(dict.fromkeys(r["eval_id"] for r in rows if r.get("eval_id")))
+    if not eval_ids:
+        return lb.references(dataset=dataset, mask=mask) if not rows else []
+    return [ref for e in eval_ids for ref in lb.references(eval_id=e)]
+
+
+def _metric_columns(sort: str) -> list[str]:
+    cols = list(TABLE_METRICS)
+    if sort in METRICS and sort not in cols and sort not in ("params", "train_time_s"):
+        cols.insert(0, sort)
+    return cols
+
+
+def _cells(rows: list[dict], refs: list[dict], sort: str,
+           group: bool) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """Header, trial rows and reference rows as display strings (shared by table and markdown)."""
+    metrics = _metric_columns(sort)
+    if group:
+        header = ["#", "config", "encoder", "data", "epochs", "seeds", *metrics, "params", "time s"]
+        body = [[str(i), r["config_hash"] or "-", r["encoder"] or "-", _data(r),
+                 _fmt("epochs", r["epochs"]), str(r["n"]),
+                 *(_mean_std(m, r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics),
+                 _fmt("params", r["params_mean"]), _fmt("train_time_s", r["train_time_s_mean"])]
+                for i, r in enumerate(rows, 1)]
+        ref_body = [["", ref["name"], "reference", _data(ref), "", "",
+                     *(_fmt(m, ref.get(m)) for m in metrics), "", ""] for ref in refs]
+    else:
+        header = ["#", "trial", "status", "encoder", "data", "seed", "epochs", *metrics,
+                  "params", "time s", "device"]
+        body = [[str(i), _trial_name(r, rows), r["status"], r["encoder"] or "-", _data(r),
+                 _fmt("seed", r["seed"]), _fmt("epochs", r["epochs"]),
+                 *(_fmt(m, r[m]) for m in metrics), _fmt("params", r["params"]),
+                 _fmt("train_time_s", r["train_time_s"]), r["device"] or "-"]
+                for i, r in enumerate(rows, 1)]
+        ref_body = [["", ref["name"], "reference", "-", _data(ref), "", "",
+                     *(_fmt(m, ref.get(m)) for m in metrics), "", "", ""] for ref in refs]
+    return header, body, ref_body
+
+
+def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[str]],
+                 sort: str, group: bool, lb: Leaderboard) -> None:
+    from rich.table import Table
+
+    from zoo.cli._console import console
+
+    better = "higher" if SORT_KEYS[sort] else "lower"
+    what = "configs (mean ± std over seeds)" if group else "trials"
+    table = Table(title=f"leaderboard: {len(body)} {what}, by {sort} ({better} first)",
+                  caption=f"{lb.path}" + ("; dimmed: reference methods on the same masks"
+                                          if ref_body else ""))
+    for name in header:
+        numeric = name not in ("trial", "config", "status", "encoder", "data", "device")
+        table.add_column(name, justify="right" if numeric else "left",
+                         style="bold" if name == sort else None)
+    for cells in body:
+        table.add_row(*cells, style="red" if cells[2] == "failed" and not group else None)
+    if ref_body:
+        table.add_section()
+        for cells in ref_body:
+            table.add_row(*cells, style="dim")
+    console.print(table)
+    if not body:
+        console.print("no trials match; `zoo tune` records them as they finish", style="yellow")
+
+
+def _write_markdown(header: list[str], body: list[list[str]], ref_body: list[list[str]]) -> None:
+    def table(head: list[str], rows: list[list[str]]) -> str:
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        return "\n".join(lines) + "\n"
+
+    out = table(header, body)
+    if ref_body:
+        # the reference table reuses the trial header but names the method in column 2
+        ref_head = [h if i != 1 else "reference" for i, h in enumerate(header)]
+        out += "\n**References** (same mask sets)\n\n" + table(ref_head, ref_body)
+    sys.stdout.write(out)
+
+
+def _write_csv(rows: list[dict], group: bool) -> None:
+    if group:
+        cols = ["rank", "config_hash", "eval_id", "encoder", "dataset", "mask", "epochs", "n",
+                "seeds", "trial_ids", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]
+    else:
+        cols = list(CSV_TRIAL_COLUMNS)
+    writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for i, row in enumerate(rows, 1):
+        out = {**row, "rank": i}
+        for key in ("config", "seeds", "trial_ids"):
+            if key in out and out[key] is not None:
+                out[key] = json.dumps(to_jsonable(out[key]), sort_keys=True)
+        writer.writerow(out)
+
+
+# -- one trial ---------------------------------------------------------------------------
+
+
+def _show(lb: Leaderboard, args: argparse.Namespace) -> int:
+    if args.format not in SHOW_FORMATS:
+        raise unknown("format for show", args.format, SHOW_FORMATS)
+    row = lb.get(args.trial, search=args.search)
+    refs = lb.references(eval_id=row["eval_id"]) if row.get("eval_id") else []
+    if args.format == "json":
+        sys.stdout.write(json.dumps(to_jsonable({**row, "references": refs}), indent=2,
+                                    allow_nan=False) + "\n")
+        return 0
+    from rich.table import Table
+
+    from zoo.cli._console import console
+
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    for key in ("search", "trial_id", "status", "encoder", "plugin_version", "dataset", "mask",
+                "seed", "epochs", "config_hash", "eval_id", "device", "params", "train_time_s",
+                "train_images_per_s", "checkpoint", "grid_png", "curves_png", "error",
+                "created_at", "updated_at"):
+        if row.get(key) is not None:
+            info.add_row(key, _fmt(key, row[key]) if key in METRICS else str(row[key]))
+    console.print(info)
+    scores = Table(title="metrics" + (" beside the references on the same masks" if refs else ""))
+    scores.add_column("metric")
+    scores.add_column("this trial", justify="right", style="bold")
+    for ref in refs:
+        scores.add_column(ref["name"], justify="right", style="dim")
+    for m in REFERENCE_METRICS:
+        scores.add_row(m, _fmt(m, row.get(m)), *(_fmt(m, ref.get(m)) for ref in refs))
+    console.print(scores)
+    console.print("config:", style="bold")
+    console.print_json(json.dumps(to_jsonable(row.get("config") or {}), sort_keys=True))
+    return 0
+
+
+# -- formatting ----------------------------------------------------------------------------
+
+
+def _trial_name(row: dict, rows: list[dict]) -> str:
+    # the search name only matters when the listing mixes searches
+    mixed = len({r["search"] for r in rows}) > 1
+    return f"{row['search']}/{row['trial_id']}" if mixed else row["trial_id"]
+
+
+def _data(row: dict) -> str:
+    return f"{row.get('dataset') or '?'}/{row.get('mask') or '?'}"
+
+
+def _fmt(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if name == "params":
+        value = float(value)
+        return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value / 1e3:.1f}k"
+    if name in ("seed", "epochs"):
+        return str(int(value))
+    if name.startswith("psnr"):
+        return f"{value:.2f}"
+    if name in ("train_time_s",):
+        return f"{value:.1f}"
+    if name == "train_images_per_s":
+        return f"{value:.0f}"
+    return f"{value:.4f}"
+
+
+def _mean_std(name: str, mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return _fmt(name, mean) if std is None else f"{_fmt(name, mean)} ± {_fmt(name, std)}"

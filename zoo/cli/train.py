@@ -1,6 +1,77 @@
-"""Placeholder for `zoo train` until it is built."""
+"""`zoo train`: one training run with a progress bar, checkpoints and final metrics."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from zoo.cli._common import add_data_args, config_from_args
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="(not built yet)")
-    p.set_defaults(func=lambda args: 1)
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="train one model and score it on the frozen test masks",
+                       description="Train one model. Options: preset < --config < flags < --set.")
+    p.add_argument("--encoder", help="fusion encoder (see `zoo plugins`); default none")
+    p.add_argument("--preset", choices=["paper"], help="the paper's model and recipe")
+    p.add_argument("--config", metavar="YAML", help="a YAML file of TrainConfig options")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--train-limit", type=int, metavar="N", help="cap on training images")
+    p.add_argument("--val-limit", type=int, metavar="N", help="validation images per epoch")
+    p.add_argument("--mask", metavar="KIND", help="mask generator: paper, square, irregular")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/ENCODER-HASH-sSEED)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over even if --out holds a checkpoint of this config")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any config field, e.g. unet.depth=3 or encoder_args.width=128")
+    add_data_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo._json import dumps
+    from zoo.cli._console import console, err_console
+    from zoo.cli._report import metrics_table
+    from zoo.train import train
+
+    config = config_from_args(args, {
+        "encoder": args.encoder, "epochs": args.epochs, "batch_size": args.batch_size,
+        "lr": args.lr, "train_limit": args.train_limit, "val_limit": args.val_limit,
+        "test_limit": args.test_limit, "mask": args.mask, "seed": args.seed,
+        "data_dir": args.data, "device": args.device})
+    out = Path(args.out or f"runs/{config.encoder}-{config.hash()}-s{config.seed}").resolve()
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeRemainingColumn
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err_console, transient=True,
+                  disable=args.json) as progress:
+        task = progress.add_task("epoch 1", total=None)
+        epoch_no = [0]
+
+        def on_step(step: int, total: int) -> None:
+            if step == 1:
+                epoch_no[0] += 1
+                progress.reset(task, total=total, description=f"epoch {epoch_no[0]}")
+            progress.update(task, completed=step)
+
+        def on_epoch(rec: dict, ckpt: Path) -> None:
+            epoch_no[0] = rec["epoch"]
+            if not args.json:
+                progress.console.print(
+                    f"epoch {rec['epoch']}/{config.epochs}  loss {rec['train_loss']:.4f}  "
+                    f"val hole PSNR {rec['val_psnr_hole']:.2f} dB  "
+                    f"{rec['train_images_per_s']:.0f} img/s")
+
+        result = train(config, out, resume=not args.no_resume, on_step=on_step,
+                       on_epoch=on_epoch)
+    if args.json:
+        print(dumps({k: v for k, v in result.items() if k != "history"}))
+    else:
+        console.print(metrics_table(result, title=f"{config.encoder} on {config.dataset} "
+                                                  f"test ({config.mask} masks)"))
+        console.print(f"checkpoint: {result['checkpoint']}")
+    return 0

@@ -1,0 +1,224 @@
+"""Built-in mask generators: ``paper``, ``square`` and ``irregular``.
+
+Every generator returns a float tensor ``(n, 1, h, w)`` of 0/1 (1 = hole), drawn with the
+given ``torch.Generator`` on ``device`` and vectorised over the batch: masks are made on
+the GPU next to the model each step, so a per-image Python loop would be the bottleneck.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+import zoo
+from zoo.errors import ZooError
+from zoo.hookspecs import MaskSpec
+
+REF = 32  # the paper's image side; the `paper` mask is defined at this size
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ZooError(message)
+
+
+def _grid(h: int, w: int, device: torch.device | str) -> tuple[Tensor, Tensor]:
+    rows = torch.arange(h, device=device).view(1, h, 1)
+    cols = torch.arange(w, device=device).view(1, 1, w)
+    return rows, cols
+
+
+def _box(top: Tensor, left: Tensor, bh: Tensor, bw: Tensor, h: int, w: int,
+         device: torch.device | str) -> Tensor:
+    """Filled boxes, one per image: rows top..top+bh-1, cols left..left+bw-1 -> (n, 1, h, w)."""
+    rows, cols = _grid(h, w, device)
+    top, left, bh, bw = (t.view(-1, 1, 1) for t in (top, left, bh, bw))
+    inside = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw)
+    return inside.unsqueeze(1).float()
+
+
+# --- paper ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PaperMaskConfig:
+    """The reference code's mask: a filled ``size`` x ``size`` square at (r, r) on the diagonal."""
+
+    size: int = 11  # cv2.rectangle((r, r), (r + 10, r + 10)) is inclusive: 11 pixels a side
+    low: int = 2  # smallest r at 32x32
+    high: int = 19  # largest r at 32x32 (inclusive): the square ends at row 29 at most
+
+    def __post_init__(self) -> None:
+        _check(self.size >= 1, "mask_args.size must be >= 1")
+        _check(0 <= self.low <= self.high, "mask_args.low must be in 0..high")
+        _check(self.high + self.size <= REF,
+               f"mask_args.high + size must be <= {REF} (the square must fit a 32x32 image), "
+               f"got {self.high} + {self.size}")
+
+
+def paper_masks(config: PaperMaskConfig, n: int, h: int, w: int,
+                generator: torch.Generator | None = None,
+                device: torch.device | str = "cpu") -> Tensor:
+    """Paper masks. At 32x32 exactly the reference geometry; other sizes scale it: the side and
+    the range of r scale with each axis, and r is drawn once so the square stays diagonal."""
+    r = torch.randint(config.low, config.high + 1, (n,), generator=generator, device=device)
+    if h == REF and w == REF:
+        side = torch.full_like(r, config.size)
+        return _box(r, r, side, side, h, w, device)
+
+    def axis(length: int) -> tuple[Tensor, Tensor]:
+        side = max(1, round(config.size * length / REF))
+        pos = torch.div(r * length, REF, rounding_mode="floor").clamp(0, max(0, length - side))
+        return pos, torch.full_like(pos, min(side, length))
+
+    top, bh = axis(h)
+    left, bw = axis(w)
+    return _box(top, left, bh, bw, h, w, device)
+
+
+# --- square --------------------------------------------------------------------------------
+
+
+@dataclass
+class SquareMaskConfig:
+    """A square of random side (a fraction of the shorter image side) at a random position."""
+
+    min_frac: float = 0.25  # 8 px on CIFAR: smaller holes are trivial for any method
+    max_frac: float = 0.5  # 16 px on CIFAR: a quarter of the image
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.min_frac <= self.max_frac <= 1.0,
+               "mask_args needs 0 < min_frac <= max_frac <= 1, "
+               f"got min_frac={self.min_frac}, max_frac={self.max_frac}")
+
+
+def square_masks(config: SquareMaskConfig, n: int, h: int, w: int,
+                 generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> Tensor:
+    """Random squares fully inside the image; the side is uniform over whole pixels."""
+    short = min(h, w)
+    lo = max(1, math.ceil(config.min_frac * short - 1e-9))
+    hi = max(lo, math.floor(config.max_frac * short + 1e-9))
+    side = torch.randint(lo, hi + 1, (n,), generator=generator, device=device)
+    u = torch.rand(2, n, generator=generator, device=device)
+    top = torch.floor(u[0] * (h - side + 1)).long()
+    left = torch.floor(u[1] * (w - side + 1)).long()
+    return _box(top, left, side, side, h, w, device)
+
+
+# --- irregular -----------------------------------------------------------------------------
+
+
+@dataclass
+class IrregularMaskConfig:
+    """Free-form strokes in the style of DeepFill v2: random-walk polylines with thickness.
+
+    Lengths and widths are fractions of the shorter image side, so one config works at any
+    size. Masks whose hole fraction falls outside [min_hole, max_hole] are redrawn (all of
+    them at once, up to ``max_tries`` rounds); the few still outside keep the closest draw.
+    """
+
+    min_strokes: int = 1
+    max_strokes: int = 4
+    min_vertices: int = 3  # vertices per stroke; a stroke has vertices - 1 segments
+    max_vertices: int = 8
+    min_length: float = 0.1  # segment length
+    max_length: float = 0.3
+    min_width: float = 0.06  # stroke thickness (2 px on CIFAR)
+    max_width: float = 0.2
+    max_turn: float = 2.0  # largest change of direction between segments, radians
+    min_hole: float = 0.05  # hole fraction bounds: below, nothing to inpaint ...
+    max_hole: float = 0.4  # ... above, nothing left to inpaint from
+    max_tries: int = 10
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.min_strokes <= self.max_strokes,
+               "mask_args needs 1 <= min_strokes <= max_strokes")
+        _check(2 <= self.min_vertices <= self.max_vertices,
+               "mask_args needs 2 <= min_vertices <= max_vertices")
+        _check(0 < self.min_length <= self.max_length, "mask_args needs 0 < min_length <= max_length")
+        _check(0 < self.min_width <= self.max_width, "mask_args needs 0 < min_width <= max_width")
+        _check(0.0 <= self.min_hole <= self.max_hole <= 1.0,
+               "mask_args needs 0 <= min_hole <= max_hole <= 1")
+        _check(self.max_tries >= 1, "mask_args.max_tries must be >= 1")
+
+
+def _uniform(lo: float, hi: float, shape: tuple[int, ...], generator: torch.Generator | None,
+             device: torch.device | str) -> Tensor:
+    return lo + (hi - lo) * torch.rand(shape, generator=generator, device=device)
+
+
+def _strokes(config: IrregularMaskConfig, n: int, h: int, w: int,
+             generator: torch.Generator | None, device: torch.device | str) -> Tensor:
+    """One draw of n stroke masks -> (n, 1, h, w)."""
+    s, v = config.max_strokes, config.max_vertices
+    short = min(h, w)
+    n_strokes = torch.randint(config.min_strokes, s + 1, (n, 1), generator=generator, device=device)
+    n_vertices = torch.randint(config.min_vertices, v + 1, (n, s), generator=generator, device=device)
+    start = torch.rand(n, s, 2, generator=generator, device=device) * torch.tensor(
+        [h, w], device=device, dtype=torch.float32)  # (n, s, 2) as (y, x)
+    angle0 = _uniform(0.0, 2 * math.pi, (n, s, 1), generator, device)
+    turns = _uniform(-config.max_turn, config.max_turn, (n, s, v - 1), generator, device)
+    angles = angle0 + torch.cumsum(turns, dim=-1)  # (n, s, v-1)
+    lengths = _uniform(config.min_length, config.max_length, (n, s, v - 1), generator, device) * short
+    steps = torch.stack((torch.sin(angles), torch.cos(angles)), dim=-1) * lengths.unsqueeze(-1)
+    points = torch.cat((start.unsqueeze(2), start.unsqueeze(2) + torch.cumsum(steps, dim=2)), 2)
+    limit = torch.tensor([h - 1, w - 1], device=device, dtype=torch.float32)
+    points = torch.minimum(points.clamp(min=0.0), limit)  # (n, s, v, 2); walks stay inside
+    half = _uniform(config.min_width, config.max_width, (n, s), generator, device) * short / 2
+
+    stroke_on = torch.arange(s, device=device).view(1, s) < n_strokes  # (n, s)
+    ys = torch.arange(h, device=device, dtype=torch.float32).view(1, h, 1)
+    xs = torch.arange(w, device=device, dtype=torch.float32).view(1, 1, w)
+    hole = torch.zeros(n, h, w, dtype=torch.bool, device=device)
+    # Loop over stroke/segment slots (a few dozen), never over images: each pass tests every
+    # pixel of every image against one segment with the point-to-segment distance.
+    for i in range(s):
+        for j in range(v - 1):
+            on = (stroke_on[:, i] & (j + 1 < n_vertices[:, i])).view(n, 1, 1)
+            a, b = points[:, i, j], points[:, i, j + 1]  # (n, 2)
+            d = b - a
+            ay, ax = a[:, 0].view(n, 1, 1), a[:, 1].view(n, 1, 1)
+            dy, dx = d[:, 0].view(n, 1, 1), d[:, 1].view(n, 1, 1)
+            t = ((ys - ay) * dy + (xs - ax) * dx) / (dy * dy + dx * dx).clamp(min=1e-6)
+            t = t.clamp(0.0, 1.0)
+            dist2 = (ys - ay - t * dy) ** 2 + (xs - ax - t * dx) ** 2
+            hole |= on & (dist2 <= half[:, i].view(n, 1, 1) ** 2)
+    return hole.unsqueeze(1).float()
+
+
+def irregular_masks(config: IrregularMaskConfig, n: int, h: int, w: int,
+                    generator: torch.Generator | None = None,
+                    device: torch.device | str = "cpu") -> Tensor:
+    """Free-form stroke masks with the hole fraction pushed into [min_hole, max_hole]."""
+    masks = _strokes(config, n, h, w, generator, device)
+
+    def miss(m: Tensor) -> Tensor:  # distance of each mask's hole fraction from the bounds
+        frac = m.mean(dim=(1, 2, 3))
+        return (config.min_hole - frac).clamp(min=0) + (frac - config.max_hole).clamp(min=0)
+
+    gap = miss(masks)
+    for _ in range(config.max_tries - 1):
+        redo = (gap > 0).nonzero().flatten()
+        if redo.numel() == 0:
+            break
+        fresh = _strokes(config, int(redo.numel()), h, w, generator, device)
+        fresh_gap = miss(fresh)
+        better = fresh_gap < gap[redo]
+        masks[redo[better]] = fresh[better]
+        gap[redo[better]] = fresh_gap[better]
+    return masks
+
+
+@zoo.hookimpl
+def zoo_register_masks(register) -> None:
+    """Register the built-in mask generators."""
+    register(MaskSpec("paper", PaperMaskConfig, paper_masks,
+                      "the reference code's 11x11 square at (r, r), r uniform in 2..19"))
+    register(MaskSpec("square", SquareMaskConfig, square_masks,
+                      "a square of random size (min_frac..max_frac of the side), random position"))
+    register(MaskSpec("irregular", IrregularMaskConfig, irregular_masks,
+                      "free-form random-walk strokes of random thickness (DeepFill v2 style)"))

@@ -1,0 +1,33 @@
+"""Rich rendering of one evaluation: the model beside the ceiling and classical baselines."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.table import Table
+
+COLUMNS = (("dice", "Dice (paper)", 4), ("psnr_hole", "PSNR hole", 2), ("ssim_hole", "SSIM hole", 3),
+           ("l1_hole", "L1 hole", 3), ("psnr", "PSNR", 2), ("ssim", "SSIM", 3))
+
+
+def _fmt(value: Any, digits: int) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return f"{value:.{digits}f}"
+
+
+def metrics_table(result: dict[str, Any], title: str, name: str = "model") -> Table:
+    """One row for the model, then one per reference (ceiling, baselines), same masks."""
+    table = Table(title=title)
+    table.add_column("")
+    for _, header, _ in COLUMNS:
+        table.add_column(header, justify="right")
+    if any(k in result for k, _, _ in COLUMNS):
+        table.add_row(f"[bold]{name}[/]", *(_fmt(result.get(k), d) for k, _, d in COLUMNS))
+    for ref, metrics in (result.get("baselines") or {}).items():
+        table.add_row(f"[dim]{ref}[/]", *(_fmt(metrics.get(k), d) for k, _, d in COLUMNS),
+                      style="dim")
+    return table

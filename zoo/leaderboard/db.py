@@ -1,0 +1,432 @@
+"""The leaderboard store: one SQLite file that records every trial of every search.
+
+Why SQLite: it ships with Python, a single file sits beside Tune's results, and in WAL
+mode with a busy timeout two searches can write to the same file at once (each write is
+one short ``BEGIN IMMEDIATE`` transaction; the loser of a race waits instead of failing).
+
+Every call opens and closes its own connection, so a ``Leaderboard`` object is safe to
+share between threads and survives a ``fork``. WAL needs a local filesystem: keep the
+file off NFS and object stores.
+
+Non-finite numbers: metric columns are SQLite REALs, which hold ``inf`` exactly (the
+ceiling's ``psnr_hole``); NaN is stored as NULL. JSON text columns (``config``,
+``metrics``) are strict JSON with ``inf`` written as the string ``"inf"`` (``"-inf"``,
+NaN as ``null``) and turned back into floats when read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import sqlite3
+import statistics
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError, did_you_mean, unknown
+
+SCHEMA_VERSION = 1
+STATUSES = ("completed", "failed", "running")
+
+# metric -> True when higher is better; these are also the sortable metric columns
+METRICS: dict[str, bool] = {
+    "psnr_hole": True,
+    "ssim_hole": True,
+    "l1_hole": False,
+    "dice": True,
+    "psnr": True,
+    "ssim": True,
+    "l1": False,
+    "params": False,
+    "train_time_s": False,
+    "train_images_per_s": True,
+}
+# sort key -> default descending; newest first for created_at
+SORT_KEYS: dict[str, bool] = {**METRICS, "epochs": True, "created_at": True}
+# the metrics a reference row (baseline / ceiling) carries
+REFERENCE_METRICS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1")
+
+_TEXT, _REAL, _INT = "TEXT", "REAL", "INTEGER"
+TRIAL_COLUMNS: dict[str, str] = {
+    "search": _TEXT, "trial_id": _TEXT, "status": _TEXT, "encoder": _TEXT,
+    "plugin_version": _TEXT, "config": _TEXT, "config_hash": _TEXT, "dataset": _TEXT,
+    "mask": _TEXT, "seed": _INT, "epochs": _INT,
+    **{m: _REAL for m in REFERENCE_METRICS},
+    "metrics": _TEXT, "params": _INT, "train_time_s": _REAL, "train_images_per_s": _REAL,
+    "device": _TEXT, "checkpoint": _TEXT, "grid_png": _TEXT, "curves_png": _TEXT,
+    "error": _TEXT, "eval_id": _TEXT, "created_at": _TEXT, "updated_at": _TEXT,
+}
+REFERENCE_COLUMNS: dict[str, str] = {
+    "eval_id": _TEXT, "name": _TEXT, "dataset": _TEXT, "mask": _TEXT,
+    **{m: _REAL for m in REFERENCE_METRICS}, "metrics": _TEXT, "updated_at": _TEXT,
+}
+_JSON_COLUMNS = ("config", "metrics")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    {", ".join(f"{c} {t}" for c, t in TRIAL_COLUMNS.items())},
+    PRIMARY KEY (search, trial_id)
+);
+CREATE INDEX IF NOT EXISTS trials_config_hash ON trials (config_hash);
+CREATE INDEX IF NOT EXISTS trials_trial_id ON trials (trial_id);
+CREATE TABLE IF NOT EXISTS refs (
+    {", ".join(f"{c} {t}" for c, t in REFERENCE_COLUMNS.items())},
+    PRIMARY KEY (eval_id, name)
+);
+"""
+
+
+def default_db_path(storage: str | Path) -> Path:
+    """``<storage>/leaderboard.sqlite`` for a local storage folder (made absolute)."""
+    text = str(storage)
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    elif "://" in text:
+        raise ZooError(
+            f"storage '{storage}' is not a local folder, and the leaderboard is a local SQLite "
+            "file; pass --db PATH with a local path for it (e.g. --db ./leaderboard.sqlite)"
+        )
+    return Path(text).expanduser().resolve() / "leaderboard.sqlite"
+
+
+def to_jsonable(value: Any) -> Any:
+    """A copy of ``value`` that strict JSON accepts: inf -> "inf", -inf -> "-inf", NaN -> None."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) or type(value).__name__.startswith("float"):  # numpy floats too
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return to_jsonable(value.item())
+    return value
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    if value in ("inf", "-inf"):
+        return float(value)
+    return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), sort_keys=True, allow_nan=False)
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, (str, bool)):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _int(value: Any) -> int | None:
+    number = _num(value)
+    return None if number is None or math.isinf(number) else int(number)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _config_hash(config: dict[str, Any]) -> str:
+    """TrainConfig's hash when the config is valid, else a hash of the dict without its seed."""
+    from zoo.config import TrainConfig
+
+    try:
+        return TrainConfig.from_dict(config).hash()
+    except Exception:  # a failed trial's config may be invalid; it still needs a group key
+        d = {k: v for k, v in config.items() if k != "seed"}
+        return hashlib.sha256(_dumps(d).encode()).hexdigest()[:12]
+
+
+class Leaderboard:
+    """Every trial of every search in one SQLite file; see the module docstring."""
+
+    def __init__(self, path: str | Path, *, create: bool = True, timeout_s: float = 60.0):
+        """Open the leaderboard at ``path``; ``create=False`` refuses to make a new file."""
+        self.path = Path(path).expanduser().resolve()
+        self.timeout_s = float(timeout_s)
+        if not self.path.exists():
+            if not create:
+                raise ZooError(
+                    f"no leaderboard at {self.path} yet; trials are recorded there by "
+                    "`zoo tune ... --storage DIR` (the file is DIR/leaderboard.sqlite); "
+                    "point at an existing one with --db PATH or --storage DIR"
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._init_schema(create)
+
+    def __repr__(self) -> str:
+        return f"Leaderboard({str(self.path)!r})"
+
+    # -- connections -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            if write:
+                # IMMEDIATE takes the write lock up front: no read-then-upgrade deadlock
+                conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            if write:
+                conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise ZooError(f"{self.path} is not a zoo leaderboard (SQLite says: {exc}); "
+                               "pass --db with a leaderboard.sqlite file") from None
+            raise
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    def _init_schema(self, create: bool) -> None:
+        with self._connect() as conn:
+            # the journal mode lives in the file: set once, every later connection gets WAL
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+        with self._connect(write=True) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not create and "trials" not in tables:
+                raise ZooError(f"{self.path} is not a zoo leaderboard (no trials table); "
+                               "pass --db with a leaderboard.sqlite written by `zoo tune`")
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise ZooError(f"{self.path} has leaderboard schema v{row[0]} but this zoo knows "
+                               f"v{SCHEMA_VERSION}; upgrade zoo to read it")
+            # later versions migrate here: `if int(row[0]) < 2: ALTER TABLE ...`
+
+    def schema_version(self) -> int:
+        """The schema version stored in the file."""
+        with self._connect() as conn:
+            return int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    # -- writing -----------------------------------------------------------------------
+
+    def record_trial(self, search: str, trial_id: str, status: str, result: dict | None,
+                     config: dict, error: str | None = None) -> bool:
+        """Upsert one trial keyed by (search, trial_id); return False when the write was refused.
+
+        A later write replaces the row, except that a non-"completed" write never replaces
+        a "completed" row (a resumed search re-reporting "running"/"failed" keeps the
+        result). A result's ``baselines`` are recorded as references for its ``eval_id``.
+        """
+        if status not in STATUSES:
+            raise unknown("trial status", status, STATUSES)
+        result = dict(result or {})
+        from zoo.config import nest
+
+        cfg = result.get("config") if isinstance(result.get("config"), dict) else nest(config or {})
+        metrics = {k: v for k, v in result.items() if k not in ("config", "baselines")}
+        now = _now()
+        row: dict[str, Any] = {
+            "search": str(search), "trial_id": str(trial_id), "status": status,
+            "encoder": result.get("encoder", cfg.get("encoder")),
+            "plugin_version": result.get("plugin_version"),
+            "config": _dumps(cfg),
+            "config_hash": result.get("config_hash") or _config_hash(cfg),
+            "dataset": cfg.get("dataset"), "mask": cfg.get("mask"),
+            "seed": _int(cfg.get("seed")), "epochs": _int(cfg.get("epochs")),
+            **{m: _num(result.get(m)) for m in REFERENCE_METRICS},
+            "metrics": _dumps(metrics) if metrics else None,
+            "params": _int(result.get("params")),
+            "train_time_s": _num(result.get("train_time_s")),
+            "train_images_per_s": _num(result.get("train_images_per_s")),
+            "device": result.get("device"), "checkpoint": _str(result.get("checkpoint")),
+            "grid_png": _str(result.get("grid_png")), "curves_png": _str(result.get("curves_png")),
+            "error": error, "eval_id": result.get("eval_id"), "created_at": now, "updated_at": now,
+        }
+        cols = list(TRIAL_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols
+                            if c not in ("search", "trial_id", "created_at"))
+        sql = (f"INSERT INTO trials ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               f"ON CONFLICT (search, trial_id) DO UPDATE SET {updates} "
+               "WHERE trials.status != 'completed' OR excluded.status = 'completed'")
+        with self._connect(write=True) as conn:
+            written = conn.execute(sql, [row[c] for c in cols]).rowcount > 0
+            baselines = result.get("baselines")
+            if written and row["eval_id"] and isinstance(baselines, dict):
+                self._upsert_references(conn, row["eval_id"], row["dataset"], row["mask"], baselines)
+        return written
+
+    def record_references(self, eval_id: str, dataset: str, mask: str,
+                          baselines: dict[str, dict]) -> None:
+        """Upsert the baselines and ceiling scored on one frozen mask set (keyed by eval_id+name)."""
+        with self._connect(write=True) as conn:
+            self._upsert_references(conn, eval_id, dataset, mask, baselines)
+
+    @staticmethod
+    def _upsert_references(conn: sqlite3.Connection, eval_id: str, dataset: str | None,
+                           mask: str | None, baselines: dict[str, dict]) -> None:
+        cols = list(REFERENCE_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("eval_id", "name"))
+        sql = (f"INSERT INTO refs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               f"ON CONFLICT (eval_id, name) DO UPDATE SET {updates}")
+        now = _now()
+        for name, metrics in baselines.items():
+            metrics = dict(metrics or {})
+            row = {"eval_id": eval_id, "name": str(name), "dataset": dataset, "mask": mask,
+                   **{m: _num(metrics.get(m)) for m in REFERENCE_METRICS},
+                   "metrics": _dumps(metrics), "updated_at": now}
+            conn.execute(sql, [row[c] for c in cols])
+
+    # -- reading -----------------------------------------------------------------------
+
+    def trials(self, search: str | None = None, encoder: str | None = None,
+               dataset: str | None = None, mask: str | None = None, status: str | None = None,
+               sort: str = "psnr_hole", descending: bool | None = None,
+               top: int | None = None) -> list[dict]:
+        """Trials matching every given filter, best first by ``sort`` (rows without it last).
+
+        ``descending=None`` picks the metric's own direction (l1, params, time: lower first).
+        """
+        descending = _direction(sort, descending)
+        if status is not None and status not in STATUSES:
+            raise unknown("trial status", status, STATUSES)
+        where, params = _where(search=search, encoder=encoder, dataset=dataset, mask=mask,
+                               status=status)
+        sql = (f"SELECT * FROM trials {where} ORDER BY ({sort} IS NULL), {sort} "
+               f"{'DESC' if descending else 'ASC'}, search, trial_id")
+        if top is not None:
+            sql += " LIMIT ?"
+            params.append(_top(top))
+        with self._connect() as conn:
+            return [_decode(r) for r in conn.execute(sql, params)]
+
+    def get(self, trial: str, search: str | None = None) -> dict:
+        """One trial by exact id or unique id prefix; a ZooError lists the candidates otherwise."""
+        trial = str(trial).strip()
+        if not trial:
+            raise ZooError("give a trial id (or a unique prefix of one); `zoo leaderboard` lists them")
+        where, params = _where(search=search)
+        extra = f"{where} AND" if where else "WHERE"
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT * FROM trials {extra} trial_id = ?", [*params, trial]).fetchall()
+            if not rows:
+                rows = conn.execute(
+                    f"SELECT * FROM trials {extra} substr(trial_id, 1, ?) = ? ORDER BY trial_id",
+                    [*params, len(trial), trial]).fetchall()
+            if len(rows) == 1:
+                return _decode(rows[0])
+            if rows:
+                names = ", ".join(f"{r['search']}/{r['trial_id']}" for r in rows[:20])
+                more = f" (+{len(rows) - 20} more)" if len(rows) > 20 else ""
+                raise ZooError(f"trial '{trial}' is ambiguous; it matches {names}{more}; "
+                               "give more of the id, or --search to pick the search")
+            known = [r[0] for r in conn.execute(
+                f"SELECT trial_id FROM trials {where} ORDER BY updated_at DESC LIMIT 200", params)]
+        listed = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") if known else "(none)"
+        raise ZooError(f"no trial '{trial}' in {self.path};{did_you_mean(trial, known)} "
+                       f"recent: {listed}")
+
+    def grouped(self, search: str | None = None, encoder: str | None = None,
+                dataset: str | None = None, mask: str | None = None, sort: str = "psnr_hole",
+                descending: bool | None = None, top: int | None = None) -> list[dict]:
+        """Completed trials grouped per (config_hash, eval_id) across seeds, best mean first.
+
+        Each group has ``n``, ``seeds``, ``trial_ids`` and ``<metric>_mean`` / ``<metric>_std``
+        (sample std; None for a single seed) for every metric in METRICS.
+        """
+        descending = _direction(sort, descending)
+        if sort not in METRICS:
+            raise unknown("metric to sort groups by", sort, METRICS)
+        rows = self.trials(search=search, encoder=encoder, dataset=dataset, mask=mask,
+                           status="completed", sort="created_at", descending=False)
+        buckets: dict[tuple, list[dict]] = {}
+        for row in rows:
+            buckets.setdefault((row["config_hash"], row["eval_id"]), []).append(row)
+        groups = [_summarize(members) for members in buckets.values()]
+        key = f"{sort}_mean"
+        present = [g for g in groups if g[key] is not None]
+        present.sort(key=lambda g: g[key], reverse=descending)
+        groups = present + [g for g in groups if g[key] is None]
+        return groups[:_top(top)] if top is not None else groups
+
+    def references(self, dataset: str | None = None, mask: str | None = None,
+                   eval_id: str | None = None) -> list[dict]:
+        """Baseline and ceiling rows, per mask set, ceiling first then best psnr_hole first."""
+        where, params = _where(dataset=dataset, mask=mask, eval_id=eval_id)
+        sql = (f"SELECT * FROM refs {where} ORDER BY eval_id, (psnr_hole IS NULL), "
+               "psnr_hole DESC, name")
+        with self._connect() as conn:
+            return [_decode(r) for r in conn.execute(sql, params)]
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _where(**filters: Any) -> tuple[str, list[Any]]:
+    used = {k: v for k, v in filters.items() if v is not None}
+    clause = " AND ".join(f"{k} = ?" for k in used)
+    return (f"WHERE {clause}" if clause else ""), list(used.values())
+
+
+def _direction(sort: str, descending: bool | None) -> bool:
+    if sort not in SORT_KEYS:
+        raise unknown("sort metric", sort, SORT_KEYS)
+    return SORT_KEYS[sort] if descending is None else bool(descending)
+
+
+def _top(top: int) -> int:
+    if int(top) < 1:
+        raise ZooError(f"--top must be >= 1, got {top}")
+    return int(top)
+
+
+def _decode(row: sqlite3.Row) -> dict:
+    out = dict(row)
+    for col in _JSON_COLUMNS:
+        if out.get(col) is not None:
+            out[col] = _from_jsonable(json.loads(out[col]))
+    return out
+
+
+def _summarize(members: list[dict]) -> dict:
+    first = members[0]
+    group: dict[str, Any] = {
+        "config_hash": first["config_hash"], "eval_id": first["eval_id"],
+        "encoder": first["encoder"], "dataset": first["dataset"], "mask": first["mask"],
+        "epochs": first["epochs"], "n": len(members),
+        "seeds": sorted(m["seed"] for m in members if m["seed"] is not None),
+        "trial_ids": [m["trial_id"] for m in members],
+        "searches": sorted({m["search"] for m in members}),
+        "config": first["config"],
+    }
+    for metric in METRICS:
+        values = [m[metric] for m in members if m[metric] is not None]
+        group[f"{metric}_mean"] = statistics.fmean(values) if values else None
+        # stdev cannot take inf (the ceiling's psnr); a spread is meaningless there anyway
+        finite = len(values) >= 2 and all(math.isfinite(v) for v in values)
+        group[f"{metric}_std"] = statistics.stdev(values) if finite else None
+    return group

@@ -1,0 +1,43 @@
+"""Masks by name: training masks on the model's device, and the frozen evaluation set.
+
+Generators are plugins (``zoo_register_masks``); the built-ins live in ``plugins/masks.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from zoo.config import from_dict
+from zoo.errors import ZooError
+
+EVAL_SEED = 2024  # the frozen evaluation masks; every model is scored on the same holes
+
+
+def make_masks(name: str, args: dict[str, Any] | None, n: int, h: int, w: int, *,
+               generator: torch.Generator | None = None,
+               device: torch.device | str = "cpu") -> Tensor:
+    """``n`` masks ``(n, 1, h, w)`` (float 0/1, 1 = hole) from the generator registered as
+    ``name`` with options ``args``; ``generator`` must live on ``device`` (or be None)."""
+    from zoo.registry import get_registry  # lazy: discovery imports every plugin
+
+    spec = get_registry().mask(name).spec
+    config = from_dict(spec.config, args or {}, prefix="mask_args")
+    if generator is not None and torch.device(generator.device).type != torch.device(device).type:
+        raise ZooError(f"mask generator lives on {generator.device} but masks were asked for "
+                       f"on {device}; pass a generator made on the same device")
+    masks = spec.generate(config, n, h, w, generator, device)
+    if tuple(masks.shape) != (n, 1, h, w):
+        raise ZooError(f"mask generator '{name}' returned shape {tuple(masks.shape)}, "
+                       f"expected {(n, 1, h, w)}; the plugin is broken")
+    return masks.float()
+
+
+def frozen_masks(name: str, args: dict[str, Any] | None, n: int, h: int, w: int, *,
+                 seed: int = EVAL_SEED, device: torch.device | str = "cpu") -> Tensor:
+    """The evaluation masks: drawn on the CPU from ``seed`` and then moved to ``device``, so
+    every model on every device is scored on exactly the same holes."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    return make_masks(name, args, n, h, w, generator=generator, device="cpu").to(device)

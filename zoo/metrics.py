@@ -1,0 +1,177 @@
+"""Inpainting metrics: the paper's Dice, and PSNR / SSIM / L1 in the hole and overall.
+
+Conventions: images are float ``(B, 3, H, W)`` in 0..1, masks ``(B, 1, H, W)`` with 1 = hole.
+Every metric except Dice is computed per image and then averaged over images (so a
+perfect image gives PSNR = inf, and the mean is then inf too: reported honestly; Python's
+``json`` writes it as ``Infinity``). Hole metrics skip images without a hole.
+
+Dice is the paper's figure exactly as Keras computed it with batch size 2:
+``2 * sum(y * p) / sum(y + p)`` over each consecutive pair of images, flattened, then the
+mean over pairs. It is a whole-image overlap score that never reaches 1 (a perfect
+prediction scores ``sum(y^2) / sum(y)``), kept only for comparison with the paper.
+
+SSIM uses a 7x7 Gaussian window with sigma 1.5 (the usual sigma; 7 rather than 11 pixels
+because on 32x32 images an 11-pixel window would mix a paper-sized 11x11 hole with as
+much known context as hole), reflect padding so the map has the image's size, and the
+usual constants C1 = 0.01^2, C2 = 0.03^2 for a data range of 1. The per-pixel map is
+averaged over channels, then over the image (``ssim``) or over hole pixels (``ssim_hole``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from zoo.errors import ZooError
+
+SSIM_WINDOW = 7
+SSIM_SIGMA = 1.5
+_C1, _C2 = 0.01**2, 0.03**2
+KEYS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1", "n_images")
+
+
+def _check(target: Tensor, pred: Tensor, mask: Tensor) -> None:
+    if target.shape != pred.shape or target.dim() != 4:
+        raise ZooError(f"metrics need target and pred of one shape (B, C, H, W), got "
+                       f"{tuple(target.shape)} and {tuple(pred.shape)}")
+    b, _, h, w = target.shape
+    if tuple(mask.shape) != (b, 1, h, w):
+        raise ZooError(f"metrics need a mask of shape {(b, 1, h, w)}, got {tuple(mask.shape)}")
+
+
+def dice_pairs(target: Tensor, pred: Tensor) -> Tensor:
+    """The paper's Dice for each consecutive pair of images -> ``(ceil(B / 2),)``; an odd last
+    image is scored alone, as Keras scores a final batch of one."""
+    b = target.shape[0]
+    y, p = target.reshape(b, -1).double(), pred.reshape(b, -1).double()
+    inter, total = (y * p).sum(1), (y + p).sum(1)  # per image; sums over a pair add up
+    if b % 2:
+        inter, total = F.pad(inter, (0, 1)), F.pad(total, (0, 1))
+    inter, total = inter.view(-1, 2).sum(1), total.view(-1, 2).sum(1)
+    return 2 * inter / total.clamp(min=1e-12)
+
+
+def _psnr(mse: Tensor) -> Tensor:
+    """PSNR for a data range of 1; mse 0 gives inf."""
+    return torch.where(mse > 0, -10 * torch.log10(mse.clamp(min=1e-30)),
+                       torch.full_like(mse, math.inf))
+
+
+def _gaussian(device: torch.device, dtype: torch.dtype) -> Tensor:
+    x = torch.arange(SSIM_WINDOW, device=device, dtype=dtype) - (SSIM_WINDOW - 1) / 2
+    g = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
+    return g / g.sum()
+
+
+def ssim_map(target: Tensor, pred: Tensor) -> Tensor:
+    """Per-pixel SSIM averaged over channels -> ``(B, 1, H, W)`` (see the module docstring)."""
+    c = target.shape[1]
+    g = _gaussian(target.device, target.dtype)
+    kernel_h = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    kernel_w = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    pad = SSIM_WINDOW // 2
+
+    def blur(x: Tensor) -> Tensor:  # separable Gaussian, same size thanks to reflect padding
+        x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        return F.conv2d(F.conv2d(x, kernel_h, groups=c), kernel_w, groups=c)
+
+    x, y = target, pred
+    mx, my = blur(x), blur(y)
+    vx = blur(x * x) - mx * mx
+    vy = blur(y * y) - my * my
+    cov = blur(x * y) - mx * my
+    s = ((2 * mx * my + _C1) * (2 * cov + _C2)) / ((mx * mx + my * my + _C1) * (vx + vy + _C2))
+    return s.mean(dim=1, keepdim=True)
+
+
+def per_image(target: Tensor, pred: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """Per-image metrics ``(B,)``: psnr/ssim/l1 over the whole image and in the hole. Hole
+    values are nan for images without a hole pixel."""
+    _check(target, pred, mask)
+    target, pred, mask = target.float(), pred.float(), mask.float()
+    c = target.shape[1]
+    err = pred - target
+    hole_px = mask.sum(dim=(1, 2, 3))  # (B,) pixels, each with c channels
+    has_hole = hole_px > 0
+    denom = (hole_px * c).clamp(min=1)
+
+    def hole_mean(x: Tensor, channels: int) -> Tensor:
+        v = (x * mask).sum(dim=(1, 2, 3)) / (hole_px * channels).clamp(min=1)
+        return torch.where(has_hole, v, torch.full_like(v, math.nan))
+
+    ssim = ssim_map(target, pred)
+    return {
+        "psnr_hole": torch.where(has_hole, _psnr((err**2 * mask).sum(dim=(1, 2, 3)) / denom),
+                                 torch.full_like(hole_px, math.nan)),
+        "ssim_hole": hole_mean(ssim, 1),
+        "l1_hole": hole_mean(err.abs(), c),
+        "psnr": _psnr((err**2).mean(dim=(1, 2, 3))),
+        "ssim": ssim.mean(dim=(1, 2, 3)),
+        "l1": err.abs().mean(dim=(1, 2, 3)),
+    }
+
+
+class MetricAccumulator:
+    """Accumulates metrics over batches; ``compute()`` gives the means over all images.
+
+    Dice pairs run across ``update()`` calls in order: an odd image left over from one
+    batch is paired with the first image of the next, so the result does not depend on
+    how the test set was batched (a final odd image is scored alone).
+    """
+
+    def __init__(self) -> None:
+        self._sums = {k: 0.0 for k in KEYS if k not in ("dice", "n_images")}
+        self._counts = dict.fromkeys(self._sums, 0)
+        self._dice_sum = 0.0
+        self._dice_n = 0
+        self._left: tuple[Tensor, Tensor] | None = None  # the unpaired (target, pred) image
+        self.n_images = 0
+
+    @torch.no_grad()
+    def update(self, target: Tensor, pred: Tensor, mask: Tensor) -> None:
+        """Add a batch: target/pred float ``(B, 3, H, W)`` in 0..1, mask ``(B, 1, H, W)``."""
+        _check(target, pred, mask)
+        if target.shape[0] == 0:
+            return
+        for key, values in per_image(target, pred, mask).items():
+            ok = ~torch.isnan(values)
+            self._sums[key] += float(values[ok].double().sum())
+            self._counts[key] += int(ok.sum())
+        self.n_images += target.shape[0]
+        y, p = target.detach(), pred.detach()
+        if self._left is not None:
+            y = torch.cat((self._left[0].to(y.device), y))
+            p = torch.cat((self._left[1].to(p.device), p))
+            self._left = None
+        if y.shape[0] % 2:
+            self._left = (y[-1:].clone(), p[-1:].clone())
+            y, p = y[:-1], p[:-1]
+        if y.shape[0]:
+            dice = dice_pairs(y, p)
+            self._dice_sum += float(dice.sum())
+            self._dice_n += dice.numel()
+
+    def compute(self) -> dict[str, float | int]:
+        """Means over all images so far (the pending odd image, if any, counts as a pair of
+        one). Keys: dice, psnr_hole, ssim_hole, l1_hole, psnr, ssim, l1, n_images. Values may
+        be inf (a perfect PSNR) or nan (no images, or no holes)."""
+        dice_sum, dice_n = self._dice_sum, self._dice_n
+        if self._left is not None:
+            dice_sum += float(dice_pairs(*self._left).sum())
+            dice_n += 1
+        out: dict[str, float | int] = {"dice": dice_sum / dice_n if dice_n else math.nan}
+        for key in ("psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1"):
+            n = self._counts[key]
+            out[key] = self._sums[key] / n if n else math.nan
+        out["n_images"] = self.n_images
+        return out
+
+
+def score(target: Tensor, pred: Tensor, mask: Tensor) -> dict[str, float | int]:
+    """One-shot convenience: ``MetricAccumulator`` over a single batch."""
+    acc = MetricAccumulator()
+    acc.update(target, pred, mask)
+    return acc.compute()

@@ -1,0 +1,232 @@
+"""The training function: config in, metrics and checkpoints out.
+
+``train()`` serves both ``zoo train`` and every Ray Tune trial. It prints nothing; callers
+pass ``on_epoch`` / ``on_step`` callbacks to watch it. The whole data path stays on the
+training device: the dataset is one uint8 tensor there, batches are taken by index and
+masks are generated there in one vectorised call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from zoo.checkpoint import read_checkpoint, save_checkpoint
+from zoo.config import TrainConfig
+from zoo.errors import ZooError
+
+log = logging.getLogger(__name__)
+
+EVAL_MASK_SEED = 2024  # the frozen test-mask set every model is scored on
+VAL_MASK_SEED = 7  # a different frozen set for per-epoch validation (never tune on test)
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class TrainingDiverged(ZooError):
+    """The loss became NaN or infinite; training stops instead of wasting the budget."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu; anything else must be a valid torch device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ZooError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ZooError(f"device '{name}' requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def set_threads(threads: int | None) -> int:
+    """Give torch the CPUs this process may use (Ray sets OMP_NUM_THREADS=1 in workers)."""
+    n = threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()
+
+
+def compute_loss(kind: str, out: torch.Tensor, target: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+    """``mse`` (the paper), ``l1``, or ``hole_l1`` (L1 with hole pixels weighted 6x, as in
+    partial-convolution inpainting, so the loss is spent where the task is)."""
+    if kind == "mse":
+        return F.mse_loss(out, target)
+    if kind == "l1":
+        return F.l1_loss(out, target)
+    weight = 1.0 + 5.0 * mask
+    return (weight * (out - target).abs()).mean()
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
+                   batch_size: int = 500, amp: bool = True,
+                   channels_last: bool = False) -> dict[str, float]:
+    """Score ``model`` on uint8 ``images`` (N,3,H,W) with fixed ``masks`` (N,1,H,W)."""
+    from zoo.metrics import MetricAccumulator
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    acc = MetricAccumulator()
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(device, non_blocking=True).float().div_(255)
+        m = masks[i:i + batch_size].to(device, non_blocking=True)
+        masked = x * (1 - m)
+        if channels_last and device.type == "cuda":
+            masked = masked.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, amp):
+            out = model(masked, m)
+        acc.update(x, out.float().clamp_(0, 1), m)
+    model.train(was_training)
+    return acc.compute()
+
+
+def eval_id(config: TrainConfig, n: int) -> str:
+    """Names the frozen test-mask set, so leaderboard rows compare like with like."""
+    args = ",".join(f"{k}={v}" for k, v in sorted(config.mask_args.items()))
+    return f"{config.dataset}/{config.mask}{'(' + args + ')' if args else ''}/n{n}/s{EVAL_MASK_SEED}"
+
+
+def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
+          splits: Any = None,
+          on_epoch: Callable[[dict[str, Any], Path], None] | None = None,
+          on_step: Callable[[int, int], None] | None = None,
+          final_eval: bool = True, baselines: tuple[str, ...] = ("mean_fill", "telea")
+          ) -> dict[str, Any]:
+    """Train ``config``'s model, checkpoint every epoch into ``out_dir``, evaluate on test.
+
+    Resumes from ``out_dir/checkpoint.pt`` when ``resume`` and it exists (same config
+    required). ``splits`` (a ``zoo.data.Splits``) skips loading data, so a Tune node loads
+    it once. ``on_epoch(record, checkpoint_path)`` runs after each epoch's checkpoint.
+    Returns the final metrics (see README, "Metrics") with run facts and the checkpoint path.
+    """
+    from zoo.data import load_dataset
+    from zoo.masks import frozen_masks, make_masks
+    from zoo.model import build_model, count_parameters
+    from zoo.registry import get_registry
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    threads = set_threads(config.threads)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+
+    model = build_model(config).to(device)  # fails fast on bad encoder/options, before data
+    splits = splits if splits is not None else load_dataset(config)
+    train_x = splits.train.to(device)  # (N, 3, H, W) uint8, resident on the device
+    n_train, _, h, w = train_x.shape
+    use_cl = config.channels_last and device.type == "cuda"
+    if use_cl:
+        model = model.to(memory_format=torch.channels_last)
+    opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    start_epoch, history = 0, []
+    if resume and ckpt_path.exists():
+        payload = read_checkpoint(ckpt_path)
+        if TrainConfig.from_dict(payload["config"]).hash() != config.hash() or \
+                payload["config"].get("seed") != config.seed:
+            raise ZooError(f"{ckpt_path} was written by a different config; use another --out "
+                           "or --no-resume to start over (the old checkpoint is kept)")
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        start_epoch, history = payload["epoch"], payload.get("history", [])
+        log.info("resumed %s at epoch %d", ckpt_path, start_epoch)
+    step_model = torch.compile(model) if config.compile else model
+
+    val_x = splits.val
+    val_m = frozen_masks(config.mask, config.mask_args, len(val_x), h, w, seed=VAL_MASK_SEED)
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    entry = get_registry().encoder(config.encoder)
+    facts = {"encoder": config.encoder, "plugin_version": entry.version,
+             "params": count_parameters(model), "device": str(device), "threads": threads,
+             "config": config.to_dict(), "config_hash": config.hash()}
+    train_time = sum(r["epoch_time_s"] for r in history)
+    gen = torch.Generator(device=device)
+
+    for epoch in range(start_epoch, config.epochs):
+        # Seeding per epoch makes a resumed run draw the same batches and masks.
+        gen.manual_seed(config.seed * 1000 + epoch)
+        model.train()
+        perm = torch.randperm(n_train, device=device, generator=gen)
+        total, t0 = torch.zeros((), device=device), time.perf_counter()
+        for step in range(steps_per_epoch):
+            idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
+            x = train_x[idx].float().div_(255)  # (B, 3, H, W) in 0..1
+            m = make_masks(config.mask, config.mask_args, len(idx), h, w, generator=gen,
+                           device=device)  # (B, 1, H, W), 1 = hole
+            masked = x * (1 - m)
+            if use_cl:
+                masked = masked.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, config.amp):
+                out = step_model(masked, m)
+            loss = compute_loss(config.loss, out.float(), x, m)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+            if on_step is not None:
+                on_step(step + 1, steps_per_epoch)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        epoch_time = time.perf_counter() - t0
+        train_loss = total.item() / steps_per_epoch
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(f"loss became {train_loss} in epoch {epoch + 1}; lower the "
+                                   f"learning rate (lr={config.lr}) or change the loss")
+        train_time += epoch_time
+        val = evaluate_model(model, val_x, val_m, batch_size=config.eval_batch_size,
+                             amp=config.amp, channels_last=use_cl)
+        record = {"epoch": epoch + 1, "train_loss": train_loss, "epoch_time_s": epoch_time,
+                  "train_images_per_s": n_train / epoch_time,
+                  **{f"val_{k}": v for k, v in val.items() if k != "n_images"}}
+        history.append(record)
+        save_checkpoint(ckpt_path, {"config": config.to_dict(), "model": model.state_dict(),
+                                    "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                                    "history": history, "plugin": facts["plugin_version"]})
+        if on_epoch is not None:
+            on_epoch(record, ckpt_path)
+
+    result = {**facts, "epochs_done": len(history), "history": history,
+              "checkpoint": str(ckpt_path), "train_time_s": train_time,
+              "train_images_per_s": n_train * len(history) / max(train_time, 1e-9)}
+    if final_eval:
+        result.update(evaluate_checkpoint_model(model, config, splits.test, baselines=baselines))
+        payload = read_checkpoint(ckpt_path)
+        payload["metrics"] = {k: v for k, v in result.items() if k not in ("history", "config")}
+        save_checkpoint(ckpt_path, payload)
+    return result
+
+
+def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig, test: torch.Tensor,
+                              *, baselines: tuple[str, ...] = ("mean_fill", "telea")
+                              ) -> dict[str, Any]:
+    """Test metrics on the frozen mask set, plus the ceiling and classical baselines on the
+    same masks, so every number comes with its reference points. ``model=None`` scores
+    only the references."""
+    from zoo.baselines import evaluate_baselines
+    from zoo.masks import frozen_masks
+
+    n, _, h, w = test.shape
+    masks = frozen_masks(config.mask, config.mask_args, n, h, w, seed=EVAL_MASK_SEED)
+    metrics = {} if model is None else evaluate_model(
+        model, test, masks, batch_size=config.eval_batch_size, amp=config.amp)
+    refs = evaluate_baselines(test, masks, names=(*baselines, "ceiling"))
+    return {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}
