@@ -156,7 +156,7 @@ def _cells(rows: list[dict], refs: list[dict], sort: str,
     """Header, trial rows and reference rows as display strings (shared by table and markdown)."""
     metrics = _metric_columns(sort)
     if group:
-        header = ["#", "config", "encoder", "data", "epochs", "seeds", *metrics, "params", "time s"]
+        header = ["#", "config", "encoder", "data", "epochs", "seeds", *metrics, "params", "time/s"]
         body = [[str(i), r["config_hash"] or "-", r["encoder"] or "-", _data(r),
                  _fmt("epochs", r["epochs"]), str(r["n"]),
                  *(_mean_std(m, r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics),
@@ -166,7 +166,7 @@ def _cells(rows: list[dict], refs: list[dict], sort: str,
                      *(_fmt(m, ref.get(m)) for m in metrics), "", ""] for ref in refs]
     else:
         header = ["#", "trial", "status", "encoder", "data", "seed", "epochs", *metrics,
-                  "params", "time s", "device"]
+                  "params", "time/s", "device"]
         body = [[str(i), _trial_name(r, rows), r["status"], r["encoder"] or "-", _data(r),
                  _fmt("seed", r["seed"]), _fmt("epochs", r["epochs"]),
                  *(_fmt(m, r[m]) for m in metrics), _fmt("params", r["params"]),
@@ -183,17 +183,25 @@ def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[s
 
     from zoo.cli._console import console
 
+    status_of = [cells[header.index("status")] if "status" in header else None for cells in body]
     better = "higher" if SORT_KEYS[sort] else "lower"
     what = "configs (mean ± std over seeds)" if group else "trials"
+    header, body, ref_body, same = _fold_constant(header, body, ref_body)
+    header, body, ref_body, widths, hidden = _fit(header, body, ref_body, console.width,
+                                                  keep=sort)
+    notes = [f"{k}: {v}" for k, v in same.items()] + [str(lb.path)]
+    if ref_body:
+        notes.append("dimmed: reference methods on the same masks")
+    if hidden:
+        notes.append(f"hidden to fit the terminal: {', '.join(hidden)} (see --format markdown)")
     table = Table(title=f"leaderboard: {len(body)} {what}, by {sort} ({better} first)",
-                  caption=f"{lb.path}" + ("; dimmed: reference methods on the same masks"
-                                          if ref_body else ""))
-    for name in header:
-        numeric = name not in ("trial", "config", "status", "encoder", "data", "device")
-        table.add_column(name, justify="right" if numeric else "left",
-                         style="bold" if name == sort else None)
-    for cells in body:
-        table.add_row(*cells, style="red" if cells[2] == "failed" and not group else None)
+                  caption="; ".join(notes))
+    for name, width in zip(header, widths):
+        # fixed widths from _fit: numbers stay whole, names and headers may be cut instead
+        table.add_column(name, justify="left" if name in _TEXT_COLUMNS else "right",
+                         style="bold" if name == sort else None, width=width, no_wrap=True)
+    for row, cells in zip(status_of, body):
+        table.add_row(*cells, style="red" if row == "failed" else None)
     if ref_body:
         table.add_section()
         for cells in ref_body:
@@ -201,6 +209,75 @@ def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[s
     console.print(table)
     if not body:
         console.print("no trials match; `zoo tune` records them as they finish", style="yellow")
+
+
+# columns that say nothing when every row agrees; the table moves them to its caption
+_FOLDABLE = ("status", "data", "epochs", "device")
+
+
+def _fold_constant(header: list[str], body: list[list[str]], ref_body: list[list[str]]
+                   ) -> tuple[list[str], list[list[str]], list[list[str]], dict[str, str]]:
+    """Drop foldable columns that hold one value in every row; return what was dropped."""
+    same: dict[str, str] = {}
+    keep = []
+    for i, name in enumerate(header):
+        values = {cells[i] for cells in body}
+        if name == "data":  # references name their mask set too: fold only if they agree
+            values |= {cells[i] for cells in ref_body}
+        values.discard("-")  # a failed trial's missing value does not disagree
+        if name in _FOLDABLE and body and len(values) == 1:
+            same[name] = values.pop()
+        else:
+            keep.append(i)
+    pick = lambda rows: [[cells[i] for i in keep] for cells in rows]  # noqa: E731
+    return [header[i] for i in keep], pick(body), pick(ref_body), same
+
+
+_TEXT_COLUMNS = ("trial", "config", "status", "encoder", "data", "device")
+# what goes first when the terminal is too narrow for every column
+_DROP_ORDER = ("device", "time/s", "params", "seed", "seeds", "status", "data", "epochs",
+               "dice", "ssim_hole", "l1_hole")
+
+
+def _width(i: int, body: list[list[str]], ref_body: list[list[str]]) -> int:
+    return max((len(cells[i]) for cells in body + ref_body), default=1)
+
+
+def _fit(header: list[str], body: list[list[str]], ref_body: list[list[str]], width: int,
+         keep: str) -> tuple[list[str], list[list[str]], list[list[str]], list[int], list[str]]:
+    """Pick the columns and their widths so the table fits ``width`` without cropping.
+
+    Numbers and trial ids always get their full width; other names get at least 8
+    characters. Columns of
+    ``_DROP_ORDER`` go first when even that does not fit; room left over widens names,
+    then headers.
+    """
+    full = [_width(i, body, ref_body) for i in range(len(header))]
+    # ids are what `show` takes, so they stay whole; a number column keeps a readable header
+    least = [min(32, w) if h in ("trial", "config") else min(8, w) if h in _TEXT_COLUMNS
+             else max(w, min(len(h), 5)) for h, w in zip(header, full)]
+
+    def needed(cols: list[int]) -> int:
+        return 1 + sum(3 + least[i] for i in cols)  # 3: the padding and rule of a cell
+
+    cols = list(range(len(header)))
+    hidden = []
+    for name in _DROP_ORDER:
+        if needed(cols) <= width:
+            break
+        if name in header and name != keep:
+            cols.remove(header.index(name))
+            hidden.append(name)
+    widths = {i: least[i] for i in cols}
+    spare = width - needed(cols)
+    for target in (full, [max(f, len(h)) for f, h in zip(full, header)]):
+        for i in cols:
+            grow = min(max(target[i] - widths[i], 0), max(spare, 0))
+            widths[i] += grow
+            spare -= grow
+    pick = lambda rows: [[cells[i] for i in cols] for cells in rows]  # noqa: E731
+    return ([header[i] for i in cols], pick(body), pick(ref_body), [widths[i] for i in cols],
+            hidden)
 
 
 def _write_markdown(header: list[str], body: list[list[str]], ref_body: list[list[str]]) -> None:

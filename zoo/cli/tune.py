@@ -1,6 +1,85 @@
-"""Placeholder for `zoo tune` until it is built."""
+"""`zoo tune SPACE`: a Ray Tune search over a YAML search space, written to the leaderboard."""
+
+from __future__ import annotations
+
+import argparse
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="(not built yet)")
-    p.set_defaults(func=lambda args: 1)
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="run a Ray Tune search from a YAML search space",
+                       description="Run a search. Local Ray by default; --address joins a "
+                                   "cluster. Results and the leaderboard go to --storage.")
+    p.add_argument("space", help="search space YAML, e.g. search_spaces/quick.yaml")
+    p.add_argument("--storage", default=None,
+                   help="results location every node can reach: a path (default ./results) "
+                        "or a URI Ray supports (s3://..., gs://...)")
+    p.add_argument("--db", default=None, help="leaderboard SQLite path "
+                                              "(default STORAGE/leaderboard.sqlite)")
+    p.add_argument("--address", default=None,
+                   help="join an existing Ray cluster (e.g. auto or HOST:6379)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted search; finished trials are not redone")
+    p.add_argument("--dry-run", action="store_true", help="print the expanded plan and exit")
+    p.add_argument("--name", default=None, help="search name (default: the YAML's name)")
+    p.add_argument("--num-samples", type=int, default=None)
+    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--cpus", type=float, default=None, help="CPUs per trial")
+    p.add_argument("--gpus", type=float, default=None, help="GPUs per trial (may be fractional)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="CIFAR-10 folder (default $ZOO_DATA_DIR, else download)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="fix a config field for every trial, e.g. train_limit=1000")
+    p.add_argument("--no-live", action="store_true", help="no live table (for logs)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON at the end")
+    p.set_defaults(func=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    from zoo.cli._common import parse_sets, resolve_data_dir
+
+    out: dict = {}
+    for key, value in (("name", args.name), ("num_samples", args.num_samples),
+                       ("max_epochs", args.max_epochs)):
+        if value is not None:
+            out[key] = value
+    resources = {k: v for k, v in (("cpu", args.cpus), ("gpu", args.gpus)) if v is not None}
+    if resources:
+        out["resources"] = resources
+    base = parse_sets(args.set or [])
+    data_dir = resolve_data_dir(args.data)
+    if data_dir:
+        base["data_dir"] = data_dir
+    if base:
+        out["base"] = base
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo._json import dumps
+    from zoo.cli._console import console, err_console
+    from zoo.leaderboard import DEFAULT_STORAGE
+    from zoo.tune.space import load_space, render_plan
+
+    spec = load_space(args.space, overrides=_overrides(args))
+    if args.dry_run:
+        console.print(render_plan(spec))
+        return 0
+    from zoo.tune.runner import resolve_storage, run_search
+
+    storage = resolve_storage(args.storage or DEFAULT_STORAGE)
+    err_console.print(f"search [bold]{spec.name}[/]: results in {storage}")
+    grid = run_search(spec, storage, address=args.address, resume=args.resume,
+                      db_path=args.db, console=None if args.no_live or args.json else err_console)
+    rows = []
+    for r in grid:
+        m = r.metrics or {}
+        rows.append({"trial_id": m.get("trial_id"), "error": str(r.error) if r.error else None,
+                     **{k: m.get(k) for k in (spec.metric, "dice", "psnr_hole", "ssim_hole",
+                                              "l1_hole", "epoch")}})
+    failed = sum(1 for r in rows if r["error"])
+    if args.json:
+        print(dumps({"search": spec.name, "storage": storage, "trials": rows}))
+    else:
+        console.print(f"{len(rows)} trials, {failed} failed. Leaderboard: "
+                      f"zoo leaderboard --storage {storage} --search {spec.name}")
+    return 0

@@ -147,15 +147,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _config_hash(config: dict[str, Any]) -> str:
-    """TrainConfig's hash when the config is valid, else a hash of the dict without its seed."""
-    from zoo.config import TrainConfig
+def _full_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The complete config and its hash: TrainConfig's when the dict is a valid config.
 
+    Tune may hand over only the sampled overrides; filling in the defaults gives a failed
+    trial the same dataset/mask/hash columns a completed one would have.
+    """
+    from zoo.config import TrainConfig, nest
+
+    config = nest(config or {})
     try:
-        return TrainConfig.from_dict(config).hash()
+        full = TrainConfig.from_dict(config)
+        return full.to_dict(), full.hash()
     except Exception:  # a failed trial's config may be invalid; it still needs a group key
         d = {k: v for k, v in config.items() if k != "seed"}
-        return hashlib.sha256(_dumps(d).encode()).hexdigest()[:12]
+        return config, hashlib.sha256(_dumps(d).encode()).hexdigest()[:12]
 
 
 class Leaderboard:
@@ -244,19 +250,22 @@ class Leaderboard:
         if status not in STATUSES:
             raise unknown("trial status", status, STATUSES)
         result = dict(result or {})
-        from zoo.config import nest
-
-        cfg = result.get("config") if isinstance(result.get("config"), dict) else nest(config or {})
+        if isinstance(result.get("config"), dict):
+            cfg, config_hash = result["config"], result.get("config_hash")
+        else:
+            cfg, config_hash = _full_config(config)
         metrics = {k: v for k, v in result.items() if k not in ("config", "baselines")}
+        # a key the config leaves out means TrainConfig's default (even when invalid)
+        picked = {**_defaults(), **{k: v for k, v in cfg.items() if v is not None}}
         now = _now()
         row: dict[str, Any] = {
             "search": str(search), "trial_id": str(trial_id), "status": status,
-            "encoder": result.get("encoder", cfg.get("encoder")),
+            "encoder": result.get("encoder", picked.get("encoder")),
             "plugin_version": result.get("plugin_version"),
             "config": _dumps(cfg),
-            "config_hash": result.get("config_hash") or _config_hash(cfg),
-            "dataset": cfg.get("dataset"), "mask": cfg.get("mask"),
-            "seed": _int(cfg.get("seed")), "epochs": _int(cfg.get("epochs")),
+            "config_hash": config_hash or _full_config(cfg)[1],
+            "dataset": _str(picked.get("dataset")), "mask": _str(picked.get("mask")),
+            "seed": _int(picked.get("seed")), "epochs": _int(picked.get("epochs")),
             **{m: _num(result.get(m)) for m in REFERENCE_METRICS},
             "metrics": _dumps(metrics) if metrics else None,
             "params": _int(result.get("params")),
@@ -380,6 +389,15 @@ class Leaderboard:
                "psnr_hole DESC, name")
         with self._connect() as conn:
             return [_decode(r) for r in conn.execute(sql, params)]
+
+
+def _defaults() -> dict[str, Any]:
+    import dataclasses
+
+    from zoo.config import TrainConfig
+
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig)
+            if f.default is not dataclasses.MISSING}
 
 
 def _str(value: Any) -> str | None:

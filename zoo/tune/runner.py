@@ -1,0 +1,222 @@
+"""Ray Tune driver for ``zoo tune``: one trainable, a leaderboard callback, a live view.
+
+The trainable is a module-level function of Tune's config that runs ``zoo.train.train``,
+the same function as ``zoo train``. Data is put in Ray's object store once by the driver
+(``tune.with_parameters``), so each node holds one copy that its trials share.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ray.tune import Callback
+
+from zoo.errors import ZooError
+
+log = logging.getLogger(__name__)
+
+DATA_FIELDS = ("dataset", "data_dir", "image_size", "train_limit", "val_limit", "test_limit")
+
+
+def _data_key(config: Any) -> tuple:
+    # folder crops depend on the seed; CIFAR does not
+    return tuple(getattr(config, f) for f in DATA_FIELDS) + (
+        config.seed if config.dataset == "folder" else None,)
+
+
+def _splits_to_numpy(splits: Any) -> dict[str, np.ndarray]:
+    # numpy arrays are zero-copy from the object store; torch tensors would be unpickled.
+    return {k: getattr(splits, k).numpy() for k in ("train", "val", "test")}
+
+
+def _splits_from_numpy(arrays: dict[str, np.ndarray]) -> Any:
+    from zoo.data import Splits
+
+    with warnings.catch_warnings():  # read-only shared memory; we never write to it
+        warnings.simplefilter("ignore", UserWarning)
+        return Splits(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+
+
+def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> None:
+    """One Tune trial: build the TrainConfig, restore, train, report each epoch."""
+    import ray
+    from ray import tune
+
+    from zoo.train import TrainingDiverged, train
+
+    ctx = tune.get_context()
+    resources = ctx.get_trial_resources().required_resources
+    cfg = spec.trial_config(config)
+    cfg.threads = max(1, int(resources.get("CPU", 1)))  # Ray sets OMP_NUM_THREADS=1
+    cfg.device = "cuda" if resources.get("GPU", 0) > 0 else "cpu"
+    key, arrays = data if data is not None else (None, None)
+    splits = _splits_from_numpy(arrays) if key == _data_key(cfg) else None
+
+    # Train into a private folder; Tune copies each epoch's checkpoint to storage.
+    work = Path(tempfile.mkdtemp(prefix=f"zoo-{ctx.get_trial_id()}-"))
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as d:
+            shutil.copy(Path(d) / "checkpoint.pt", work / "checkpoint.pt")
+    node = {"node_id": ray.get_runtime_context().get_node_id()}
+
+    def on_epoch(record: dict[str, Any], ckpt: Path) -> None:
+        if record["epoch"] < cfg.epochs:  # the last epoch reports with the test metrics
+            tune.report({**record, **node}, checkpoint=tune.Checkpoint.from_directory(work))
+
+    try:
+        result = train(cfg, work, resume=True, splits=splits, on_epoch=on_epoch)
+    except TrainingDiverged as exc:
+        worst = -math.inf if spec.mode == "max" else math.inf
+        tune.report({spec.metric: worst, "diverged": True, "error": str(exc), **node})
+        return
+    last = result["history"][-1]
+    final = {k: v for k, v in result.items() if k not in ("history", "checkpoint")}
+    tune.report({**last, **final, **node, "final": True},
+                checkpoint=tune.Checkpoint.from_directory(work))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _status_and_error(trial: Any) -> tuple[str, str | None]:
+    result = trial.last_result or {}
+    if result.get("diverged"):
+        return "failed", result.get("error")
+    if result.get("final"):
+        return "completed", None
+    return "stopped", "stopped early by the scheduler"
+
+
+def _trial_error(trial: Any) -> str:
+    path = trial.error_file
+    if path and os.path.exists(path):
+        lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+        return lines[-1][:500] if lines else "trial failed"
+    return "trial failed"
+
+
+class LeaderboardWriter(Callback):
+    """Writes one leaderboard row per trial as it starts and ends; upserts keyed by
+    (search, trial id) keep re-runs and resumes free of duplicates."""
+
+    def __init__(self, spec: Any, db_path: Path) -> None:
+        self.spec, self.db_path, self._board = spec, Path(db_path), None
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles its run config; sqlite can't be
+        return {**self.__dict__, "_board": None}
+
+    @property
+    def board(self) -> Any:
+        from zoo.leaderboard.db import Leaderboard
+
+        if self._board is None:
+            self._board = Leaderboard(self.db_path)
+        return self._board
+
+    def _config(self, trial: Any) -> dict[str, Any]:
+        return self.spec.trial_config(trial.config).to_dict()
+
+    def _write(self, trial: Any, status: str, error: str | None) -> None:
+        result = dict(trial.last_result or {})
+        if trial.checkpoint is not None:
+            result["checkpoint"] = os.path.join(trial.checkpoint.path, "checkpoint.pt")
+        config = result.get("config") or self._config(trial)
+        self.board.record_trial(self.spec.name, trial.trial_id, status, result or None, config,
+                                error=error)
+        if result.get("baselines") and result.get("eval_id"):
+            self.board.record_references(result["eval_id"], config["dataset"], config["mask"],
+                                         result["baselines"])
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.board.record_trial(self.spec.name, trial.trial_id, "running", None,
+                                self._config(trial))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._write(trial, *_status_and_error(trial))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._write(trial, "failed", _trial_error(trial))
+
+
+def resolve_storage(storage: str) -> str:
+    """Absolute local path, or a URI (s3://, gs://, ...) passed to Ray unchanged."""
+    if "://" in storage:
+        return storage
+    return str(Path(storage).expanduser().resolve())
+
+
+def run_search(spec: Any, storage: str, *, address: str | None = None, resume: bool = False,
+               db_path: str | Path | None = None, console: Any = None,
+               ray_init_kwargs: dict[str, Any] | None = None) -> Any:
+    """Run (or resume) ``spec`` on local Ray or the cluster at ``address``.
+
+    Returns Tune's ResultGrid. Refuses to start over an existing search of the same name
+    (``resume=True`` continues it), so nothing already done is lost.
+    """
+    import ray
+    from ray import tune
+
+    from zoo.data import load_dataset
+    from zoo.leaderboard.db import default_db_path
+
+    storage = resolve_storage(storage)
+    db_path = db_path or default_db_path(storage)
+    exp_path = f"{storage.rstrip('/')}/{spec.name}"
+    exists = tune.Tuner.can_restore(exp_path)
+    if resume and not exists:
+        raise ZooError(f"nothing to resume: no search '{spec.name}' in {storage}; "
+                       "run it without --resume first")
+    if not resume and exists:
+        raise ZooError(f"search '{spec.name}' already exists in {storage}; use --resume to "
+                       "continue it, --name NEW to start another, or another --storage")
+
+    base = spec.trial_config({})
+    t0 = time.perf_counter()
+    splits = load_dataset(base)  # once, in the driver; trials share it via the object store
+    log.info("data loaded in %.1fs", time.perf_counter() - t0)
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if not ray.is_initialized():
+        kwargs = {"include_dashboard": False, "log_to_driver": False,
+                  "configure_logging": False, **(ray_init_kwargs or {})}
+        ray.init(address=address, **kwargs)
+    fn = tune.with_parameters(trainable, spec=spec,
+                              data=(_data_key(base), _splits_to_numpy(splits)))
+    res = {"cpu": float(spec.resources.get("cpu", 1)),
+           "gpu": float(spec.resources.get("gpu", 0))}
+    fn = tune.with_resources(fn, res)
+    callbacks: list[Any] = [LeaderboardWriter(spec, Path(db_path))]
+    if console is not None:
+        from zoo.tune._live import LiveView
+
+        callbacks.append(LiveView(spec, console))
+    if resume:
+        tuner = tune.Tuner.restore(exp_path, trainable=fn, resume_unfinished=True,
+                                   resume_errored=True, param_space=spec.param_space())
+    else:
+        tuner = tune.Tuner(
+            fn,
+            param_space=spec.param_space(),
+            tune_config=tune.TuneConfig(
+                metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
+                scheduler=spec.scheduler(), search_alg=spec.search_alg(),
+                max_concurrent_trials=spec.max_concurrent),
+            run_config=tune.RunConfig(
+                name=spec.name, storage_path=storage, verbose=0, callbacks=callbacks,
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        )
+    if resume:
+        # Tuner.restore keeps the original run config; callbacks are not restored with it.
+        tuner._local_tuner._run_config.callbacks = callbacks
+    return tuner.fit()
