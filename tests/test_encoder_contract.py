@@ -40,8 +40,8 @@ def test_builtins_are_registered() -> None:
 class TestEncoderContract:
     """What the U-Net relies on: out_channels, output_size, and the forward shape."""
 
-    @pytest.mark.parametrize("in_channels", [3, 4])
-    def test_module_contract(self, name: str, in_channels: int) -> None:
+    def test_module_contract(self, name: str) -> None:
+        in_channels = 3  # 4 (the mask channel) is exercised by the round trip below
         enc = build_encoder(name, FAST_ARGS.get(name), in_channels)
         assert isinstance(enc.out_channels, int) and enc.out_channels >= 0
         enc.eval()

@@ -217,7 +217,8 @@ def test_grouped_mean_and_std_across_seeds(lb: Leaderboard) -> None:
         record(lb, f"f{seed}", encoder="convmixer", seed=seed, psnr_hole=value, l1_hole=value / 100)
     for seed, value in enumerate(plain):
         record(lb, f"p{seed}", encoder="none", seed=seed, psnr_hole=value, l1_hole=value / 100)
-    record(lb, "solo", encoder="none", seed=0, epochs=7, psnr_hole=19.0, l1_hole=0.2)  # another config
+    # another config: 7 epochs
+    record(lb, "solo", encoder="none", seed=0, epochs=7, psnr_hole=19.0, l1_hole=0.2)
     lb.record_trial("s1", "bad", "failed", None, {"encoder": "convmixer"}, error="x")
 
     groups = lb.grouped()
@@ -232,6 +233,11 @@ def test_grouped_mean_and_std_across_seeds(lb: Leaderboard) -> None:
     # l1_hole: lower first
     assert [g["trial_ids"][0][0] for g in lb.grouped(sort="l1_hole")] == ["p", "f", "s"]
     assert [g["encoder"] for g in lb.grouped(encoder="convmixer")] == ["convmixer"]
+    # a seed re-run in another search counts once, with its newest result
+    record(lb, "again", search="s2", encoder="none", seed=1, psnr_hole=17.9, l1_hole=0.179)
+    p2 = lb.grouped(encoder="none", sort="l1_hole")[0]
+    assert p2["n"] == 2 and sorted(p2["trial_ids"]) == ["again", "p0"]
+    assert p2["psnr_hole_mean"] == pytest.approx(statistics.mean([17.2, 17.9]))
 
 
 def test_get_by_prefix(lb: Leaderboard) -> None:
@@ -333,6 +339,9 @@ def test_cli_markdown_and_table(filled: Leaderboard, capsys) -> None:
     code, out, _ = _run(capsys, "--db", str(filled.path), "--group")
     assert code == 0 and "±" in out
 
+    code, out, _ = _run(capsys, "--db", str(filled.path), "--search", "nope")
+    assert code == 0 and "no trials match" in out and "s1" in out
+
 
 def test_cli_show(filled: Leaderboard, capsys) -> None:
     code, out, _ = _run(capsys, "show", "conv_00001", "--db", str(filled.path))
@@ -380,3 +389,13 @@ def test_cli_missing_db_is_an_error_and_creates_nothing(tmp_path: Path, capsys,
     code, _, err = _run(capsys, "--format", "json")
     assert code == 2 and "results" in err.replace("\n", "")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_newer_schema_is_refused(filled: Leaderboard) -> None:
+    import sqlite3
+
+    with sqlite3.connect(filled.path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                     (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(ZooError, match="upgrade zoo"):
+        Leaderboard(filled.path, create=False)

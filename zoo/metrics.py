@@ -60,29 +60,35 @@ def _psnr(mse: Tensor) -> Tensor:
                        torch.full_like(mse, math.inf))
 
 
-def _gaussian(device: torch.device, dtype: torch.dtype) -> Tensor:
-    x = torch.arange(SSIM_WINDOW, device=device, dtype=dtype) - (SSIM_WINDOW - 1) / 2
+def _gaussian_taps() -> list[float]:
+    x = torch.arange(SSIM_WINDOW, dtype=torch.float64) - (SSIM_WINDOW - 1) / 2
     g = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
-    return g / g.sum()
+    return (g / g.sum()).tolist()
+
+
+_TAPS = _gaussian_taps()
+
+
+def _blur(x: Tensor) -> Tensor:
+    """Separable Gaussian blur, same size via reflect padding. Written as a weighted sum of
+    shifted slices: on small images that beats conv2d on the CPU and matches it on GPU."""
+    pad = SSIM_WINDOW // 2
+    h, w = x.shape[-2:]
+    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    rows = x[..., 0:h, :] * _TAPS[0]
+    for k in range(1, SSIM_WINDOW):
+        rows.add_(x[..., k:k + h, :], alpha=_TAPS[k])
+    out = rows[..., 0:w] * _TAPS[0]
+    for k in range(1, SSIM_WINDOW):
+        out.add_(rows[..., k:k + w], alpha=_TAPS[k])
+    return out
 
 
 def ssim_map(target: Tensor, pred: Tensor) -> Tensor:
     """Per-pixel SSIM averaged over channels -> ``(B, 1, H, W)`` (see the module docstring)."""
-    c = target.shape[1]
-    g = _gaussian(target.device, target.dtype)
-    kernel_h = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    kernel_w = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
-    pad = SSIM_WINDOW // 2
-
-    def blur(x: Tensor) -> Tensor:  # separable Gaussian, same size thanks to reflect padding
-        x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-        return F.conv2d(F.conv2d(x, kernel_h, groups=c), kernel_w, groups=c)
-
     x, y = target, pred
-    mx, my = blur(x), blur(y)
-    vx = blur(x * x) - mx * mx
-    vy = blur(y * y) - my * my
-    cov = blur(x * y) - mx * my
+    mx, my, xx, yy, xy = _blur(torch.cat((x, y, x * x, y * y, x * y))).chunk(5)
+    vx, vy, cov = xx - mx * mx, yy - my * my, xy - mx * my
     s = ((2 * mx * my + _C1) * (2 * cov + _C2)) / ((mx * mx + my * my + _C1) * (vx + vy + _C2))
     return s.mean(dim=1, keepdim=True)
 

@@ -126,14 +126,17 @@ class _Loader:
             return
         try:
             self.pm.register(module, name=plugin)
+            self.pm.check_pending()  # a misspelled hook name would otherwise register nothing
         except Exception as exc:  # pluggy validation: misspelled hook args, duplicates...
+            if self.pm.is_registered(module):
+                self.pm.unregister(module)
             self.fail(plugin, exc)
             return
         self.registry.plugins[plugin] = (package, version)
 
     def collect(self, hook_name: str, expected: type, table: dict[str, Registered]) -> None:
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # pluggy keeps them last-registered-first
+        for impl in hook.get_hookimpls():  # in registration order: the first name wins
             plugin = impl.plugin_name
             package, version = self.sources.get(plugin, ("?", "?"))
             staged: list[Any] = []
@@ -166,9 +169,12 @@ def load_registry(extra: Iterable[tuple[str, ModuleType]] = ()) -> Registry:
         dist = getattr(ep, "dist", None)
         package, version = (dist.name, dist.version) if dist else ("?", "?")
         if ep.name in loader.sources:
-            loader.sources.setdefault(ep.name, (package, version))
-            loader.fail(ep.name, f"entry point name '{ep.name}' of {package} is already used "
-                                 f"by {loader.sources[ep.name][0]}; kept the first")
+            first = loader.sources[ep.name]
+            loader.registry.broken.append(BrokenPlugin(
+                ep.name, package, version, f"entry point name '{ep.name}' of {package} is "
+                f"already used by {first[0]} {first[1]}; kept the first"))
+            if _strict():
+                raise ZooError(loader.registry.broken[-1].error)
             continue
         try:
             module = ep.load()

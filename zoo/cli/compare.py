@@ -1,6 +1,118 @@
-"""Placeholder for `zoo compare` until it is built."""
+"""`zoo compare`: several checkpoints (and baselines) side by side on the same test holes.
+
+    zoo compare A B ... --out grid.png [--baselines telea,mean_fill] [--n 8] [--data DIR]
+
+A and B are checkpoint files, run folders, or leaderboard trial ids. The first model's
+config picks the dataset and mask kind; the holes are the frozen test masks (seed 2024),
+the very ones `zoo eval` and the leaderboard score on.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from zoo.errors import ZooError
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="(not built yet)")
-    p.set_defaults(func=lambda args: 1)
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="picture grid of several checkpoints (and baselines) on the "
+                                  "same frozen test holes")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help="checkpoint.pt, a run folder, or a leaderboard trial id")
+    p.add_argument("--out", required=True, metavar="PNG", help="where to write the grid")
+    p.add_argument("--baselines", default="telea",
+                   help="comma-separated classical methods to add (default telea; '' for none)")
+    p.add_argument("--n", type=int, default=8, help="test images, one per row (8)")
+    p.add_argument("--data", metavar="DIR", help="dataset folder (default: the first model's, "
+                                                 "else $ZOO_DATA_DIR)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--storage", metavar="DIR", help="leaderboard for trial ids (DIR/leaderboard.sqlite)")
+    p.add_argument("--db", metavar="PATH", help="leaderboard file for trial ids")
+    p.set_defaults(func=run)
+
+
+def _resolve(ref: str, storage: str | None, db: str | None) -> tuple[str, Path]:
+    """``(label, checkpoint path)`` for a path or a trial id."""
+    from zoo.inpaint import resolve_checkpoint
+
+    path = Path(ref)
+    if path.exists():
+        label = path.parent.name if path.is_file() and path.name == "checkpoint.pt" else path.name
+        return label or ref, path
+    try:
+        return ref, resolve_checkpoint(trial=ref, storage=storage, db=db)
+    except ZooError as exc:
+        raise ZooError(f"'{ref}' is neither a checkpoint file nor a known trial: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.table import Table
+
+    from zoo.baselines import BASELINES
+    from zoo.checkpoint import load_model
+    from zoo.cli._common import resolve_data_dir
+    from zoo.cli._console import console
+    from zoo.config import TrainConfig
+    from zoo.data import load_dataset
+    from zoo.errors import unknown
+    from zoo.masks import EVAL_SEED, frozen_masks
+    from zoo.metrics import score
+    from zoo.train import resolve_device
+    from zoo.viz import predict_batch, render_grid, show_holes
+
+    if args.n < 1:
+        raise ZooError("--n must be >= 1")
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    for b in baselines:
+        if b not in BASELINES:
+            raise unknown("baseline", b, BASELINES)
+    device = resolve_device(args.device)
+    refs = [_resolve(m, args.storage, args.db) for m in args.models]
+    models, configs = [], []
+    for _, path in refs:
+        model, config, _ = load_model(path, device=device)
+        models.append(model)
+        configs.append(config)
+
+    data = configs[0].to_dict()
+    data_dir = resolve_data_dir(args.data) if args.data else data.get("data_dir")
+    if data_dir:
+        data["data_dir"] = data_dir
+    config = TrainConfig.from_dict(data)
+    test = load_dataset(config).test  # (N, 3, H, W) uint8, as scored by `zoo eval`
+    n_all, _, h, w = test.shape
+    # The whole frozen set, then the first n: exactly the holes the eval scored these on.
+    masks = frozen_masks(config.mask, config.mask_args, n_all, h, w, seed=EVAL_SEED)[:args.n]
+    x = test[:args.n].float() / 255
+    masked = x * (1 - masks)
+
+    labels = _unique([label for label, _ in refs])
+    outputs = [(label, predict_batch(model, masked, masks)) for label, model in zip(labels, models)]
+    outputs += [(b, BASELINES[b](masked, masks).float().cpu()) for b in baselines]
+    table = Table(title=f"{len(x)} {config.dataset} test images, {config.mask} holes "
+                        f"(seed {EVAL_SEED})")
+    for col in ("method", "PSNR hole", "SSIM hole", "L1 hole"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    columns = [("masked", show_holes(masked, masks))]
+    for label, pred in outputs:
+        s = score(x, pred, masks)
+        table.add_row(label, f"{s['psnr_hole']:.2f}", f"{s['ssim_hole']:.3f}", f"{s['l1_hole']:.3f}")
+        columns.append((f"{label}\n{s['psnr_hole']:.1f} dB", pred))
+    columns.append(("ground truth", x))
+    with torch.no_grad():
+        path = render_grid(columns, args.out)
+    console.print(table)
+    console.print(f"grid: {path}")
+    return 0
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Labels made distinct by a #k suffix (two run folders may share a name)."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return out

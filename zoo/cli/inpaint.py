@@ -1,6 +1,79 @@
-"""Placeholder for `zoo inpaint` until it is built."""
+"""`zoo inpaint`: fill the holes of your own images with a trained model.
+
+    zoo inpaint (--checkpoint C | --trial ID [--storage DIR | --db PATH])
+                --image FILE|DIR [--mask FILE|DIR | --mask-kind KIND] --out DIR
+
+Without --mask or --mask-kind, each image's mask is ``<stem>_mask.png`` beside it (LaMa).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from zoo.errors import ZooError
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="(not built yet)")
-    p.set_defaults(func=lambda args: 1)
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="inpaint image files with a trained model",
+                       description="Inpaint image files. Masks: white (>127) = hole; matched "
+                                   "by stem (photo.png + photo_mask.png, or the same name in "
+                                   "a --mask folder), one --mask FILE for all, or generated.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", metavar="PATH", help="checkpoint.pt or a run folder")
+    src.add_argument("--trial", metavar="ID", help="a leaderboard trial id (or unique prefix)")
+    p.add_argument("--storage", metavar="DIR", help="where --trial's leaderboard lives "
+                                                    "(DIR/leaderboard.sqlite; default ./results)")
+    p.add_argument("--db", metavar="PATH", help="the leaderboard file for --trial")
+    p.add_argument("--image", required=True, metavar="FILE|DIR", help="an image or a folder")
+    holes = p.add_mutually_exclusive_group()
+    holes.add_argument("--mask", metavar="FILE|DIR",
+                       help="one mask for every image, or a folder of masks named like the "
+                            "images (photo.png or photo_mask.png)")
+    holes.add_argument("--mask-kind", metavar="KIND",
+                       help="generate holes instead: paper, square, irregular (`zoo plugins`)")
+    p.add_argument("--mask-arg", action="append", metavar="KEY=VALUE",
+                   help="an option of --mask-kind, e.g. max_frac=0.3")
+    p.add_argument("--seed", type=int, default=2024, help="seed of generated holes (2024)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder: DIR/<stem>.png")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (4)")
+    p.add_argument("--tile", type=int, default=512,
+                   help="tile side for images above 1 megapixel (512)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeRemainingColumn
+
+    from zoo.checkpoint import load_model
+    from zoo.cli._common import parse_sets
+    from zoo.cli._console import console, err_console
+    from zoo.inpaint import inpaint_files, plan, resolve_checkpoint
+    from zoo.train import resolve_device
+
+    if args.batch_size < 1 or args.tile < 8:
+        raise ZooError("--batch-size must be >= 1 and --tile >= 8")
+    if args.mask_arg and not args.mask_kind:
+        raise ZooError("--mask-arg needs --mask-kind (it sets options of generated masks)")
+    if (args.storage or args.db) and not args.trial:
+        raise ZooError("--storage/--db only apply to --trial; with --checkpoint, drop them")
+    # Every input is checked before the model loads and before anything is written.
+    jobs = plan(args.image, args.out, args.mask, generate=args.mask_kind is not None)
+    path = resolve_checkpoint(args.checkpoint, args.trial, storage=args.storage, db=args.db)
+    model, config, _ = load_model(path, device=resolve_device(args.device))
+    mask_args = parse_sets(args.mask_arg or [])
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err_console, transient=True) as progress:
+        task = progress.add_task("inpainting", total=len(jobs))
+
+        def on_image(job, out) -> None:
+            progress.update(task, advance=1, description=job.image.name)
+
+        written = inpaint_files(model, jobs, mask_kind=args.mask_kind, mask_args=mask_args,
+                                seed=args.seed, batch_size=args.batch_size, tile=args.tile,
+                                on_image=on_image)
+    console.print(f"inpainted {len(written)} image(s) with {config.encoder} "
+                  f"({path}) -> {args.out}")
+    return 0

@@ -183,6 +183,11 @@ def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[s
 
     from zoo.cli._console import console
 
+    if not body:
+        searches = ", ".join(lb.searches()) or "(none yet)"
+        console.print(f"no trials match in {lb.path}; searches there: {searches}. "
+                      "`zoo tune` records trials as they finish", style="yellow")
+        return
     status_of = [cells[header.index("status")] if "status" in header else None for cells in body]
     better = "higher" if SORT_KEYS[sort] else "lower"
     what = "configs (mean ± std over seeds)" if group else "trials"
@@ -207,8 +212,6 @@ def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[s
         for cells in ref_body:
             table.add_row(*cells, style="dim")
     console.print(table)
-    if not body:
-        console.print("no trials match; `zoo tune` records them as they finish", style="yellow")
 
 
 # columns that say nothing when every row agrees; the table moves them to its caption
@@ -248,14 +251,13 @@ def _fit(header: list[str], body: list[list[str]], ref_body: list[list[str]], wi
     """Pick the columns and their widths so the table fits ``width`` without cropping.
 
     Numbers and trial ids always get their full width; other names get at least 8
-    characters. Columns of
-    ``_DROP_ORDER`` go first when even that does not fit; room left over widens names,
-    then headers.
+    characters. Columns of ``_DROP_ORDER`` go first when even that does not fit; room
+    left over widens names, then headers.
     """
     full = [_width(i, body, ref_body) for i in range(len(header))]
     # ids are what `show` takes, so they stay whole; a number column keeps a readable header
     least = [min(32, w) if h in ("trial", "config") else min(8, w) if h in _TEXT_COLUMNS
-             else max(w, min(len(h), 5)) for h, w in zip(header, full)]
+             else max(w, len(h) if h == keep else min(len(h), 5)) for h, w in zip(header, full)]
 
     def needed(cols: list[int]) -> int:
         return 1 + sum(3 + least[i] for i in cols)  # 3: the padding and rule of a cell

@@ -76,12 +76,17 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
+def _one_line(text: str) -> str:
+    """Errors keep every line (pluggy puts the useful part on the last), joined for a table."""
+    return " / ".join(line.strip() for line in str(text or "").splitlines() if line.strip())
+
+
 def describe(registry: Registry, verbose: bool = False) -> dict[str, Any]:
     """The registry as plain data: ``{"encoders": [...], "masks": [...], "broken": [...]}``."""
     broken = []
     for b in registry.broken:
         entry = {"plugin": b.plugin, "package": b.package, "version": b.version,
-                 "error": _first_line(b.error)}
+                 "error": _one_line(b.error)}
         if verbose and b.detail:
             entry["detail"] = b.detail
         broken.append(entry)
@@ -114,7 +119,7 @@ def _timed(kind: str, name: str, fn: Any, verbose: bool) -> dict[str, Any]:
     try:
         fn(name)
     except Exception as exc:  # report it and go on: --check is a survey, not a test run
-        result.update(ok=False, error=_first_line(f"{type(exc).__name__}: {exc}"))
+        result.update(ok=False, error=_one_line(f"{type(exc).__name__}: {exc}"))
         if verbose:
             result["detail"] = "".join(traceback.format_exception(exc))
     result["seconds"] = round(time.perf_counter() - start, 3)

@@ -144,7 +144,7 @@ def _int(value: Any) -> int | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _full_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -214,28 +214,33 @@ class Leaderboard:
 
     def _init_schema(self, create: bool) -> None:
         with self._connect() as conn:
+            tables = {r[0] for r in
+                      conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not create and "trials" not in tables:
+                raise ZooError(f"{self.path} is not a zoo leaderboard (no trials table); "
+                               "pass --db with a leaderboard.sqlite written by `zoo tune`")
+            row = (conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                   if "meta" in tables else None)
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise ZooError(f"{self.path} has leaderboard schema v{row[0]} but this zoo knows "
+                               f"v{SCHEMA_VERSION}; upgrade zoo to read it")
+            if not create:
+                return  # reading never writes: the file may sit in someone else's folder
             # the journal mode lives in the file: set once, every later connection gets WAL
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
         with self._connect(write=True) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not create and "trials" not in tables:
-                raise ZooError(f"{self.path} is not a zoo leaderboard (no trials table); "
-                               "pass --db with a leaderboard.sqlite written by `zoo tune`")
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise ZooError(f"{self.path} has leaderboard schema v{row[0]} but this zoo knows "
-                               f"v{SCHEMA_VERSION}; upgrade zoo to read it")
-            # later versions migrate here: `if int(row[0]) < 2: ALTER TABLE ...`
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                         (str(SCHEMA_VERSION),))
+            # later versions migrate here: `if stored < 2: ALTER TABLE ...` then bump it
 
     def schema_version(self) -> int:
         """The schema version stored in the file."""
         with self._connect() as conn:
-            return int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            return int(row[0])
 
     # -- writing -----------------------------------------------------------------------
 
@@ -285,12 +290,13 @@ class Leaderboard:
             written = conn.execute(sql, [row[c] for c in cols]).rowcount > 0
             baselines = result.get("baselines")
             if written and row["eval_id"] and isinstance(baselines, dict):
-                self._upsert_references(conn, row["eval_id"], row["dataset"], row["mask"], baselines)
+                self._upsert_references(conn, row["eval_id"], row["dataset"], row["mask"],
+                                        baselines)
         return written
 
     def record_references(self, eval_id: str, dataset: str, mask: str,
                           baselines: dict[str, dict]) -> None:
-        """Upsert the baselines and ceiling scored on one frozen mask set (keyed by eval_id+name)."""
+        """Upsert the baselines and ceiling scored on one frozen mask set (key: eval_id, name)."""
         with self._connect(write=True) as conn:
             self._upsert_references(conn, eval_id, dataset, mask, baselines)
 
@@ -336,11 +342,13 @@ class Leaderboard:
         """One trial by exact id or unique id prefix; a ZooError lists the candidates otherwise."""
         trial = str(trial).strip()
         if not trial:
-            raise ZooError("give a trial id (or a unique prefix of one); `zoo leaderboard` lists them")
+            raise ZooError("give a trial id (or a unique prefix of one); "
+                           "`zoo leaderboard` lists them")
         where, params = _where(search=search)
         extra = f"{where} AND" if where else "WHERE"
         with self._connect() as conn:
-            rows = conn.execute(f"SELECT * FROM trials {extra} trial_id = ?", [*params, trial]).fetchall()
+            rows = conn.execute(f"SELECT * FROM trials {extra} trial_id = ?",
+                                [*params, trial]).fetchall()
             if not rows:
                 rows = conn.execute(
                     f"SELECT * FROM trials {extra} substr(trial_id, 1, ?) = ? ORDER BY trial_id",
@@ -363,23 +371,33 @@ class Leaderboard:
                 descending: bool | None = None, top: int | None = None) -> list[dict]:
         """Completed trials grouped per (config_hash, eval_id) across seeds, best mean first.
 
-        Each group has ``n``, ``seeds``, ``trial_ids`` and ``<metric>_mean`` / ``<metric>_std``
-        (sample std; None for a single seed) for every metric in METRICS.
+        Each group has ``n`` (distinct seeds; a seed run twice counts once, newest run),
+        ``seeds``, ``trial_ids`` and ``<metric>_mean`` / ``<metric>_std`` (sample std; None
+        for a single seed) for every metric in METRICS.
         """
         descending = _direction(sort, descending)
         if sort not in METRICS:
             raise unknown("metric to sort groups by", sort, METRICS)
         rows = self.trials(search=search, encoder=encoder, dataset=dataset, mask=mask,
                            status="completed", sort="created_at", descending=False)
-        buckets: dict[tuple, list[dict]] = {}
-        for row in rows:
-            buckets.setdefault((row["config_hash"], row["eval_id"]), []).append(row)
-        groups = [_summarize(members) for members in buckets.values()]
+        # one run per seed: the same seed re-run in another search is a repeat, not a
+        # new sample, and counting it twice would shrink the std; the newest run wins
+        buckets: dict[tuple, dict[Any, dict]] = {}
+        for row in rows:  # oldest first
+            seed = row["seed"] if row["seed"] is not None else (row["search"], row["trial_id"])
+            buckets.setdefault((row["config_hash"], row["eval_id"]), {})[seed] = row
+        groups = [_summarize(list(members.values())) for members in buckets.values()]
         key = f"{sort}_mean"
         present = [g for g in groups if g[key] is not None]
         present.sort(key=lambda g: g[key], reverse=descending)
         groups = present + [g for g in groups if g[key] is None]
         return groups[:_top(top)] if top is not None else groups
+
+    def searches(self) -> list[str]:
+        """The names of the searches recorded here, sorted."""
+        with self._connect() as conn:
+            sql = "SELECT DISTINCT search FROM trials ORDER BY search"
+            return [r[0] for r in conn.execute(sql)]
 
     def references(self, dataset: str | None = None, mask: str | None = None,
                    eval_id: str | None = None) -> list[dict]:

@@ -162,12 +162,16 @@ class InpaintUNet(nn.Module):
         x = torch.cat([masked, mask], dim=1) if self.config.mask_channel else masked
         h, w = x.shape[-2:]
         ph = pw = 0
-        if not torch.compiler.is_compiling():  # python-side checks; compiled graphs skip them
+        if torch.compiler.is_compiling():
+            # no python-side checks (or encoder probes) inside a compiled graph; pad only
+            # for the depth, which the eager path has already shown the encoder accepts
             if self.config.pad_input:
-                th, tw = self.padded_size(h, w)
-                ph, pw = th - h, tw - w
-            else:
-                self.check_size(h, w)
+                ph, pw = -h % self.multiple, -w % self.multiple
+        elif self.config.pad_input:
+            th, tw = self.padded_size(h, w)
+            ph, pw = th - h, tw - w
+        else:
+            self.check_size(h, w)
         if ph or pw:
             pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)  # centred: edges stay alike
             mode = "reflect" if max(pads[:2]) < w and max(pads[2:]) < h else "replicate"
