@@ -77,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
         configs.append(config)
 
     data = configs[0].to_dict()
-    data_dir = resolve_data_dir(args.data) if args.data else data.get("data_dir")
-    if data_dir:
-        data["data_dir"] = data_dir
+    saved_dir = data.get("data_dir")
+    if args.data or not (saved_dir and Path(saved_dir).is_dir()):
+        # --data, else $ZOO_DATA_DIR: the training machine's folder may not exist here
+        data["data_dir"] = resolve_data_dir(args.data)
     config = TrainConfig.from_dict(data)
     test = load_dataset(config).test  # (N, 3, H, W) uint8, as scored by `zoo eval`
     n_all, _, h, w = test.shape
