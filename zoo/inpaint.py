@@ -16,7 +16,6 @@ overlapping tiles when large, and cropped back.
 
 from __future__ import annotations
 
-import math
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -237,8 +236,8 @@ def plan(image: str | Path, out_dir: str | Path, mask: str | Path | None = None,
             raise ZooError(f"{img} and {outputs[out.resolve()]} would both be written to {out}; "
                            "rename one (outputs are named by file stem)")
         outputs[out.resolve()] = img
-        m = None if generate else one_mask or find_mask(img, mask_dir, cache)
         size = _open(img, "image").size
+        m = None if generate else one_mask or find_mask(img, mask_dir, cache)
         if m is not None:
             read_mask(m, size)  # validates readability and size now, before any output
         jobs.append(Job(img, m, out, size))
@@ -389,8 +388,3 @@ def resolve_checkpoint(checkpoint: str | Path | None = None, trial: str | None =
         raise ZooError(f"trial {row.get('trial_id')} has no checkpoint recorded (status "
                        f"{row.get('status')}); pick a completed trial from `zoo leaderboard`")
     return Path(row["checkpoint"])
-
-
-def hole_fraction(hole: np.ndarray) -> float:
-    """Share of pixels in the hole (for reports)."""
-    return float(hole.mean()) if hole.size else math.nan

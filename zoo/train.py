@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from zoo.checkpoint import read_checkpoint, save_checkpoint
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
+from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is scored on
 
 log = logging.getLogger(__name__)
 
-EVAL_MASK_SEED = 2024  # the frozen test-mask set every model is scored on
 VAL_MASK_SEED = 7  # a different frozen set for per-epoch validation (never tune on test)
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -100,7 +100,7 @@ def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Te
 def eval_id(config: TrainConfig, n: int) -> str:
     """Names the frozen test-mask set, so leaderboard rows compare like with like."""
     args = ",".join(f"{k}={v}" for k, v in sorted(config.mask_args.items()))
-    return f"{config.dataset}/{config.mask}{'(' + args + ')' if args else ''}/n{n}/s{EVAL_MASK_SEED}"
+    return f"{config.dataset}/{config.mask}{'(' + args + ')' if args else ''}/n{n}/s{EVAL_SEED}"
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
@@ -119,7 +119,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     from zoo.data import load_dataset
     from zoo.masks import frozen_masks, make_masks
     from zoo.model import build_model, count_parameters
-    from zoo.registry import get_registry
+    from zoo.registry import get_registry, mask_config
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,6 +129,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     torch.manual_seed(config.seed)
 
     model = build_model(config).to(device)  # fails fast on bad encoder/options, before data
+    mask_config(config.mask, config.mask_args)  # likewise for the mask kind
     splits = splits if splits is not None else load_dataset(config)
     train_x = splits.train.to(device)  # (N, 3, H, W) uint8, resident on the device
     n_train, _, h, w = train_x.shape
@@ -208,15 +209,25 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
               "checkpoint": str(ckpt_path), "train_time_s": train_time,
               "train_images_per_s": n_train * len(history) / max(train_time, 1e-9)}
     if final_eval:
-        result.update(evaluate_checkpoint_model(model, config, splits.test, baselines=baselines))
+        from zoo.baselines import BASELINES
+        from zoo.viz import save_eval_grid, save_learning_curves
+
+        test = splits.test
+        masks = frozen_masks(config.mask, config.mask_args, len(test), h, w, seed=EVAL_SEED)
+        result.update(evaluate_checkpoint_model(model, config, test, masks=masks,
+                                                baselines=baselines))
+        result["grid_png"] = str(save_eval_grid(model, test, masks, out_dir / "grid.png", n=8,
+                                                extra={"telea": BASELINES["telea"]}))
+        result["curves_png"] = str(save_learning_curves(history, out_dir / "curves.png"))
         payload = read_checkpoint(ckpt_path)
         payload["metrics"] = {k: v for k, v in result.items() if k not in ("history", "config")}
         save_checkpoint(ckpt_path, payload)
     return result
 
 
-def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig, test: torch.Tensor,
-                              *, baselines: tuple[str, ...] = ("mean_fill", "telea")
+def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig,
+                              test: torch.Tensor, *, masks: torch.Tensor | None = None,
+                              baselines: tuple[str, ...] = ("mean_fill", "telea")
                               ) -> dict[str, Any]:
     """Test metrics on the frozen mask set, plus the ceiling and classical baselines on the
     same masks, so every number comes with its reference points. ``model=None`` scores
@@ -225,7 +236,8 @@ def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig
     from zoo.masks import frozen_masks
 
     n, _, h, w = test.shape
-    masks = frozen_masks(config.mask, config.mask_args, n, h, w, seed=EVAL_MASK_SEED)
+    if masks is None:
+        masks = frozen_masks(config.mask, config.mask_args, n, h, w, seed=EVAL_SEED)
     metrics = {} if model is None else evaluate_model(
         model, test, masks, batch_size=config.eval_batch_size, amp=config.amp)
     refs = evaluate_baselines(test, masks, names=(*baselines, "ceiling"))

@@ -47,7 +47,6 @@ def _resolve(ref: str, storage: str | None, db: str | None) -> tuple[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from rich.table import Table
 
     from zoo.baselines import BASELINES
@@ -102,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(label, f"{s['psnr_hole']:.2f}", f"{s['ssim_hole']:.3f}", f"{s['l1_hole']:.3f}")
         columns.append((f"{label}\n{s['psnr_hole']:.1f} dB", pred))
     columns.append(("ground truth", x))
-    with torch.no_grad():
-        path = render_grid(columns, args.out)
+    path = render_grid(columns, args.out)
     console.print(table)
     console.print(f"grid: {path}")
     return 0

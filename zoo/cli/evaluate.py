@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zoo._json import dumps
-    from zoo.baselines import BASELINES
+    from zoo.baselines import ALL, BASELINES
     from zoo.checkpoint import load_model
     from zoo.cli._console import console
     from zoo.cli._report import metrics_table
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
                        f"(baselines: {', '.join(sorted(BASELINES))})")
     overrides = {"test_limit": args.test_limit, "data_dir": resolve_data_dir(args.data)}
     if args.baseline:
-        if args.baseline not in BASELINES:
-            raise unknown("baseline", args.baseline, BASELINES)
+        if args.baseline not in ALL:
+            raise unknown("baseline", args.baseline, ALL)
         config = TrainConfig.from_dict({"mask": args.mask or "paper", **{
             k: v for k, v in overrides.items() if v is not None}})
         splits = load_dataset(config)

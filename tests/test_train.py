@@ -1,0 +1,129 @@
+"""The training function and `zoo train` / `zoo eval`: real runs, small data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from zoo.checkpoint import load_model, read_checkpoint
+from zoo.cli import main
+from zoo.config import TrainConfig, preset
+from zoo.errors import ZooError
+from zoo.train import TrainingDiverged, train
+
+TINY = {"dataset": "synthetic", "train_limit": 64, "val_limit": 16, "test_limit": 16,
+        "epochs": 2, "batch_size": 16, "unet": {"widths": [8, 16, 32]}, "threads": 1}
+
+
+def tiny(**kw) -> TrainConfig:
+    return TrainConfig.from_dict({**TINY, **kw})
+
+
+def test_paper_preset_learns_on_real_cifar(cifar_dir: Path, tmp_path: Path) -> None:
+    """The paper's model on a CIFAR-10 subset: the loss falls and the hole PSNR beats the
+    mean-fill baseline's on the same frozen test masks."""
+    config = TrainConfig.from_dict({**preset("paper"), "data_dir": str(cifar_dir),
+                                    "train_limit": 2000, "val_limit": 200, "test_limit": 500,
+                                    "epochs": 2, "batch_size": 16, "threads": 2})
+    result = train(config, tmp_path / "run", baselines=("mean_fill",))
+    losses = [r["train_loss"] for r in result["history"]]
+    assert losses[-1] < losses[0]
+    assert result["psnr_hole"] > result["baselines"]["mean_fill"]["psnr_hole"] + 0.5
+    assert result["baselines"]["ceiling"]["dice"] > result["dice"]  # the ceiling is a ceiling
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    config = tiny(epochs=3)
+
+    def stop_after_first(record, ckpt):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path, on_epoch=stop_after_first, final_eval=False)
+    first = read_checkpoint(tmp_path / "checkpoint.pt")
+    assert first["epoch"] == 1
+
+    seen = []
+    result = train(config, tmp_path, on_epoch=lambda r, c: seen.append(r["epoch"]))
+    assert seen == [2, 3]  # epoch 1 was not redone
+    assert [r["epoch"] for r in result["history"]] == [1, 2, 3]
+    assert result["history"][0] == first["history"][0]
+
+
+def test_other_config_in_same_folder_is_refused_and_kept(tmp_path: Path) -> None:
+    train(tiny(epochs=1), tmp_path, final_eval=False)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(ZooError, match="different config"):
+        train(tiny(epochs=1, lr=0.01), tmp_path)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_checkpoint_alone_rebuilds_its_model(tmp_path: Path) -> None:
+    config = tiny(encoder="convmixer", encoder_args={"width": 16},
+                  unet={"widths": [8, 16, 32], "fusion_merge": "gated"})
+    result = train(config, tmp_path)
+    model, saved, payload = load_model(result["checkpoint"])
+    assert saved == config
+    assert payload["metrics"]["psnr_hole"] == pytest.approx(result["psnr_hole"])
+    x = torch.rand(2, 3, 32, 32)
+    m = torch.zeros(2, 1, 32, 32)
+    m[:, :, 8:16, 8:16] = 1
+    assert model(x * (1 - m), m).shape == (2, 3, 32, 32)
+
+
+def test_nan_loss_stops_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.train as zt
+
+    monkeypatch.setattr(zt, "compute_loss", lambda kind, out, x, m: (out * float("nan")).mean())
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        train(tiny(epochs=1), tmp_path)
+
+
+def test_cli_train_json_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--encoder", "convmixer", "--epochs", "1", "--train-limit", "64",
+            "--set", "dataset=synthetic", "--set", "unet.widths=[8,16,32]",
+            "--set", "encoder_args.width=16", "--set", "val_limit=16", "--test-limit", "16",
+            "--out", str(out), "--json"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("dice", "psnr_hole", "ssim_hole", "l1_hole", "checkpoint", "train_images_per_s"):
+        assert key in result
+    assert Path(result["checkpoint"]).exists()
+
+    assert main(["eval", result["checkpoint"], "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["psnr_hole"] == pytest.approx(result["psnr_hole"], abs=1e-4)
+    assert {"mean_fill", "telea", "ceiling"} <= set(scored["baselines"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--encoder", "convmixr"], "did you mean 'convmixer'"),
+    (["train", "--set", "unet.dpth=3"], "did you mean 'depth'"),
+    (["train", "--mask", "squar"], "did you mean 'square'"),
+    (["train", "--data", "/nonexistent/cifar"], "ZOO_DATA_DIR"),
+    (["train", "--set", "dataset=synthetic", "--set", "unet.depth=6",
+      "--set", "unet.widths=[4,4,4,4,4,4,4]", "--epochs", "1"], "does not fit depth 6"),
+    (["eval"], "CHECKPOINT or --baseline"),
+    (["eval", "--baseline", "teela"], "did you mean 'telea'"),
+])
+def test_bad_input_gets_a_clear_error(args, message, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_corrupt_or_foreign_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["eval", str(bad)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(1)}, foreign)
+    assert main(["eval", str(foreign)]) == 2
+    assert "not a zoo checkpoint" in capsys.readouterr().err
+    assert bad.read_bytes() == b"not a checkpoint"  # nothing destroyed
