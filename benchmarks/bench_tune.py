@@ -70,7 +70,9 @@ class BenchSpec:
     def param_space(self) -> dict[str, Any]:
         from ray import tune
 
-        return {"seed": tune.grid_search(list(range(self.trials)))}
+        # The whole base goes in, not just the seed: Tune puts this dict into each result
+        # as "config", and the leaderboard writer reads "dataset" and "mask" from there.
+        return {**self.base, "seed": tune.grid_search(list(range(self.trials)))}
 
     def scheduler(self) -> None:
         return None

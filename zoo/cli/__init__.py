@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every subcommand."""
     from zoo import __version__
 
-    parser = argparse.ArgumentParser(prog="zoo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="zoo", description="zoo: a plugin-based model zoo for image inpainting.")
     parser.add_argument("--version", action="version", version=f"zoo {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--name", default=None, help="search name (default: the YAML's name)")
     p.add_argument("--num-samples", type=int, default=None)
     p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--max-concurrent", type=int, default=None, help="cap on parallel trials")
     p.add_argument("--cpus", type=float, default=None, help="CPUs per trial")
     p.add_argument("--gpus", type=float, default=None, help="GPUs per trial (may be fractional)")
     p.add_argument("--data", default=None, metavar="DIR",
@@ -39,7 +40,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 
     out: dict = {}
     for key, value in (("name", args.name), ("num_samples", args.num_samples),
-                       ("max_epochs", args.max_epochs)):
+                       ("max_epochs", args.max_epochs),
+                       ("max_concurrent", args.max_concurrent)):
         if value is not None:
             out[key] = value
     resources = {k: v for k, v in (("cpu", args.cpus), ("gpu", args.gpus)) if v is not None}

@@ -30,7 +30,7 @@ from typing import Any
 from zoo.errors import ZooError, did_you_mean, unknown
 
 SCHEMA_VERSION = 1
-STATUSES = ("completed", "failed", "running")
+STATUSES = ("completed", "stopped", "failed", "running")  # stopped: pruned early by the scheduler
 
 # metric -> True when higher is better; these are also the sortable metric columns
 METRICS: dict[str, bool] = {
