@@ -32,7 +32,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ class BenchSpec:
     max_failures: int = 0
     num_samples: int = 1  # the seed grid below already makes `trials` trials
     max_concurrent: int | None = None  # resources alone decide how many run at once
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def trial_config(self, config: dict[str, Any]) -> TrainConfig:
         """The base config with Tune's sampled values on top."""
@@ -160,8 +159,11 @@ def make_spec(args: argparse.Namespace, base: dict[str, Any], setting: dict[str,
     if not args.space:
         return BenchSpec(name=name, base=base, trials=setting["trials"],
                          resources=setting["resources"])
-    from zoo.tune.space import load_space
-
+    try:
+        from zoo.tune.space import load_space
+    except ImportError:
+        raise SystemExit("--space needs zoo.tune.space.load_space, which this checkout lacks; "
+                         "run without --space for the fixed-config benchmark") from None
     return load_space(args.space, overrides={
         "name": name, "resources": setting["resources"], "num_samples": setting["trials"],
         "max_epochs": args.epochs, "base": base})

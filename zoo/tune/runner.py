@@ -82,7 +82,7 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
         tune.report({spec.metric: worst, "diverged": True, "error": str(exc), **node})
         return
     last = result["history"][-1]
-    final = {k: v for k, v in result.items() if k not in ("history", "checkpoint")}
+    final = {k: v for k, v in result.items() if k not in ("history", "checkpoint", "config")}
     tune.report({**last, **final, **node, "final": True},
                 checkpoint=tune.Checkpoint.from_directory(work))
     shutil.rmtree(work, ignore_errors=True)
@@ -130,7 +130,8 @@ class LeaderboardWriter(Callback):
         result = dict(trial.last_result or {})
         if trial.checkpoint is not None:
             result["checkpoint"] = os.path.join(trial.checkpoint.path, "checkpoint.pt")
-        config = result.get("config") or self._config(trial)
+        # Tune overwrites result["config"] with the sampled values; rebuild the full one.
+        config = result["config"] = self._config(trial)
         self.board.record_trial(self.spec.name, trial.trial_id, status, result or None, config,
                                 error=error)
         if result.get("baselines") and result.get("eval_id"):
@@ -186,6 +187,9 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
     log.info("data loaded in %.1fs", time.perf_counter() - t0)
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # The leaderboard is the record; Tune's TensorBoard/CSV loggers only add noise (and
+    # warn about the ceiling's infinite PSNR).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if not ray.is_initialized():
         kwargs = {"include_dashboard": False, "log_to_driver": False,
                   "configure_logging": False, **(ray_init_kwargs or {})}
