@@ -24,6 +24,8 @@ ACTIVATIONS = ("relu", "gelu", "silu")
 LOSSES = ("mse", "l1", "hole_l1")
 OPTIMIZERS = ("adam", "adamw")
 DATASETS = ("cifar10", "folder", "synthetic")
+# how a run executes, not what it trains: left out of TrainConfig.hash()
+RUNTIME_FIELDS = ("data_dir", "device", "threads", "eval_batch_size")
 
 
 @dataclass
@@ -120,9 +122,11 @@ class TrainConfig:
         return d
 
     def hash(self) -> str:
-        """A short stable hash of the config without its seed (groups seeds of one config)."""
+        """A short stable hash of what makes a model: no seed (it groups the seeds of one
+        config) and none of the run-time fields (where the data lies, device, threads)."""
         d = self.to_dict()
-        d.pop("seed")
+        for key in ("seed", *RUNTIME_FIELDS):
+            d.pop(key)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -188,8 +188,9 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # The leaderboard is the record; Tune's TensorBoard/CSV loggers only add noise (and
-    # warn about the ceiling's infinite PSNR).
+    # warn about the ceiling's infinite PSNR). Its JSON log stays for ResultGrid.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
         kwargs = {"include_dashboard": False, "log_to_driver": False,
                   "configure_logging": False, **(ray_init_kwargs or {})}
@@ -199,7 +200,9 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
     res = {"cpu": float(spec.resources.get("cpu", 1)),
            "gpu": float(spec.resources.get("gpu", 0))}
     fn = tune.with_resources(fn, res)
-    callbacks: list[Any] = [LeaderboardWriter(spec, Path(db_path))]
+    from ray.tune.logger import JsonLoggerCallback
+
+    callbacks: list[Any] = [LeaderboardWriter(spec, Path(db_path)), JsonLoggerCallback()]
     if console is not None:
         from zoo.tune._live import LiveView
 
@@ -213,7 +216,7 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
             param_space=spec.param_space(),
             tune_config=tune.TuneConfig(
                 metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
-                scheduler=spec.scheduler(), search_alg=spec.search_alg(),
+                scheduler=spec.scheduler_obj(), search_alg=spec.search_alg(),
                 max_concurrent_trials=spec.max_concurrent),
             run_config=tune.RunConfig(
                 name=spec.name, storage_path=storage, verbose=0, callbacks=callbacks,
