@@ -67,6 +67,19 @@ def compute_loss(kind: str, out: torch.Tensor, target: torch.Tensor,
     return (weight * (out - target).abs()).mean()
 
 
+def place_on_device(data: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The dataset, resident on ``device`` when it fits (then batches never cross the bus);
+    otherwise kept in pinned host memory and copied one batch at a time."""
+    if device.type != "cuda":
+        return data
+    try:
+        return data.to(device)
+    except torch.OutOfMemoryError:
+        log.warning("dataset (%.0f MB) does not fit on %s; streaming batches from host memory",
+                    data.numel() / 2**20, device)
+        return data.pin_memory()
+
+
 def _autocast(device: torch.device, enabled: bool):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -131,7 +144,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     model = build_model(config).to(device)  # fails fast on bad encoder/options, before data
     mask_config(config.mask, config.mask_args)  # likewise for the mask kind
     splits = splits if splits is not None else load_dataset(config)
-    train_x = splits.train.to(device)  # (N, 3, H, W) uint8, resident on the device
+    train_x = place_on_device(splits.train, device)  # (N, 3, H, W) uint8
     n_train, _, h, w = train_x.shape
     use_cl = config.channels_last and device.type == "cuda"
     if use_cl:
@@ -166,11 +179,11 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
         # Seeding per epoch makes a resumed run draw the same batches and masks.
         gen.manual_seed(config.seed * 1000 + epoch)
         model.train()
-        perm = torch.randperm(n_train, device=device, generator=gen)
+        perm = torch.randperm(n_train, device=device, generator=gen).to(train_x.device)
         total, t0 = torch.zeros((), device=device), time.perf_counter()
         for step in range(steps_per_epoch):
             idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
-            x = train_x[idx].float().div_(255)  # (B, 3, H, W) in 0..1
+            x = train_x[idx].to(device, non_blocking=True).float().div_(255)  # (B,3,H,W) 0..1
             m = make_masks(config.mask, config.mask_args, len(idx), h, w, generator=gen,
                            device=device)  # (B, 1, H, W), 1 = hole
             masked = x * (1 - m)

@@ -165,15 +165,18 @@ def _cells(rows: list[dict], refs: list[dict], sort: str,
         ref_body = [["", ref["name"], "reference", _data(ref), "", "",
                      *(_fmt(m, ref.get(m)) for m in metrics), "", ""] for ref in refs]
     else:
+        # the validation hole PSNR the search ranked by: the only score of a stopped trial
         header = ["#", "trial", "status", "encoder", "data", "seed", "epochs", *metrics,
-                  "params", "time/s", "device"]
+                  "val_psnr_hole", "params", "time/s", "device"]
         body = [[str(i), _trial_name(r, rows), r["status"], r["encoder"] or "-", _data(r),
                  _fmt("seed", r["seed"]), _fmt("epochs", r["epochs"]),
-                 *(_fmt(m, r[m]) for m in metrics), _fmt("params", r["params"]),
+                 *(_fmt(m, r[m]) for m in metrics),
+                 _fmt("psnr_hole", (r.get("metrics") or {}).get("val_psnr_hole")),
+                 _fmt("params", r["params"]),
                  _fmt("train_time_s", r["train_time_s"]), r["device"] or "-"]
                 for i, r in enumerate(rows, 1)]
         ref_body = [["", ref["name"], "reference", "-", _data(ref), "", "",
-                     *(_fmt(m, ref.get(m)) for m in metrics), "", "", ""] for ref in refs]
+                     *(_fmt(m, ref.get(m)) for m in metrics), "", "", "", ""] for ref in refs]
     return header, body, ref_body
 
 
