@@ -135,7 +135,8 @@ def test_failing_trial_is_retried_then_recorded_as_failed(tmp_path: Path, data_e
     (info / "entry_points.txt").write_text("[zoo.plugins]\nliar = zoo_fx_bad_forward\n")
     space = tmp_path / "failing.yaml"
     space.write_text((ROOT / "search_spaces" / "smoke.yaml").read_text().replace(
-        "encoder: {grid: [none, convmixer]}", "encoder: {grid: [none, liar]}"))
+        "encoder: {grid: [none, convmixer]}", "encoder: {grid: [none, liar]}").replace(
+        "encoder_args: {width: 16}", "encoder_args: {channels: 8}"))
     env = {**data_env, "PYTHONPATH": os.pathsep.join(
         [str(site), str(fixtures), os.environ.get("PYTHONPATH", "")])}
     storage = tmp_path / "results"
