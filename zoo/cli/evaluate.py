@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.config import TrainConfig
     from zoo.data import load_dataset
     from zoo.errors import unknown
+    from zoo.registry import mask_config
     from zoo.train import evaluate_checkpoint_model, resolve_device
 
     if bool(args.checkpoint) == bool(args.baseline):
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             raise unknown("baseline", args.baseline, ALL)
         config = TrainConfig.from_dict({"mask": args.mask or "paper", **{
             k: v for k, v in overrides.items() if v is not None}})
+        mask_config(config.mask, config.mask_args)  # a bad mask name fails before data loads
         splits = load_dataset(config)
         result = evaluate_checkpoint_model(None, config, splits.test,
                                            baselines=(args.baseline,))
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         if args.mask:
             data["mask"] = args.mask
         config = TrainConfig.from_dict(data)
+        mask_config(config.mask, config.mask_args)
         splits = load_dataset(config)
         result = evaluate_checkpoint_model(model, config, splits.test)
         result["checkpoint"] = str(args.checkpoint)
