@@ -253,5 +253,5 @@ def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig
         masks = frozen_masks(config.mask, config.mask_args, n, h, w, seed=EVAL_SEED)
     metrics = {} if model is None else evaluate_model(
         model, test, masks, batch_size=config.eval_batch_size, amp=config.amp)
-    refs = evaluate_baselines(test, masks, names=(*baselines, "ceiling"))
+    refs = evaluate_baselines(test, masks, names=tuple(dict.fromkeys((*baselines, "ceiling"))))
     return {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}
