@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from zoo._json import to_jsonable
 from zoo.errors import ZooError, did_you_mean, unknown
 
 SCHEMA_VERSION = 1
@@ -92,26 +93,6 @@ def default_db_path(storage: str | Path) -> Path:
             "file; pass --db PATH with a local path for it (e.g. --db ./leaderboard.sqlite)"
         )
     return Path(text).expanduser().resolve() / "leaderboard.sqlite"
-
-
-def to_jsonable(value: Any) -> Any:
-    """A copy of ``value`` that strict JSON accepts: inf -> "inf", -inf -> "-inf", NaN -> None."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) or type(value).__name__.startswith("float"):  # numpy floats too
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return to_jsonable(value.item())
-    return value
 
 
 def _from_jsonable(value: Any) -> Any:
