@@ -21,6 +21,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--val-limit", type=int, metavar="N", help="validation images per epoch")
     p.add_argument("--mask", metavar="KIND", help="mask generator: paper, square, irregular")
     p.add_argument("--seed", type=int)
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the model (CUDA; inductor caches the compiled graph)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/ENCODER-HASH-sSEED)")
     p.add_argument("--no-resume", action="store_true",
                    help="start over even if --out holds a checkpoint of this config")
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         "encoder": args.encoder, "epochs": args.epochs, "batch_size": args.batch_size,
         "lr": args.lr, "train_limit": args.train_limit, "val_limit": args.val_limit,
         "test_limit": args.test_limit, "mask": args.mask, "seed": args.seed,
-        "data_dir": args.data, "device": args.device})
+        "data_dir": args.data, "device": args.device, "compile": args.compile})
     out = Path(args.out or f"runs/{config.encoder}-{config.hash()}-s{config.seed}").resolve()
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \

@@ -70,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
 
     storage = resolve_storage(args.storage or DEFAULT_STORAGE)
     err_console.print(f"search [bold]{spec.name}[/]: results in {storage}")
+    live = not (args.no_live or args.json)
     grid = run_search(spec, storage, address=args.address, resume=args.resume,
-                      db_path=args.db, console=None if args.no_live or args.json else err_console)
+                      db_path=args.db, console=err_console if live else None)
+    if live:
+        err_console.print()  # the live table leaves the cursor at its last line
     rows = []
     for r in grid:
         m = r.metrics or {}
