@@ -29,10 +29,16 @@ log = logging.getLogger(__name__)
 
 VAL_MASK_SEED = 7  # a different frozen set for per-epoch validation (never tune on test)
 CHECKPOINT_NAME = "checkpoint.pt"
+NAN_CHECK_EVERY = 50  # steps between divergence checks (each one syncs the device)
 
 
 class TrainingDiverged(ZooError):
     """The loss became NaN or infinite; training stops instead of wasting the budget."""
+
+
+def _diverged(loss: float, epoch: int, config: TrainConfig) -> None:
+    raise TrainingDiverged(f"loss became {loss} in epoch {epoch + 1}; lower the learning rate "
+                           f"(lr={config.lr}) or change the loss")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -196,6 +202,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
             loss.backward()
             optimizer.step()
             total += loss.detach()
+            if step % NAN_CHECK_EVERY == NAN_CHECK_EVERY - 1 and not torch.isfinite(total):
+                _diverged(total.item(), epoch, config)  # a sync every N steps, not every step
             if on_step is not None:
                 on_step(step + 1, steps_per_epoch)
         if device.type == "cuda":
@@ -203,8 +211,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
         epoch_time = time.perf_counter() - t0
         train_loss = total.item() / steps_per_epoch
         if not math.isfinite(train_loss):
-            raise TrainingDiverged(f"loss became {train_loss} in epoch {epoch + 1}; lower the "
-                                   f"learning rate (lr={config.lr}) or change the loss")
+            _diverged(train_loss, epoch, config)
         train_time += epoch_time
         val = evaluate_model(model, val_x, val_m, batch_size=config.eval_batch_size,
                              amp=config.amp, channels_last=use_cl)

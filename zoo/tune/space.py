@@ -183,7 +183,15 @@ def render_plan(spec: SearchSpec) -> Any:
     settings = Table(title=f"search '{spec.name}' ({spec.path})", show_header=False)
     for key in ("description", "metric", "mode", "max_epochs", "num_samples", "seeds",
                 "scheduler", "search", "resources", "max_failures", "max_concurrent"):
-        settings.add_row(key, _short(plan[key]))
+        value = plan[key]
+        if isinstance(value, dict):  # {type: asha, grace_period: 1} -> asha (grace_period=1)
+            rest = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in value.items() if k != "type")
+            value = (f"{rest} per trial" if "type" not in value
+                     else f"{value['type']} ({rest})" if rest else value["type"])
+        if key == "max_concurrent" and value is None:
+            value = "no cap"
+        settings.add_row(key, _short(value, 80))
     settings.add_row("trials", f"[bold]{plan['n_trials']}[/]"
                      + ("" if plan["finite"] else " (values drawn when the search runs)"))
     fixed = Table(title="fixed for every trial (base)")
