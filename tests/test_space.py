@@ -298,3 +298,24 @@ def test_render_plan_shows_settings_and_trials() -> None:
     console = Console(file=io.StringIO(), width=160, record=True)
     console.print(render_plan(load_space(ROOT / "quick.yaml")))
     assert "values drawn when the search runs" in console.export_text()
+
+
+def test_options_that_constrain_each_other_are_checked_in_pairs(tmp_path: Path) -> None:
+    with pytest.raises(ZooError) as info:
+        write(tmp_path, """
+space:
+  unet: {choice: [{depth: 2, widths: [8, 16, 32]}, {depth: 3, widths: [8, 16, 32, 64]}]}
+  unet.widths: {choice: [[8, 16, 32], [16, 32, 64]]}
+""")
+    assert "space.yaml:7: space.unet.widths.choice.0: with unet = {'depth': 3" in str(info.value)
+    assert "unet.widths needs depth + 1 = 4 entries" in str(info.value)
+
+
+def test_documented_example_is_a_valid_space(tmp_path: Path) -> None:
+    doc = (ROOT.parent / "docs" / "search_spaces.md").read_text()
+    example = doc.split("### Schema")[1].split("```yaml\n")[1].split("```")[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    spec = load_space(path)
+    assert (spec.name, spec.n_trials()) == ("quick", 3 * 2 * 3)
+    assert spec.trial_config(sample_point(spec.param_space())).epochs == 3

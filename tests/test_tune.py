@@ -50,6 +50,7 @@ def test_smoke_search_fills_the_leaderboard(tmp_path: Path, data_env: dict) -> N
         assert t["status"] == "completed", t
         assert t["psnr_hole"] is not None and t["dice"] is not None
         assert Path(t["checkpoint"]).exists()
+        assert Path(t["grid_png"]).exists() and Path(t["curves_png"]).exists()
         assert t["config"]["dataset"] == "cifar10"
     assert {r["name"] for r in rows["references"]} >= {"ceiling", "telea", "mean_fill"}
 

@@ -139,6 +139,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     from zoo.masks import frozen_masks, make_masks
     from zoo.model import build_model, count_parameters
     from zoo.registry import get_registry, mask_config
+    from zoo.viz import save_learning_curves
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +220,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
                   "train_images_per_s": n_train / epoch_time,
                   **{f"val_{k}": v for k, v in val.items() if k != "n_images"}}
         history.append(record)
+        save_learning_curves(history, out_dir / "curves.png")  # travels with each checkpoint
         save_checkpoint(ckpt_path, {"config": config.to_dict(), "model": model.state_dict(),
                                     "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                                     "history": history, "plugin": facts["plugin_version"]})
@@ -226,11 +228,12 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
             on_epoch(record, ckpt_path)
 
     result = {**facts, "epochs_done": len(history), "history": history,
+              "curves_png": str(out_dir / "curves.png") if history else None,
               "checkpoint": str(ckpt_path), "train_time_s": train_time,
               "train_images_per_s": n_train * len(history) / max(train_time, 1e-9)}
     if final_eval:
         from zoo.baselines import BASELINES
-        from zoo.viz import save_eval_grid, save_learning_curves
+        from zoo.viz import save_eval_grid
 
         test = splits.test
         masks = frozen_masks(config.mask, config.mask_args, len(test), h, w, seed=EVAL_SEED)
@@ -238,7 +241,6 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
                                                 baselines=baselines))
         result["grid_png"] = str(save_eval_grid(model, test, masks, out_dir / "grid.png", n=8,
                                                 extra={"telea": BASELINES["telea"]}))
-        result["curves_png"] = str(save_learning_curves(history, out_dir / "curves.png"))
         payload = read_checkpoint(ckpt_path)
         payload["metrics"] = {k: v for k, v in result.items() if k not in ("history", "config")}
         save_checkpoint(ckpt_path, payload)

@@ -128,8 +128,12 @@ class LeaderboardWriter(Callback):
 
     def _write(self, trial: Any, status: str, error: str | None) -> None:
         result = dict(trial.last_result or {})
-        if trial.checkpoint is not None:
-            result["checkpoint"] = os.path.join(trial.checkpoint.path, "checkpoint.pt")
+        if trial.checkpoint is not None:  # the copy in storage; the trial's own folder is gone
+            saved = trial.checkpoint.path
+            result["checkpoint"] = os.path.join(saved, "checkpoint.pt")
+            for key, name in (("grid_png", "grid.png"), ("curves_png", "curves.png")):
+                if result.get(key) or os.path.exists(os.path.join(saved, name)):
+                    result[key] = os.path.join(saved, name)
         # Tune overwrites result["config"] with the sampled values; rebuild the full one.
         config = result["config"] = self._config(trial)
         self.board.record_trial(self.spec.name, trial.trial_id, status, result or None, config,

@@ -34,6 +34,7 @@ SEARCHES = {"random": (), "grid": (), "optuna": ("seed",)}
 # option dicts whose valid keys depend on a registry name chosen in the same config
 SELECTORS = {"encoder_args": "encoder", "mask_args": "mask"}
 PLAN_TRIALS_MAX = 500  # the dry-run plan lists trials only up to this many
+PAIR_CHECKS_MAX = 1500  # value pairs built into configs at load time (~1 ms each)
 COUPLED_HINT = ("; to search depth and widths together, choose whole unet mappings: "
                 "unet: {choice: [{depth: 2, widths: [64, 128, 256]}, "
                 "{depth: 3, widths: [32, 64, 128, 256]}]}")
@@ -575,12 +576,31 @@ def _check_values(spec: SearchSpec, where: Where) -> None:
               itertools.product(*(picks[s] for s in sampled))]
     for combo in combos:
         check((), combo)  # base alone, with each encoder and mask the search can pick
-    for key, (kind, args) in spec.space.items():
-        for at, value in _candidates(kind, args):
-            for combo in combos:
-                if not _reads(key, combo, known):
-                    continue
+    dims = [(key, kind, _candidates(kind, args)) for key, (kind, args) in spec.space.items()]
+    for key, kind, values in dims:
+        for at, value in values:
+            for combo in _fitting(combos, {key: value}, known):
                 check(("space", key, kind, *at), {**combo, key: value}, key, kind)
+    # pairs catch options that constrain each other (unet.depth with unet.widths); the
+    # full product can be huge, and pairs find the usual conflicts
+    pairs = list(itertools.combinations(dims, 2))
+    if sum(len(a[2]) * len(b[2]) for a, b in pairs) * len(combos) > PAIR_CHECKS_MAX:
+        return
+    for (key1, _, values1), (key2, kind2, values2) in pairs:
+        for (_, v1), (at2, v2) in itertools.product(values1, values2):
+            for combo in _fitting(combos, {key1: v1, key2: v2}, known):
+                try:
+                    spec.trial_config({**combo, key1: v1, key2: v2})
+                except ZooError as exc:
+                    raise where.error(("space", key2, kind2, *at2),
+                                      f"with {key1} = {v1!r}: {exc}") from None
+
+
+def _fitting(combos: list[dict[str, str]], point: dict[str, Any],
+             known: dict[str, dict[str, set[str]]]) -> list[dict[str, str]]:
+    """The encoder/mask picks that agree with ``point`` and read all of its options."""
+    return [c for c in combos if all(point.get(s, n) == n for s, n in c.items())
+            and all(_reads(k, c, known) for k in point)]
 
 
 def _check_arg(args_key: str, selector: str, arg: str, known: dict[str, dict[str, set[str]]],
