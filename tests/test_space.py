@@ -237,7 +237,8 @@ def test_yaml_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
     ("space:\n  encoder_args.widht: {choice: [16]}\n", 5,
      "no encoder this search can pick has option 'widht'"),
     ("space:\n  encoder: {grid: [none, convmixer]}\n  encoder_args.widht: {choice: [16]}\n", 6,
-     "did you mean 'width'? encoder_args by encoder: none: (no options); convmixer: depth, kernel, patch, width"),
+     "did you mean 'width'? encoder_args by encoder: none: (no options); "
+     "convmixer: depth, kernel, patch, width"),
     ("space:\n  encoder: {grid: [convmixer]}\n  encoder_args.width: {choice: [0]}\n", 6,
      "space.encoder_args.width.choice.0: encoder_args.width must be >= 1"),
     ("space:\n  unet.norm: {grid: [batch, layer]}\n", 5, "unknown unet.norm 'layer'"),
@@ -319,3 +320,17 @@ def test_documented_example_is_a_valid_space(tmp_path: Path) -> None:
     spec = load_space(path)
     assert (spec.name, spec.n_trials()) == ("quick", 3 * 2 * 3)
     assert spec.trial_config(sample_point(spec.param_space())).epochs == 3
+
+
+def test_plan_is_json_data() -> None:
+    import json
+
+    for path in SPACES:
+        plan = load_space(path).plan()
+        assert json.loads(json.dumps(plan)) == plan
+        assert plan["n_trials"] == load_space(path).n_trials()
+
+
+def test_search_name_must_be_a_folder_name(tmp_path: Path) -> None:
+    with pytest.raises(ZooError, match=r"space.yaml:1: name: must be letters"):
+        write(tmp_path, "", header="name: a/b\n")

@@ -1,15 +1,35 @@
-"""Reading a YAML file while remembering where each key and list item is, so that errors
-found later (after the file became plain dicts) can still point at a line."""
+"""The search-space file format: reading YAML with the line of every key and list item
+(so that errors found later, in plain dicts, still point at a line), and checking the
+shape of its settings, sampling kinds and option paths. Values are checked against
+TrainConfig and the registry in ``zoo.tune.space``."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from zoo.config import TrainConfig, UNetConfig
 from zoo.errors import ZooError, did_you_mean
 
+TOP_KEYS = ("name", "description", "metric", "mode", "max_epochs", "num_samples", "seeds",
+            "scheduler", "search", "resources", "max_failures", "max_concurrent", "base",
+            "space")
+RANGES = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrandint")
+KINDS = ("choice", "grid", *RANGES)
+# reported by the training function after every epoch, with their better direction
+# (validation set only: tuning on test would make the test score meaningless)
+METRICS = {"val_psnr_hole": "max", "val_ssim_hole": "max", "val_l1_hole": "min",
+           "val_dice": "max", "val_psnr": "max", "val_ssim": "max", "val_l1": "min",
+           "train_loss": "min"}
+SCHEDULERS = {"asha": ("grace_period", "reduction_factor"), "fifo": ()}
+SEARCHES = {"random": (), "grid": (), "optuna": ("seed",)}
+# option dicts whose valid keys depend on a registry name chosen in the same config
+SELECTORS = {"encoder_args": "encoder", "mask_args": "mask"}
 Path_ = tuple[Any, ...]  # a key path into the document: ("space", "lr", "loguniform", 0)
 
 
@@ -87,3 +107,177 @@ def _walk(node: yaml.Node, at: Path_, where: Where) -> None:
         for i, item in enumerate(node.value):
             where.lines[(*at, i)] = item.start_mark.line + 1
             _walk(item, (*at, i), where)
+
+
+def parse_settings(spec: Any, data: dict[str, Any], where: Where) -> None:
+    """Check the run settings in ``data`` (everything but base and space) onto ``spec``."""
+    name = data.get("name")
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
+        raise where.error(("name",), f"must be letters, digits, '_', '.' or '-' (it names the "
+                                     f"search's folder in the storage), got {name!r}")
+
+    def get(key: str, kind: type, ok: Any = lambda v: True, hint: str = "") -> None:
+        if data.get(key) is None:
+            return
+        value = data[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise where.error((key,), f"must be an integer, got {value!r}")
+        if kind is str and not isinstance(value, str):
+            raise where.error((key,), f"must be a string, got {value!r}")
+        if not ok(value):
+            raise where.error((key,), hint)
+        setattr(spec, key, value)
+
+    get("description", str)
+    get("metric", str, lambda v: v in METRICS,
+        f"unknown metric '{data.get('metric')}';{did_you_mean(str(data.get('metric')), METRICS)}"
+        f" valid: {', '.join(METRICS)} (validation metrics: never tune on test)")
+    spec.mode = METRICS[spec.metric]
+    get("mode", str, lambda v: v in ("min", "max"), "must be min or max")
+    get("max_epochs", int, lambda v: v >= 1, "must be >= 1")
+    get("num_samples", int, lambda v: v >= 1, "must be >= 1")
+    get("max_failures", int, lambda v: v >= 0, "must be >= 0")
+    get("max_concurrent", int, lambda v: v >= 1, "must be >= 1 (or null for no cap)")
+    if data.get("seeds") is not None:
+        seeds = data["seeds"]
+        seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+        if (not isinstance(seeds, list) or not seeds
+                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+            raise where.error(("seeds",), f"must be a non-empty list of integers, got {seeds!r}")
+        if len(set(seeds)) != len(seeds):
+            raise where.error(("seeds",), f"lists a seed twice: {seeds}")
+        spec.seeds = list(seeds)
+    for key, table in (("scheduler", SCHEDULERS), ("search", SEARCHES)):
+        value = data.get(key)
+        if value is None:
+            continue
+        value = {"type": value} if isinstance(value, str) else value
+        if not isinstance(value, dict):
+            raise where.error((key,), f"must be a mapping like {{type: {next(iter(table))}}}")
+        kind = value.get("type", next(iter(table)))
+        if kind not in table:
+            raise where.error((key, "type"), f"unknown {key} '{kind}';"
+                                             f"{did_you_mean(str(kind), table)} valid: "
+                                             f"{', '.join(table)}")
+        allowed = ("type", *table[kind])
+        for opt in value:
+            if opt not in allowed:
+                raise where.error((key, opt), f"unknown option of {key} '{kind}';"
+                                              f"{did_you_mean(str(opt), allowed)} valid: "
+                                              f"{', '.join(allowed)}")
+        setattr(spec, key, {**value, "type": kind})
+    if spec.scheduler["type"] == "asha":
+        grace = spec.scheduler.get("grace_period", 1)
+        if not _int(grace) or not 1 <= grace <= spec.max_epochs:
+            raise where.error(("scheduler", "grace_period"),
+                              f"must be an integer epoch in 1..max_epochs ({spec.max_epochs}), "
+                              f"got {grace!r}")
+        factor = spec.scheduler.get("reduction_factor", 2)
+        if not _num(factor) or factor <= 1:
+            raise where.error(("scheduler", "reduction_factor"),
+                              f"must be a number > 1, got {factor!r}")
+    _resources(spec, data.get("resources"), where)
+
+
+def _resources(spec: Any, res: Any, where: Where) -> None:
+    if res is None:
+        return
+    if not isinstance(res, dict):
+        raise where.error(("resources",), "must be a mapping like {cpu: 1, gpu: 0.25}")
+    for key, value in res.items():
+        if key not in ("cpu", "gpu"):
+            raise where.error(("resources", key), f"unknown resource;"
+                                                  f"{did_you_mean(str(key), ('cpu', 'gpu'))} "
+                                                  "valid: cpu, gpu")
+        if not _num(value) or value < 0 or (key == "cpu" and value == 0):
+            raise where.error(("resources", key), f"must be a number > 0 (gpu may be 0 or a "
+                                                  f"fraction like 0.25), got {value!r}")
+        if value > 1 and not float(value).is_integer():
+            raise where.error(("resources", key), f"Ray shares a {key} only in fractions below "
+                                                  f"1; above 1 use a whole number, got {value}")
+    spec.resources = {**spec.resources, **{k: float(v) for k, v in res.items()}}
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; take it as the number it means."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_domain(key: str, domain: Any, where: Where) -> tuple[str, Any]:
+    """``{kind: args}`` -> ``(kind, args)``, with the args' shape and ranges checked."""
+    at = ("space", key)
+    if not isinstance(domain, dict) or len(domain) != 1:
+        raise where.error(at, f"must be one sampling kind like {{choice: [a, b]}} or "
+                              f"{{loguniform: [low, high]}} (kinds: {', '.join(KINDS)}), "
+                              f"got {domain!r}")
+    kind, args = next(iter(domain.items()))
+    at = (*at, kind)
+    if kind not in KINDS:
+        raise where.error(at, f"unknown sampling kind;{did_you_mean(str(kind), KINDS)} "
+                              f"valid: {', '.join(KINDS)}")
+    if kind in ("choice", "grid"):
+        if not isinstance(args, list) or not args:
+            raise where.error(at, "needs a non-empty list of values")
+        return kind, args
+    n = 3 if kind.startswith("q") else 2
+    shape = "[low, high, q]" if n == 3 else "[low, high]"
+    args = [_number(a) for a in args] if isinstance(args, list) else args
+    if not isinstance(args, list) or len(args) != n or not all(
+            isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+        raise where.error(at, f"needs {shape} numbers, got {args!r}")
+    low, high = args[0], args[1]
+    if "randint" in kind and not all(isinstance(a, int) or float(a).is_integer() for a in args):
+        raise where.error(at, f"needs integers, got {args}")
+    if "randint" in kind:
+        args = [int(a) for a in args]
+    if not low < high:
+        raise where.error(at, f"needs low < high, got {args}")
+    if "log" in kind and low <= 0:
+        raise where.error(at, f"needs 0 < low (a log scale), got low={low}")
+    if n == 3:
+        q = args[2]
+        if q <= 0:
+            raise where.error(at, f"needs q > 0, got {q}")
+        if not all(math.isclose(b / q, round(b / q)) for b in (low, high)):
+            raise where.error(at, f"needs low and high to be multiples of q={q} (the values "
+                                  f"drawn are multiples of q), got {args}")
+    return kind, args
+
+
+def check_path(key: str, at: tuple[Any, ...], where: Where) -> None:
+    """``key`` must name a TrainConfig option (``unet.x``, ``encoder_args.x`` ...)."""
+    parts = key.split(".")
+    top = {f.name for f in dataclasses.fields(TrainConfig)}
+    if parts[0] == "epochs":
+        raise where.error(at, "set max_epochs instead: it is every trial's epoch budget")
+    if parts[0] == "seed":
+        raise where.error(at, "set seeds: [0, 1, ...] instead: every config runs once per seed")
+    if parts[0] not in top:
+        raise where.error(at, f"unknown option '{parts[0]}';{did_you_mean(parts[0], top)} "
+                              f"valid: {', '.join(sorted(top - {'epochs', 'seed'}))}")
+    if len(parts) == 1:
+        return
+    if parts[0] == "unet":
+        sub = {f.name for f in dataclasses.fields(UNetConfig)}
+        if parts[1] not in sub:
+            raise where.error(at, f"unknown option 'unet.{parts[1]}';{did_you_mean(parts[1], sub)}"
+                                  f" valid: {', '.join(sorted(sub))}")
+        if len(parts) == 2:
+            return
+    elif parts[0] in SELECTORS and len(parts) == 2:
+        return  # checked against the chosen encoders / masks in check_values
+    raise where.error(at, f"'{'.'.join(parts[:-1])}' has no options inside; "
+                          f"did you mean '{'.'.join(parts[:2 if parts[0] == 'unet' else 1])}'?")
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

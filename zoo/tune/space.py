@@ -15,24 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.config import TrainConfig, UNetConfig, nest
+from zoo.config import TrainConfig, nest
 from zoo.errors import ZooError, did_you_mean
-from zoo.tune._yaml import Where, read_yaml
+from zoo.tune._yaml import (KINDS, METRICS, SELECTORS, TOP_KEYS, Where,  # noqa: F401
+                            check_path, parse_domain, parse_settings, read_yaml)
 
-TOP_KEYS = ("name", "description", "metric", "mode", "max_epochs", "num_samples", "seeds",
-            "scheduler", "search", "resources", "max_failures", "max_concurrent", "base",
-            "space")
-RANGES = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrandint")
-KINDS = ("choice", "grid", *RANGES)
-# reported by the training function after every epoch, with their better direction
-# (validation set only: tuning on test would make the test score meaningless)
-METRICS = {"val_psnr_hole": "max", "val_ssim_hole": "max", "val_l1_hole": "min",
-           "val_dice": "max", "val_psnr": "max", "val_ssim": "max", "val_l1": "min",
-           "train_loss": "min"}
-SCHEDULERS = {"asha": ("grace_period", "reduction_factor"), "fifo": ()}
-SEARCHES = {"random": (), "grid": (), "optuna": ("seed",)}
-# option dicts whose valid keys depend on a registry name chosen in the same config
-SELECTORS = {"encoder_args": "encoder", "mask_args": "mask"}
 PLAN_TRIALS_MAX = 500  # the dry-run plan lists trials only up to this many
 PAIR_CHECKS_MAX = 1500  # value pairs built into configs at load time (~1 ms each)
 COUPLED_HINT = ("; to search depth and widths together, choose whole unet mappings: "
@@ -239,7 +226,7 @@ def load_space(path: str | Path, overrides: dict[str, Any] | None = None) -> Sea
             raise where.error((key,), f"unknown key;{did_you_mean(str(key), TOP_KEYS)} valid: "
                                       f"{', '.join(TOP_KEYS)}")
     spec = SearchSpec(name=str(data.get("name") or Path(path).stem), path=str(path))
-    _settings(spec, data, where)
+    parse_settings(spec, data, where)
 
     base = data.get("base") or {}
     if not isinstance(base, dict):
@@ -257,9 +244,9 @@ def load_space(path: str | Path, overrides: dict[str, Any] | None = None) -> Sea
             continue  # pinned on the command line
         if key in spec.base:
             raise where.error(("space", key), "is also fixed in base; remove one of them")
-        spec.space[key] = _domain(key, domain, where)
+        spec.space[key] = parse_domain(key, domain, where)
     for key in [*spec.base, *spec.space]:
-        _check_path(key, _at(spec, key), where)
+        check_path(key, _at(spec, key), where)
     _check_search(spec, where)
     _check_values(spec, where)
     return spec
@@ -294,7 +281,8 @@ def _require_optuna() -> None:
         import optuna  # noqa: F401
     except ImportError:
         raise ZooError("search type 'optuna' needs the optuna package: pip install optuna "
-                       "(or use search: {type: random})") from None
+                       "(or pip install 'zoo-inpaint[optuna]'; or use search: {type: random})"
+                       ) from None
 
 
 def _fields(registry: Any, selector: str, name: str) -> set[str]:
@@ -340,163 +328,6 @@ def _at(spec: SearchSpec, key: str) -> tuple[Any, ...]:
     return ("space", key) if key in spec.space else ("base", *key.split("."))
 
 
-def _settings(spec: SearchSpec, data: dict[str, Any], where: Where) -> None:
-    def get(key: str, kind: type, ok: Any = lambda v: True, hint: str = "") -> None:
-        if data.get(key) is None:
-            return
-        value = data[key]
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise where.error((key,), f"must be an integer, got {value!r}")
-        if kind is str and not isinstance(value, str):
-            raise where.error((key,), f"must be a string, got {value!r}")
-        if not ok(value):
-            raise where.error((key,), hint)
-        setattr(spec, key, value)
-
-    get("description", str)
-    get("metric", str, lambda v: v in METRICS,
-        f"unknown metric '{data.get('metric')}';{did_you_mean(str(data.get('metric')), METRICS)}"
-        f" valid: {', '.join(METRICS)} (validation metrics: never tune on test)")
-    spec.mode = METRICS[spec.metric]
-    get("mode", str, lambda v: v in ("min", "max"), "must be min or max")
-    get("max_epochs", int, lambda v: v >= 1, "must be >= 1")
-    get("num_samples", int, lambda v: v >= 1, "must be >= 1")
-    get("max_failures", int, lambda v: v >= 0, "must be >= 0")
-    get("max_concurrent", int, lambda v: v >= 1, "must be >= 1 (or null for no cap)")
-    if data.get("seeds") is not None:
-        seeds = data["seeds"]
-        seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
-        if (not isinstance(seeds, list) or not seeds
-                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-            raise where.error(("seeds",), f"must be a non-empty list of integers, got {seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise where.error(("seeds",), f"lists a seed twice: {seeds}")
-        spec.seeds = list(seeds)
-    for key, table in (("scheduler", SCHEDULERS), ("search", SEARCHES)):
-        value = data.get(key)
-        if value is None:
-            continue
-        value = {"type": value} if isinstance(value, str) else value
-        if not isinstance(value, dict):
-            raise where.error((key,), f"must be a mapping like {{type: {next(iter(table))}}}")
-        kind = value.get("type", next(iter(table)))
-        if kind not in table:
-            raise where.error((key, "type"), f"unknown {key} '{kind}';"
-                                             f"{did_you_mean(str(kind), table)} valid: "
-                                             f"{', '.join(table)}")
-        allowed = ("type", *table[kind])
-        for opt in value:
-            if opt not in allowed:
-                raise where.error((key, opt), f"unknown option of {key} '{kind}';"
-                                              f"{did_you_mean(str(opt), allowed)} valid: "
-                                              f"{', '.join(allowed)}")
-        setattr(spec, key, {**value, "type": kind})
-    if spec.scheduler["type"] == "asha":
-        grace = spec.scheduler.get("grace_period", 1)
-        if not isinstance(grace, int) or isinstance(grace, bool) or not 1 <= grace <= spec.max_epochs:
-            raise where.error(("scheduler", "grace_period"), f"must be an integer epoch in "
-                                                             f"1..max_epochs ({spec.max_epochs}), got {grace!r}")
-        factor = spec.scheduler.get("reduction_factor", 2)
-        if not isinstance(factor, (int, float)) or isinstance(factor, bool) or factor <= 1:
-            raise where.error(("scheduler", "reduction_factor"), f"must be a number > 1, got {factor!r}")
-    _resources(spec, data.get("resources"), where)
-
-
-def _resources(spec: SearchSpec, res: Any, where: Where) -> None:
-    if res is None:
-        return
-    if not isinstance(res, dict):
-        raise where.error(("resources",), "must be a mapping like {cpu: 1, gpu: 0.25}")
-    for key, value in res.items():
-        if key not in ("cpu", "gpu"):
-            raise where.error(("resources", key), f"unknown resource;{did_you_mean(str(key), ('cpu', 'gpu'))} "
-                                                  "valid: cpu, gpu")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or (
-                key == "cpu" and value == 0):
-            raise where.error(("resources", key), f"must be a number > 0 (gpu may be 0 or a "
-                                                  f"fraction like 0.25), got {value!r}")
-        if value > 1 and not float(value).is_integer():
-            raise where.error(("resources", key), f"Ray shares a {key} only in fractions "
-                                                  f"below 1; above 1 use a whole number, got {value}")
-    spec.resources = {**spec.resources, **{k: float(v) for k, v in res.items()}}
-
-
-def _number(value: Any) -> Any:
-    """YAML 1.1 reads ``1e-4`` (no dot) as a string; take it as the number it means."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _domain(key: str, domain: Any, where: Where) -> tuple[str, Any]:
-    at = ("space", key)
-    if not isinstance(domain, dict) or len(domain) != 1:
-        raise where.error(at, f"must be one sampling kind like {{choice: [a, b]}} or "
-                              f"{{loguniform: [low, high]}} (kinds: {', '.join(KINDS)}), "
-                              f"got {domain!r}")
-    kind, args = next(iter(domain.items()))
-    at = (*at, kind)
-    if kind not in KINDS:
-        raise where.error(at, f"unknown sampling kind;{did_you_mean(str(kind), KINDS)} "
-                              f"valid: {', '.join(KINDS)}")
-    if kind in ("choice", "grid"):
-        if not isinstance(args, list) or not args:
-            raise where.error(at, "needs a non-empty list of values")
-        return kind, args
-    n = 3 if kind.startswith("q") else 2
-    shape = "[low, high, q]" if n == 3 else "[low, high]"
-    args = [_number(a) for a in args] if isinstance(args, list) else args
-    if not isinstance(args, list) or len(args) != n or not all(
-            isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
-        raise where.error(at, f"needs {shape} numbers, got {args!r}")
-    low, high = args[0], args[1]
-    if "randint" in kind and not all(isinstance(a, int) or float(a).is_integer() for a in args):
-        raise where.error(at, f"needs integers, got {args}")
-    if "randint" in kind:
-        args = [int(a) for a in args]
-    if not low < high:
-        raise where.error(at, f"needs low < high, got {args}")
-    if "log" in kind and low <= 0:
-        raise where.error(at, f"needs 0 < low (a log scale), got low={low}")
-    if n == 3:
-        q = args[2]
-        if q <= 0:
-            raise where.error(at, f"needs q > 0, got {q}")
-        if not all(math.isclose(b / q, round(b / q)) for b in (low, high)):
-            raise where.error(at, f"needs low and high to be multiples of q={q} (the values "
-                                  f"drawn are multiples of q), got {args}")
-    return kind, args
-
-
-def _check_path(key: str, at: tuple[Any, ...], where: Where) -> None:
-    """``key`` must name a TrainConfig option (``unet.x``, ``encoder_args.x`` ...)."""
-    parts = key.split(".")
-    top = {f.name for f in dataclasses.fields(TrainConfig)}
-    if parts[0] == "epochs":
-        raise where.error(at, "set max_epochs instead: it is every trial's epoch budget")
-    if parts[0] == "seed":
-        raise where.error(at, "set seeds: [0, 1, ...] instead: every config runs once per seed")
-    if parts[0] not in top:
-        raise where.error(at, f"unknown option '{parts[0]}';{did_you_mean(parts[0], top)} "
-                              f"valid: {', '.join(sorted(top - {'epochs', 'seed'}))}")
-    if len(parts) == 1:
-        return
-    if parts[0] == "unet":
-        sub = {f.name for f in dataclasses.fields(UNetConfig)}
-        if parts[1] not in sub:
-            raise where.error(at, f"unknown option 'unet.{parts[1]}';{did_you_mean(parts[1], sub)}"
-                                  f" valid: {', '.join(sorted(sub))}")
-        if len(parts) == 2:
-            return
-    elif parts[0] in SELECTORS and len(parts) == 2:
-        return  # checked against the chosen encoders / masks in check_values
-    raise where.error(at, f"'{'.'.join(parts[:-1])}' has no options inside; "
-                          f"did you mean '{'.'.join(parts[:2 if parts[0] == 'unet' else 1])}'?")
-
-
 def _check_search(spec: SearchSpec, where: Where) -> None:
     kind = spec.search["type"]
     if kind == "grid":
@@ -511,6 +342,9 @@ def _check_search(spec: SearchSpec, where: Where) -> None:
             if dim == "grid":
                 raise where.error(("space", key, dim), "Optuna suggests every value itself: "
                                                        "use choice instead of grid")
+            if dim == "qloguniform":  # Ray would drop q with only a log warning
+                raise where.error(("space", key, dim), "Optuna cannot quantize a log scale: "
+                                                       "use loguniform, or search: random")
             if dim == "choice" and not all(a is None or isinstance(a, (bool, int, float, str))
                                            for a in args):
                 raise where.error(("space", key, dim), "Optuna chooses only among plain values "
@@ -551,11 +385,12 @@ def _check_values(spec: SearchSpec, where: Where) -> None:
             if key == args_key:  # a choice of whole option mappings
                 kind, values = spec.space[key]
                 for i, value in enumerate(values):
+                    at = ("space", key, kind, i)
                     if not isinstance(value, dict):
-                        raise where.error(("space", key, kind, i), f"must be a mapping of "
-                                                                   f"{selector} options, got {value!r}")
+                        raise where.error(at, f"must be a mapping of {selector} options, "
+                                              f"got {value!r}")
                     for arg in value:
-                        _check_arg(args_key, selector, str(arg), known, ("space", key, kind, i), where)
+                        _check_arg(args_key, selector, str(arg), known, at, where)
             elif key.startswith(args_key + "."):
                 _check_arg(args_key, selector, key.split(".", 1)[1], known, _at(spec, key), where)
 
