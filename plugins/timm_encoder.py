@@ -31,6 +31,10 @@ class TimmConfig:
     weights: str | None = None  # a local state dict (.pth/.pt/.safetensors), for offline use
     out_index: int = -1  # feature level; -1 = deepest, i.e. the most global features
 
+    def __post_init__(self) -> None:
+        if self.weights:  # absolute now: Ray trials run in another working directory
+            self.weights = str(Path(self.weights).expanduser().resolve())
+
 
 def _check_model_name(name: str) -> None:
     import timm

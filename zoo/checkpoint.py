@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import tempfile
@@ -68,7 +69,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[An
 
     payload = read_checkpoint(path)
     config = TrainConfig.from_dict(payload["config"])
-    model = build_model(config)
+    # The checkpoint's weights replace any initial ones: rebuild without fetching those
+    # again (offline machines, moved weight files).
+    initial = {"pretrained": False, "weights": None}
+    args = {k: initial.get(k, v) for k, v in config.encoder_args.items()}
+    model = build_model(dataclasses.replace(config, encoder_args=args))
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:

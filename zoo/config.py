@@ -25,7 +25,7 @@ LOSSES = ("mse", "l1", "hole_l1")
 OPTIMIZERS = ("adam", "adamw")
 DATASETS = ("cifar10", "folder", "synthetic")
 # how a run executes, not what it trains: left out of TrainConfig.hash()
-RUNTIME_FIELDS = ("data_dir", "device", "threads", "eval_batch_size")
+RUNTIME_FIELDS = ("data_dir", "device", "threads", "eval_batch_size", "compile", "channels_last")
 
 
 @dataclass

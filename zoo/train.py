@@ -51,12 +51,17 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ZooError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ZooError(f"device '{name}' requested but CUDA is not available; use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ZooError(f"device '{name}' does not exist: this machine has "
+                       f"{torch.cuda.device_count()} GPU(s), cuda:0 .. "
+                       f"cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
 def set_threads(threads: int | None) -> int:
     """Give torch the CPUs this process may use (Ray sets OMP_NUM_THREADS=1 in workers)."""
-    n = threads or len(os.sched_getaffinity(0))
+    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    n = threads or (len(available) if available else os.cpu_count() or 1)
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
 
@@ -94,7 +99,7 @@ def _autocast(device: torch.device, enabled: bool):
 
 @torch.no_grad()
 def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
-                   batch_size: int = 500, amp: bool = True,
+                   batch_size: int = 500, amp: bool = False,
                    channels_last: bool = False) -> dict[str, float]:
     """Score ``model`` on uint8 ``images`` (N,3,H,W) with fixed ``masks`` (N,1,H,W)."""
     from zoo.metrics import MetricAccumulator
@@ -160,12 +165,13 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     optimizer = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     start_epoch, history = 0, []
-    if resume and ckpt_path.exists():
+    if ckpt_path.exists():
         payload = read_checkpoint(ckpt_path)
         if TrainConfig.from_dict(payload["config"]).hash() != config.hash() or \
                 payload["config"].get("seed") != config.seed:
             raise ZooError(f"{ckpt_path} was written by a different config; use another --out "
-                           "or --no-resume to start over (the old checkpoint is kept)")
+                           "(the old checkpoint is kept)")
+    if resume and ckpt_path.exists():
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         start_epoch, history = payload["epoch"], payload.get("history", [])
@@ -174,7 +180,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
 
     val_x = splits.val
     val_m = frozen_masks(config.mask, config.mask_args, len(val_x), h, w, seed=VAL_MASK_SEED)
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
+    steps_per_epoch = max(1, n_train // config.batch_size + (n_train % config.batch_size >= 2))
     entry = get_registry().encoder(config.encoder)
     facts = {"encoder": config.encoder, "plugin_version": entry.version,
              "params": count_parameters(model), "device": str(device), "threads": threads,
@@ -208,14 +215,14 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
             if on_step is not None:
                 on_step(step + 1, steps_per_epoch)
         if device.type == "cuda":
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(device)
         epoch_time = time.perf_counter() - t0
         train_loss = total.item() / steps_per_epoch
         if not math.isfinite(train_loss):
             _diverged(train_loss, epoch, config)
         train_time += epoch_time
         val = evaluate_model(model, val_x, val_m, batch_size=config.eval_batch_size,
-                             amp=config.amp, channels_last=use_cl)
+                             channels_last=use_cl)
         record = {"epoch": epoch + 1, "train_loss": train_loss, "epoch_time_s": epoch_time,
                   "train_images_per_s": n_train / epoch_time,
                   **{f"val_{k}": v for k, v in val.items() if k != "n_images"}}
@@ -261,6 +268,6 @@ def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig
     if masks is None:
         masks = frozen_masks(config.mask, config.mask_args, n, h, w, seed=EVAL_SEED)
     metrics = {} if model is None else evaluate_model(
-        model, test, masks, batch_size=config.eval_batch_size, amp=config.amp)
+        model, test, masks, batch_size=config.eval_batch_size)
     refs = evaluate_baselines(test, masks, names=tuple(dict.fromkeys((*baselines, "ceiling"))))
     return {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +58,9 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_data_dir(value: str | None) -> str | None:
-    """Absolute path from --data or $ZOO_DATA_DIR (Ray trials change the working dir)."""
-    value = value or os.environ.get("ZOO_DATA_DIR")
+    """An absolute path for a folder given by --data or a config (Ray trials change the
+    working dir). Without one, the loader falls back to $ZOO_DATA_DIR for CIFAR-10 only,
+    so the variable never overrides a folder dataset or a checkpoint's own folder."""
     if not value:
         return None
     path = Path(value).expanduser().resolve()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from zoo.cli._common import add_data_args, resolve_data_dir
 from zoo.errors import ZooError
@@ -49,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device or "auto")
         model, saved, _ = load_model(args.checkpoint, device=device)
         data = saved.to_dict()
+        if data.get("data_dir") and not Path(data["data_dir"]).is_dir():
+            data["data_dir"] = None  # trained elsewhere: use --data or $ZOO_DATA_DIR here
         data.update({k: v for k, v in overrides.items() if v is not None})
         if args.mask:
-            data["mask"] = args.mask
+            data["mask"], data["mask_args"] = args.mask, {}
         config = TrainConfig.from_dict(data)
         mask_config(config.mask, config.mask_args)
         splits = load_dataset(config)

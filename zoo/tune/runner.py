@@ -11,7 +11,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -64,7 +63,8 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
     splits = _splits_from_numpy(arrays) if key == _data_key(cfg) else None
 
     # Train into a private folder; Tune copies each epoch's checkpoint to storage.
-    work = Path(tempfile.mkdtemp(prefix=f"zoo-{ctx.get_trial_id()}-"))
+    work = Path(ctx.get_trial_dir()) / "work"  # removed with the trial's own folder
+    work.mkdir(parents=True, exist_ok=True)
     restored = tune.get_checkpoint()
     if restored is not None:
         with restored.as_directory() as d:
@@ -85,7 +85,7 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
     final = {k: v for k, v in result.items() if k not in ("history", "checkpoint", "config")}
     tune.report({**last, **final, **node, "final": True},
                 checkpoint=tune.Checkpoint.from_directory(work))
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)  # Tune keeps its copy in the checkpoint folder
 
 
 def _status_and_error(trial: Any) -> tuple[str, str | None]:
@@ -136,21 +136,27 @@ class LeaderboardWriter(Callback):
                     result[key] = os.path.join(saved, name)
         # Tune overwrites result["config"] with the sampled values; rebuild the full one.
         config = result["config"] = self._config(trial)
+        # (the row's baselines and eval_id also record the reference rows)
         self.board.record_trial(self.spec.name, trial.trial_id, status, result or None, config,
                                 error=error)
-        if result.get("baselines") and result.get("eval_id"):
-            self.board.record_references(result["eval_id"], config["dataset"], config["mask"],
-                                         result["baselines"])
+
+    def _safely(self, write: Any, trial: Any) -> None:
+        # An exception in a Tune callback aborts the whole search: a leaderboard that is
+        # locked or full must cost one row (logged), not every running trial.
+        try:
+            write()
+        except Exception:  # noqa: BLE001
+            log.exception("could not record trial %s in %s", trial.trial_id, self.db_path)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.board.record_trial(self.spec.name, trial.trial_id, "running", None,
-                                self._config(trial))
+        self._safely(lambda: self.board.record_trial(
+            self.spec.name, trial.trial_id, "running", None, self._config(trial)), trial)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._write(trial, *_status_and_error(trial))
+        self._safely(lambda: self._write(trial, *_status_and_error(trial)), trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._write(trial, "failed", _trial_error(trial))
+        self._safely(lambda: self._write(trial, "failed", _trial_error(trial)), trial)
 
 
 def resolve_storage(storage: str) -> str:
@@ -199,6 +205,11 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
         kwargs = {"include_dashboard": False, "log_to_driver": False,
                   "configure_logging": False, **(ray_init_kwargs or {})}
         ray.init(address=address, **kwargs)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if spec.resources.get("gpu", 0) > 0 and gpus == 0:
+        raise ZooError(f"search '{spec.name}' asks for {spec.resources['gpu']} GPU per trial but "
+                       "this Ray cluster has no GPU (the trials would wait forever); "
+                       "pass --gpus 0 to train on CPUs")
     fn = tune.with_parameters(trainable, spec=spec,
                               data=(_data_key(base), _splits_to_numpy(splits)))
     res = {"cpu": float(spec.resources.get("cpu", 1)),
