@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.config import from_dict
 from zoo.errors import ZooError
 
 EVAL_SEED = 2024  # the frozen evaluation masks; every model is scored on the same holes
@@ -21,10 +20,10 @@ def make_masks(name: str, args: dict[str, Any] | None, n: int, h: int, w: int, *
                device: torch.device | str = "cpu") -> Tensor:
     """``n`` masks ``(n, 1, h, w)`` (float 0/1, 1 = hole) from the generator registered as
     ``name`` with options ``args``; ``generator`` must live on ``device`` (or be None)."""
-    from zoo.registry import get_registry  # lazy: discovery imports every plugin
+    from zoo.registry import get_registry, mask_config  # lazy: discovery imports every plugin
 
     spec = get_registry().mask(name).spec
-    config = from_dict(spec.config, args or {}, prefix="mask_args")
+    config = mask_config(name, args)
     if generator is not None and torch.device(generator.device).type != torch.device(device).type:
         raise ZooError(f"mask generator lives on {generator.device} but masks were asked for "
                        f"on {device}; pass a generator made on the same device")

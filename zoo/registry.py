@@ -204,6 +204,10 @@ def get_registry(refresh: bool = False) -> Registry:
 def encoder_config(name: str, args: dict[str, Any] | None = None) -> Any:
     """A fresh config dataclass for encoder ``name`` with ``args`` applied (validated)."""
     spec = get_registry().encoder(name).spec
+    if args and not dataclasses.fields(spec.config):
+        raise ZooError(f"encoder '{name}' has no options, got encoder_args "
+                       f"{', '.join(map(str, args))}; choose an encoder that has them with "
+                       "--encoder (`zoo plugins` lists each one's options)")
     return from_dict(spec.config, args or {}, prefix="encoder_args")
 
 

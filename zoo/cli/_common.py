@@ -29,7 +29,11 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ZooError(f"--set expects KEY=VALUE (e.g. unet.depth=3), got '{pair}'")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ZooError(f"--set {pair}: the value is not valid YAML; quote strings and "
+                           "write lists as [8,16,32]") from None
     return out
 
 

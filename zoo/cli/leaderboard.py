@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from typing import Any
 
+from zoo._json import dumps
 from zoo.errors import ZooError, unknown
 from zoo.leaderboard import (
     DEFAULT_STORAGE,
@@ -43,7 +43,6 @@ from zoo.leaderboard import (
     STATUSES,
     Leaderboard,
     resolve_db_path,
-    to_jsonable,
 )
 
 LIST_FORMATS = ("table", "csv", "json", "markdown")
@@ -122,8 +121,7 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
     refs = _references_for(lb, rows, args.dataset, args.mask)
     if args.format == "json":
         key = "groups" if args.group else "trials"
-        sys.stdout.write(json.dumps(to_jsonable({key: rows, "references": refs}),
-                                    indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(dumps({key: rows, "references": refs}, indent=2) + "\n")
     elif args.format == "csv":
         _write_csv(rows, args.group)
     else:
@@ -311,7 +309,7 @@ def _write_csv(rows: list[dict], group: bool) -> None:
         out = {**row, "rank": i}
         for key in ("config", "seeds", "trial_ids"):
             if key in out and out[key] is not None:
-                out[key] = json.dumps(to_jsonable(out[key]), sort_keys=True)
+                out[key] = dumps(out[key], sort_keys=True)
         writer.writerow(out)
 
 
@@ -324,8 +322,7 @@ def _show(lb: Leaderboard, args: argparse.Namespace) -> int:
     row = lb.get(args.trial, search=args.search)
     refs = lb.references(eval_id=row["eval_id"]) if row.get("eval_id") else []
     if args.format == "json":
-        sys.stdout.write(json.dumps(to_jsonable({**row, "references": refs}), indent=2,
-                                    allow_nan=False) + "\n")
+        sys.stdout.write(dumps({**row, "references": refs}, indent=2) + "\n")
         return 0
     from rich.table import Table
 
@@ -350,7 +347,7 @@ def _show(lb: Leaderboard, args: argparse.Namespace) -> int:
         scores.add_row(m, _fmt(m, row.get(m)), *(_fmt(m, ref.get(m)) for ref in refs))
     console.print(scores)
     console.print("config:", style="bold")
-    console.print_json(json.dumps(to_jsonable(row.get("config") or {}), sort_keys=True))
+    console.print_json(dumps(row.get("config") or {}, sort_keys=True))
     return 0
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from typing import Any
 
+from zoo._json import dumps
 from zoo.registry import Registered, Registry, get_registry
 
 CHECK_SHAPE = (2, 3, 32, 32)  # a small CIFAR-sized batch: quick on CPU, valid for every depth
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         report["check"] = check(registry, verbose=verbose)
     if args.json:  # plain print: rich would wrap long lines and break machine readers
-        print(json.dumps(report, indent=2, default=str))
+        print(dumps(report, indent=2, default=str))
     else:
         _print_tables(report, verbose)
     if not args.check:

@@ -10,7 +10,9 @@ from zoo.cli._common import add_data_args, config_from_args
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="train one model and score it on the frozen test masks",
-                       description="Train one model. Options: preset < --config < flags < --set.")
+                       description="Train one model. Options: preset < --config < flags < --set.",
+                       epilog=_options_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", help="fusion encoder (see `zoo plugins`); default none")
     p.add_argument("--preset", choices=["paper"], help="the paper's model and recipe")
     p.add_argument("--config", metavar="YAML", help="a YAML file of TrainConfig options")
@@ -30,6 +32,26 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="any config field, e.g. unet.depth=3 or encoder_args.width=128")
     add_data_args(p)
     p.set_defaults(func=run)
+
+
+def _options_epilog() -> str:
+    """Every TrainConfig option with its default, for --set (and YAML) users."""
+    import dataclasses
+
+    from zoo.config import TrainConfig, UNetConfig
+
+    def lines(cls: type, prefix: str) -> list[str]:
+        out = []
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(f.type) or f.name == "unet":
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            out.append(f"  {prefix}{f.name} = {default!r}")
+        return out
+
+    return "\n".join(["options for --set KEY=VALUE (and --config YAML), with defaults:",
+                      *lines(TrainConfig, ""), *lines(UNetConfig, "unet."),
+                      "  encoder_args.*, mask_args.*: see `zoo plugins`"])
 
 
 def run(args: argparse.Namespace) -> int:

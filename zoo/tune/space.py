@@ -2,7 +2,7 @@
 
 Everything is checked before any trial starts; each error names the file, the line and
 the key (``search_spaces/x.yaml:12: space.lr.loguniform: needs 0 < low ...``).
-docs/search_spaces.md is the schema reference.
+README.md, "Search spaces", is the schema reference.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ def _enumerate(kind: str, args: Any) -> list[Any] | None:
     """Every value a dimension can take, when it is a finite list; else None."""
     if kind in ("choice", "grid"):
         return list(args)
-    if kind == "randint":  # ours includes high (see docs/search_spaces.md)
+    if kind == "randint":  # ours includes high (see README, "Sampling kinds")
         return list(range(args[0], args[1] + 1))
     if kind == "qrandint":
         return list(range(args[0], args[1] + 1, args[2]))
