@@ -124,7 +124,9 @@ def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Te
 def eval_id(config: TrainConfig, n: int) -> str:
     """Names the frozen test-mask set, so leaderboard rows compare like with like."""
     args = ",".join(f"{k}={v}" for k, v in sorted(config.mask_args.items()))
-    return f"{config.dataset}/{config.mask}{'(' + args + ')' if args else ''}/n{n}/s{EVAL_SEED}"
+    size = "" if config.dataset == "cifar10" else f"/{config.image_size}px"
+    return (f"{config.dataset}{size}/{config.mask}{'(' + args + ')' if args else ''}"
+            f"/n{n}/s{EVAL_SEED}")
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,

@@ -29,9 +29,7 @@ DATA_FIELDS = ("dataset", "data_dir", "image_size", "train_limit", "val_limit", 
 
 
 def _data_key(config: Any) -> tuple:
-    # folder crops depend on the seed; CIFAR does not
-    return tuple(getattr(config, f) for f in DATA_FIELDS) + (
-        config.seed if config.dataset == "folder" else None,)
+    return tuple(getattr(config, f) for f in DATA_FIELDS)
 
 
 def _splits_to_numpy(splits: Any) -> dict[str, np.ndarray]:
