@@ -16,6 +16,7 @@ from zoo.config import TrainConfig
 from zoo.errors import ZooError
 
 FORMAT = "zoo-checkpoint"
+CHECKPOINT_NAME = "checkpoint.pt"  # the file a run folder (or a Tune checkpoint) holds
 VERSION = 1
 
 
@@ -36,14 +37,19 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read and validate a checkpoint file; ZooError says what is wrong with it."""
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint file itself for a file or a run folder."""
     path = Path(path)
     if path.is_dir():
-        candidate = path / "checkpoint.pt"
-        if not candidate.exists():
-            raise ZooError(f"no checkpoint.pt in folder {path}")
-        path = candidate
+        if not (path / CHECKPOINT_NAME).exists():
+            raise ZooError(f"no {CHECKPOINT_NAME} in folder {path}")
+        return path / CHECKPOINT_NAME
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and validate a checkpoint file; ZooError says what is wrong with it."""
+    path = checkpoint_file(path)
     if not path.exists():
         raise ZooError(f"checkpoint {path} does not exist")
     try:

@@ -131,7 +131,7 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
                       size: int | None = None, *, tolerance: float = TOLERANCE) -> ExportResult:
     """Export the model in ``checkpoint`` as ``fmt`` (onnx | torchscript) to ``out``
     (default: beside the checkpoint), verify it, and write MODEL_CARD.md beside it."""
-    from zoo.checkpoint import load_model
+    from zoo.checkpoint import checkpoint_file, load_model
 
     if fmt not in FORMATS:
         raise unknown("export format", fmt, FORMATS)
@@ -142,9 +142,7 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
         except ImportError as exc:
             raise ZooError(f"ONNX export needs onnx and onnxscript ({exc}): "
                            "pip install 'zoo-inpaint[export]'") from None
-    ckpt = Path(checkpoint)
-    if ckpt.is_dir():
-        ckpt = ckpt / "checkpoint.pt"
+    ckpt = checkpoint_file(checkpoint)
     model, config, payload = load_model(ckpt, device="cpu")
     size = int(size or config.image_size)
     fits = model.padded_size(size, size) if hasattr(model, "padded_size") else (size, size)

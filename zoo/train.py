@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from zoo.checkpoint import read_checkpoint, save_checkpoint
+from zoo.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
 from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is scored on
@@ -28,7 +28,6 @@ from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is score
 log = logging.getLogger(__name__)
 
 VAL_MASK_SEED = 7  # a different frozen set for per-epoch validation (never tune on test)
-CHECKPOINT_NAME = "checkpoint.pt"
 NAN_CHECK_EVERY = 50  # steps between divergence checks (each one syncs the device)
 
 

@@ -34,11 +34,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 def _resolve(ref: str, storage: str | None, db: str | None) -> tuple[str, Path]:
     """``(label, checkpoint path)`` for a path or a trial id."""
+    from zoo.checkpoint import CHECKPOINT_NAME
     from zoo.inpaint import resolve_checkpoint
 
     path = Path(ref)
     if path.exists():
-        label = path.parent.name if path.is_file() and path.name == "checkpoint.pt" else path.name
+        label = path.parent.name if path.is_file() and path.name == CHECKPOINT_NAME else path.name
         return label or ref, path
     try:
         return ref, resolve_checkpoint(trial=ref, storage=storage, db=db)

@@ -21,6 +21,7 @@ import torch
 
 from ray.tune import Callback
 
+from zoo.checkpoint import CHECKPOINT_NAME
 from zoo.errors import ZooError
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
     restored = tune.get_checkpoint()
     if restored is not None:
         with restored.as_directory() as d:
-            shutil.copy(Path(d) / "checkpoint.pt", work / "checkpoint.pt")
+            shutil.copy(Path(d) / CHECKPOINT_NAME, work / CHECKPOINT_NAME)
     node = {"node_id": ray.get_runtime_context().get_node_id()}
 
     def on_epoch(record: dict[str, Any], ckpt: Path) -> None:
@@ -128,7 +129,7 @@ class LeaderboardWriter(Callback):
         result = dict(trial.last_result or {})
         if trial.checkpoint is not None:  # the copy in storage; the trial's own folder is gone
             saved = trial.checkpoint.path
-            result["checkpoint"] = os.path.join(saved, "checkpoint.pt")
+            result["checkpoint"] = os.path.join(saved, CHECKPOINT_NAME)
             for key, name in (("grid_png", "grid.png"), ("curves_png", "curves.png")):
                 if result.get(key) or os.path.exists(os.path.join(saved, name)):
                     result[key] = os.path.join(saved, name)
