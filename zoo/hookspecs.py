@@ -1,4 +1,5 @@
-"""The plugin API: two register-callback hooks, for fusion encoders and mask generators.
+"""The plugin API: three register-callback hooks, for fusion encoders, mask generators and
+loss terms.
 
 A plugin is a module with functions marked ``@zoo.hookimpl`` and advertised through the
 ``zoo.plugins`` entry-point group; the built-ins in ``plugins/`` use exactly that path.
@@ -48,6 +49,24 @@ class MaskSpec:
     description: str
 
 
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss term, combined with others by weight (``loss: "l1_hole:6+l1_known:1"``).
+
+    ``build(config)`` returns an ``nn.Module`` whose ``forward(pred, target, mask)`` takes
+    ``(B, 3, H, W)`` prediction and target in 0..1 and the ``(B, 1, H, W)`` mask (1 = hole)
+    and returns a scalar tensor, differentiable in ``pred``. A term with parameters of its
+    own (a discriminator) also defines ``update(pred, target, mask) -> Tensor``: the loss
+    of its own parameters on a detached prediction, which the trainer minimises with an
+    optimizer of its own before each generator step.
+    """
+
+    name: str
+    config: type
+    build: Callable[[Any], Any]
+    description: str
+
+
 class ZooHookSpecs:
     """Hook specifications. Each hook receives a ``register`` callback."""
 
@@ -58,3 +77,7 @@ class ZooHookSpecs:
     @hookspec
     def zoo_register_masks(self, register: Callable[[MaskSpec], None]) -> None:
         """Call ``register(MaskSpec(...))`` once per mask generator this plugin offers."""
+
+    @hookspec
+    def zoo_register_losses(self, register: Callable[[LossSpec], None]) -> None:
+        """Call ``register(LossSpec(...))`` once per loss term this plugin offers."""

@@ -23,7 +23,7 @@ import pluggy
 
 from zoo.config import from_dict
 from zoo.errors import ZooError, unknown
-from zoo.hookspecs import EncoderSpec, MaskSpec, ZooHookSpecs
+from zoo.hookspecs import EncoderSpec, LossSpec, MaskSpec, ZooHookSpecs
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ ENV_STRICT = "ZOO_STRICT_PLUGINS"
 class Registered:
     """One registered encoder or mask, with where it came from."""
 
-    spec: Any  # EncoderSpec | MaskSpec
+    spec: Any  # EncoderSpec | MaskSpec | LossSpec
     plugin: str  # entry-point (or module) name
     package: str  # distribution that provides it
     version: str
@@ -59,6 +59,7 @@ class Registry:
 
     encoders: dict[str, Registered] = field(default_factory=dict)
     masks: dict[str, Registered] = field(default_factory=dict)
+    losses: dict[str, Registered] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
     plugins: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (pkg, version)
 
@@ -69,6 +70,10 @@ class Registry:
     def mask(self, name: str) -> Registered:
         """The mask generator registered as ``name``; a ZooError with suggestions otherwise."""
         return self._lookup("mask", self.masks, name)
+
+    def loss(self, name: str) -> Registered:
+        """The loss term registered as ``name``; a ZooError with suggestions otherwise."""
+        return self._lookup("loss", self.losses, name)
 
     def _lookup(self, kind: str, table: dict[str, Registered], name: str) -> Registered:
         if name in table:
@@ -187,6 +192,7 @@ def load_registry(extra: Iterable[tuple[str, ModuleType]] = ()) -> Registry:
                    str(getattr(module, "__version__", "local")))
     loader.collect("zoo_register_encoders", EncoderSpec, loader.registry.encoders)
     loader.collect("zoo_register_masks", MaskSpec, loader.registry.masks)
+    loader.collect("zoo_register_losses", LossSpec, loader.registry.losses)
     return loader.registry
 
 
@@ -221,3 +227,9 @@ def mask_config(name: str, args: dict[str, Any] | None = None) -> Any:
     """A fresh config dataclass for mask generator ``name`` with ``args`` applied."""
     spec = get_registry().mask(name).spec
     return from_dict(spec.config, args or {}, prefix="mask_args")
+
+
+def loss_config(name: str, args: dict[str, Any] | None = None) -> Any:
+    """A fresh config dataclass for loss term ``name`` with ``args`` applied."""
+    spec = get_registry().loss(name).spec
+    return from_dict(spec.config, args or {}, prefix=f"loss_args.{name}")
