@@ -21,7 +21,9 @@ SKIP_MERGES = ("add", "concat")
 UPSAMPLES = ("transposed", "bilinear")
 FUSION_MERGES = ("add", "concat", "gated")
 ACTIVATIONS = ("relu", "gelu", "silu")
-LOSSES = ("mse", "l1", "hole_l1")
+CONVS = ("plain", "gated")
+BOTTLENECKS = ("none", "dilated", "ffc")
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
 OPTIMIZERS = ("adam", "adamw")
 DATASETS = ("cifar10", "folder", "synthetic")
 # how a run executes, not what it trains: left out of TrainConfig.hash()
@@ -45,6 +47,10 @@ class UNetConfig:
     composite: bool = False  # paste known pixels back into the output; paper: off
     fusion_merge: str = "add"  # the code adds; the text says concat; "gated" is learned
     pad_input: bool = False  # pad sizes the depth cannot take instead of refusing them
+    conv: str = "plain"  # "gated": every 3x3 conv is a gated conv (Yu et al. 2019); paper: plain
+    bottleneck: str = "none"  # residual blocks at the bottleneck: "dilated" (dilations 1,2,4,..)
+    #   or "ffc" (LaMa's fast Fourier convolution, a global receptive field); paper: none
+    bottleneck_blocks: int = 2  # how many of those blocks (ignored for "none")
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -58,6 +64,9 @@ class UNetConfig:
         _check(self.convs_per_level >= 1, "unet.convs_per_level must be >= 1")
         _check(self.decoder_convs >= 0, "unet.decoder_convs must be >= 0")
         _check(0.0 <= self.dropout < 1.0, "unet.dropout must be in [0, 1)")
+        _check(self.bottleneck_blocks >= 1, "unet.bottleneck_blocks must be >= 1")
+        _choice("unet.conv", self.conv, CONVS)
+        _choice("unet.bottleneck", self.bottleneck, BOTTLENECKS)
         _choice("unet.norm", self.norm, NORMS)
         _choice("unet.activation", self.activation, ACTIVATIONS)
         _choice("unet.skip_merge", self.skip_merge, SKIP_MERGES)
@@ -85,7 +94,14 @@ class TrainConfig:
     lr: float = 1e-3  # Keras' Adam default, as in the paper
     weight_decay: float = 0.0
     optimizer: str = "adam"
-    loss: str = "mse"  # the paper's loss
+    loss: str = "mse"  # weighted loss terms, "name:weight+name:weight" (`zoo plugins` lists
+    #   them); the paper's is plain MSE
+    loss_args: dict[str, Any] = field(default_factory=dict)  # per term options: {term: {...}}
+    lr_schedule: str = "constant"  # "cosine" (after warm-up) or "onecycle"; paper: constant
+    warmup: float = 0.0  # fraction of all steps spent warming the lr up from ~0 (cosine)
+    grad_clip: float = 0.0  # clip the gradient norm to this (0: off; the paper has none)
+    ema: float = 0.0  # decay of an exponential moving average of the weights, which is then
+    #   what is evaluated and saved for inference (0: off; 0.999 is usual)
     seed: int = 0
     device: str = "auto"  # auto: cuda when available
     amp: bool = True  # bf16 autocast; only ever used on CUDA
@@ -102,12 +118,18 @@ class TrainConfig:
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.lr > 0, "lr must be > 0")
+        _check(0.0 <= self.warmup < 1.0, "warmup must be in [0, 1) (a fraction of all steps)")
+        _check(self.grad_clip >= 0, "grad_clip must be >= 0 (0 turns it off)")
+        _check(0.0 <= self.ema < 1.0, "ema must be in [0, 1) (0 turns it off; 0.999 is usual)")
+        self.loss_args = {str(k): dict(v or {}) if isinstance(v, dict) else v
+                          for k, v in (self.loss_args or {}).items()}
         _check(self.image_size >= 4, "image_size must be >= 4")
         for name in ("train_limit", "val_limit", "test_limit"):
             value = getattr(self, name)
             _check(value is None or value >= 1, f"{name} must be >= 1 (or unset for all)")
         _choice("dataset", self.dataset, DATASETS)
-        _choice("loss", self.loss, LOSSES)
+        self.loss = format_loss(parse_loss(self.loss))
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
 
     @classmethod
@@ -129,6 +151,33 @@ class TrainConfig:
             d.pop(key)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def parse_loss(spec: str) -> list[tuple[str, float]]:
+    """``"l1_hole:6+l1_known:1+ssim:0.5"`` -> ``[("l1_hole", 6.0), ...]``; a bare name
+    weighs 1. Term names are checked against the registry when the loss is built."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ZooError(f"loss must be a string like 'mse' or 'l1_hole:6+l1_known:1', got {spec!r}")
+    terms = []
+    for part in spec.replace(" ", "").split("+"):
+        name, _, weight = part.partition(":")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            raise ZooError(f"loss term '{part}': the weight after ':' must be a number, as in "
+                           "'l1_hole:6'") from None
+        if not name or not (value > 0 and value < float("inf")):
+            raise ZooError(f"loss term '{part}' needs a name and a positive finite weight, "
+                           "as in 'l1_hole:6+l1_known:1'")
+        if name in dict(terms):
+            raise ZooError(f"loss term '{name}' appears twice in '{spec}'")
+        terms.append((name, value))
+    return terms
+
+
+def format_loss(terms: list[tuple[str, float]]) -> str:
+    """The canonical spelling of a loss spec (weight 1 left out), so equal losses hash alike."""
+    return "+".join(name if w == 1 else f"{name}:{w:g}" for name, w in terms)
 
 
 def preset(name: str) -> dict[str, Any]:

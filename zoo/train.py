@@ -14,15 +14,17 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from zoo.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
+from zoo.losses import WeightedLoss, build_loss, term_optimizers
 from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is scored on
 
 log = logging.getLogger(__name__)
@@ -63,18 +65,6 @@ def set_threads(threads: int | None) -> int:
     n = threads or (len(available) if available else os.cpu_count() or 1)
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
-
-
-def compute_loss(kind: str, out: torch.Tensor, target: torch.Tensor,
-                 mask: torch.Tensor) -> torch.Tensor:
-    """``mse`` (the paper), ``l1``, or ``hole_l1`` (L1 with hole pixels weighted 6x, as in
-    partial-convolution inpainting, so the loss is spent where the task is)."""
-    if kind == "mse":
-        return F.mse_loss(out, target)
-    if kind == "l1":
-        return F.l1_loss(out, target)
-    weight = 1.0 + 5.0 * mask
-    return (weight * (out - target).abs()).mean()
 
 
 def place_on_device(data: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -128,6 +118,159 @@ def eval_id(config: TrainConfig, n: int) -> str:
             f"/n{n}/s{EVAL_SEED}")
 
 
+def _lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float] | None:
+    """The lr multiplier per step for ``config.lr_schedule`` (None: constant, the paper's)."""
+    warm = int(config.warmup * total_steps)
+    if config.lr_schedule == "cosine":
+        def cosine(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            progress = (step - warm) / max(1, total_steps - warm)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return cosine
+    return None
+
+
+@dataclass
+class _TrainState:
+    """What one run updates: the model, its optimizer and lr schedule, the EMA of its
+    weights, and the loss with the optimizers of loss terms that train (a discriminator)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    ema: AveragedModel | None
+    loss: WeightedLoss
+    term_optimizers: dict[str, torch.optim.Optimizer]
+    grad_clip: float
+
+    @classmethod
+    def build(cls, model: torch.nn.Module, config: TrainConfig, steps_per_epoch: int,
+              device: torch.device) -> _TrainState:
+        loss = build_loss(config).to(device)
+        opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        optimizer = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        total = steps_per_epoch * config.epochs
+        scheduler: Any = None
+        if config.lr_schedule == "onecycle":
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=config.lr, total_steps=total,
+                pct_start=config.warmup or 0.3)
+        elif (fn := _lr_lambda(config, total)) is not None:
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+        ema = None
+        if config.ema > 0:  # BatchNorm statistics are averaged too (use_buffers)
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema),
+                                use_buffers=True)
+        return cls(model, optimizer, scheduler, ema, loss, term_optimizers(loss),
+                   config.grad_clip)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights to evaluate and ship: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def payload(self) -> dict[str, Any]:
+        """Checkpoint entries: ``model`` holds the weights for inference (the EMA's when
+        there is one); the rest is needed only to resume. All tensors and plain values."""
+        out: dict[str, Any] = {"model": self.eval_model.state_dict(),
+                               "optimizer": self.optimizer.state_dict()}
+        if self.ema is not None:
+            out["train_model"] = self.model.state_dict()
+            out["ema_n_averaged"] = self.ema.n_averaged.clone()
+        if self.scheduler is not None:
+            out["scheduler"] = self.scheduler.state_dict()
+        if self.term_optimizers:
+            out["loss_state"] = self.loss.state_dict()
+            out["loss_optimizers"] = {k: o.state_dict() for k, o in self.term_optimizers.items()}
+        return out
+
+    def load(self, payload: dict[str, Any]) -> None:
+        """Resume from ``payload()``'s entries."""
+        self.model.load_state_dict(payload.get("train_model", payload["model"]))
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.ema is not None:
+            self.ema.module.load_state_dict(payload["model"])
+            self.ema.n_averaged.copy_(payload.get("ema_n_averaged", torch.tensor(1)))
+        if self.scheduler is not None and "scheduler" in payload:
+            self.scheduler.load_state_dict(payload["scheduler"])
+        if self.term_optimizers and "loss_state" in payload:
+            self.loss.load_state_dict(payload["loss_state"])
+            for name, opt in self.term_optimizers.items():
+                opt.load_state_dict(payload["loss_optimizers"][name])
+
+    def step(self, out: torch.Tensor, x: torch.Tensor, m: torch.Tensor
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimisation step on a batch's output: trainable loss terms first (on the
+        detached output), then the model; returns the model's loss and its terms."""
+        for name, opt in self.term_optimizers.items():
+            opt.zero_grad(set_to_none=True)
+            self.loss.terms[name].update(out.detach(), x, m).backward()
+            opt.step()
+        loss, parts = self.loss(out, x, m)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss.detach(), parts
+
+
+def _masker(config: TrainConfig, h: int, w: int, gen: torch.Generator, device: torch.device
+            ) -> Callable[[int], torch.Tensor]:
+    """Training masks ``(n, 1, h, w)`` drawn with ``gen``; the generator and its options are
+    resolved once per run, not on every step."""
+    from zoo.registry import get_registry, mask_config
+
+    spec = get_registry().mask(config.mask).spec
+    mask_cfg = mask_config(config.mask, config.mask_args)
+    return lambda n: spec.generate(mask_cfg, n, h, w, gen, device).float()
+
+
+def _fit_epoch(state: _TrainState, step_model: torch.nn.Module, train_x: torch.Tensor,
+               masker: Callable[[int], torch.Tensor], gen: torch.Generator,
+               config: TrainConfig, steps_per_epoch: int, epoch: int, use_cl: bool,
+               on_step: Callable[[int, int], None] | None) -> tuple[float, dict[str, float]]:
+    """One pass over the training images; returns the mean loss and mean of each term."""
+    device = gen.device
+    n_train = len(train_x)
+    state.model.train()
+    perm = torch.randperm(n_train, device=device, generator=gen).to(train_x.device)
+    total = torch.zeros((), device=device)
+    sums: dict[str, torch.Tensor] = {}
+    for step in range(steps_per_epoch):
+        idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
+        x = train_x[idx].to(device, non_blocking=True).float().div_(255)  # (B,3,H,W) 0..1
+        m = masker(len(idx))  # (B, 1, H, W), 1 = hole
+        masked = x * (1 - m)
+        if use_cl:
+            masked = masked.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, config.amp):
+            out = step_model(masked, m)
+        loss, parts = state.step(out.float(), x, m)
+        total += loss
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0) + v
+        if step % NAN_CHECK_EVERY == NAN_CHECK_EVERY - 1 and not torch.isfinite(total):
+            _diverged(total.item(), epoch, config)  # a sync every N steps, not every step
+        if on_step is not None:
+            on_step(step + 1, steps_per_epoch)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    train_loss = total.item() / steps_per_epoch
+    if not math.isfinite(train_loss):
+        _diverged(train_loss, epoch, config)
+    return train_loss, {k: float(v) / steps_per_epoch for k, v in sums.items()}
+
+
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
           splits: Any = None,
           on_epoch: Callable[[dict[str, Any], Path], None] | None = None,
@@ -142,7 +285,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     Returns the final metrics (see README, "Metrics") with run facts and the checkpoint path.
     """
     from zoo.data import load_dataset
-    from zoo.masks import frozen_masks, make_masks
+    from zoo.masks import frozen_masks
     from zoo.model import build_model, count_parameters
     from zoo.registry import get_registry, mask_config
     from zoo.viz import save_learning_curves
@@ -156,14 +299,16 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
 
     model = build_model(config).to(device)  # fails fast on bad encoder/options, before data
     mask_config(config.mask, config.mask_args)  # likewise for the mask kind
+    build_loss(config)  # and the loss terms
     splits = splits if splits is not None else load_dataset(config)
     train_x = place_on_device(splits.train, device)  # (N, 3, H, W) uint8
     n_train, _, h, w = train_x.shape
     use_cl = config.channels_last and device.type == "cuda"
     if use_cl:
         model = model.to(memory_format=torch.channels_last)
-    opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
+    steps_per_epoch = max(1, n_train // config.batch_size + (n_train % config.batch_size >= 2))
+    state = _TrainState.build(model, config, steps_per_epoch, device)
 
     start_epoch, history = 0, []
     if ckpt_path.exists():
@@ -173,67 +318,43 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
             raise ZooError(f"{ckpt_path} was written by a different config; use another --out "
                            "(the old checkpoint is kept)")
     if resume and ckpt_path.exists():
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
+        state.load(payload)
         start_epoch, history = payload["epoch"], payload.get("history", [])
         log.info("resumed %s at epoch %d", ckpt_path, start_epoch)
     step_model = torch.compile(model) if config.compile else model
 
     val_x = splits.val
     val_m = frozen_masks(config.mask, config.mask_args, len(val_x), h, w, seed=VAL_MASK_SEED)
-    # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
-    steps_per_epoch = max(1, n_train // config.batch_size + (n_train % config.batch_size >= 2))
     entry = get_registry().encoder(config.encoder)
     facts = {"encoder": config.encoder, "plugin_version": entry.version,
              "params": count_parameters(model), "device": str(device), "threads": threads,
              "config": config.to_dict(), "config_hash": config.hash()}
     train_time = sum(r["epoch_time_s"] for r in history)
     gen = torch.Generator(device=device)
+    masker = _masker(config, h, w, gen, device)
 
     for epoch in range(start_epoch, config.epochs):
         # Seeding per epoch makes a resumed run draw the same batches and masks.
         gen.manual_seed(config.seed * 1000 + epoch)
-        model.train()
-        perm = torch.randperm(n_train, device=device, generator=gen).to(train_x.device)
-        total, t0 = torch.zeros((), device=device), time.perf_counter()
-        for step in range(steps_per_epoch):
-            idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
-            x = train_x[idx].to(device, non_blocking=True).float().div_(255)  # (B,3,H,W) 0..1
-            m = make_masks(config.mask, config.mask_args, len(idx), h, w, generator=gen,
-                           device=device)  # (B, 1, H, W), 1 = hole
-            masked = x * (1 - m)
-            if use_cl:
-                masked = masked.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, config.amp):
-                out = step_model(masked, m)
-            loss = compute_loss(config.loss, out.float(), x, m)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
-            if step % NAN_CHECK_EVERY == NAN_CHECK_EVERY - 1 and not torch.isfinite(total):
-                _diverged(total.item(), epoch, config)  # a sync every N steps, not every step
-            if on_step is not None:
-                on_step(step + 1, steps_per_epoch)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        train_loss, parts = _fit_epoch(state, step_model, train_x, masker, gen, config,
+                                       steps_per_epoch, epoch, use_cl, on_step)
         epoch_time = time.perf_counter() - t0
-        train_loss = total.item() / steps_per_epoch
-        if not math.isfinite(train_loss):
-            _diverged(train_loss, epoch, config)
         train_time += epoch_time
-        val = evaluate_model(model, val_x, val_m, batch_size=config.eval_batch_size,
-                             channels_last=use_cl)
+        val = evaluate_model(state.eval_model, val_x, val_m,
+                             batch_size=config.eval_batch_size, channels_last=use_cl)
         record = {"epoch": epoch + 1, "train_loss": train_loss, "epoch_time_s": epoch_time,
-                  "train_images_per_s": n_train / epoch_time,
+                  "train_images_per_s": n_train / epoch_time, "lr": state.lr,
+                  **{f"loss_{k}": v for k, v in parts.items()},
                   **{f"val_{k}": v for k, v in val.items() if k != "n_images"}}
         history.append(record)
         save_learning_curves(history, out_dir / "curves.png")  # travels with each checkpoint
-        save_checkpoint(ckpt_path, {"config": config.to_dict(), "model": model.state_dict(),
-                                    "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                                    "history": history, "plugin": facts["plugin_version"]})
+        save_checkpoint(ckpt_path, {"config": config.to_dict(), **state.payload(),
+                                    "epoch": epoch + 1, "history": history,
+                                    "plugin": facts["plugin_version"]})
         if on_epoch is not None:
             on_epoch(record, ckpt_path)
+    model = state.eval_model
 
     result = {**facts, "epochs_done": len(history), "history": history,
               "curves_png": str(out_dir / "curves.png") if history else None,

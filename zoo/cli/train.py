@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        epilog=_options_epilog(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", help="fusion encoder (see `zoo plugins`); default none")
-    p.add_argument("--preset", choices=["paper"], help="the paper's model and recipe")
+    p.add_argument("--preset", choices=_presets(), help="paper: the paper's model and recipe; "
+                   "strong: the recipe zoo recommends (see README)")
     p.add_argument("--config", metavar="YAML", help="a YAML file of TrainConfig options")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -99,3 +100,9 @@ def run(args: argparse.Namespace) -> int:
                                                   f"test ({config.mask} masks)"))
         console.print(f"checkpoint: {result['checkpoint']}")
     return 0
+
+
+def _presets() -> list[str]:
+    from zoo.config import PRESETS
+
+    return sorted(PRESETS)

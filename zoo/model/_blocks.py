@@ -91,3 +91,87 @@ class FusionGated(nn.Module):
 
 
 FUSIONS: dict[str, type[nn.Module]] = {"add": FusionAdd, "concat": FusionConcat, "gated": FusionGated}
+
+
+class GatedConv2d(nn.Module):
+    """Gated convolution (Yu et al. 2019): features times a learned sigmoid gate, per pixel
+    and channel, so the net learns which inputs (hole or known) to trust at every layer."""
+
+    def __init__(self, cin: int, cout: int, kernel_size: int = 3, dilation: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, 2 * cout, kernel_size, padding=dilation * (kernel_size // 2),
+                              dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat, gate = self.conv(x).chunk(2, dim=1)  # (B, cout, H, W) each
+        return feat * torch.sigmoid(gate)
+
+
+def conv_layer(kind: str, cin: int, cout: int, dilation: int = 1) -> nn.Module:
+    """A 3x3 'same' conv: plain, or gated (``unet.conv``)."""
+    if kind == "gated":
+        return GatedConv2d(cin, cout, 3, dilation)
+    return nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation)
+
+
+class DilatedBlock(nn.Module):
+    """Residual block of two dilated 3x3 convs: a wider receptive field at the bottleneck
+    without more downsampling."""
+
+    def __init__(self, channels: int, dilation: int, conv: str, norm_name: str,
+                 act: str) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv_layer(conv, channels, channels, dilation),
+                                  norm(norm_name, channels), activation(act),
+                                  conv_layer(conv, channels, channels, 1),
+                                  norm(norm_name, channels))
+        self.act = activation(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
+class SpectralTransform(nn.Module):
+    """LaMa's Fourier unit: a 1x1 conv on the real and imaginary parts of the image's 2-D
+    FFT, so that every output pixel sees the whole map (a global receptive field)."""
+
+    def __init__(self, channels: int, norm_name: str, act: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.norm = norm(norm_name, 2 * channels)
+        self.act = activation(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        with torch.autocast(x.device.type, enabled=False):  # FFTs want float32
+            f = torch.fft.rfft2(x.float(), norm="ortho")  # (B, C, H, W/2+1) complex
+            y = torch.cat([f.real, f.imag], dim=1)  # (B, 2C, H, W/2+1)
+            y = self.act(self.norm(self.conv(y)))
+            real, imag = y.chunk(2, dim=1)
+            return torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho")
+
+
+class FFCBlock(nn.Module):
+    """Residual fast-Fourier-convolution block (after LaMa, simplified to one branch):
+    a local 3x3 conv plus the global spectral transform, merged by a 1x1 conv."""
+
+    def __init__(self, channels: int, conv: str, norm_name: str, act: str) -> None:
+        super().__init__()
+        self.local = conv_layer(conv, channels, channels)
+        self.spectral = SpectralTransform(channels, norm_name, act)
+        self.merge = nn.Sequential(norm(norm_name, channels), activation(act),
+                                   nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.merge(self.local(x) + self.spectral(x))
+
+
+def bottleneck_blocks(kind: str, n: int, channels: int, conv: str, norm_name: str,
+                      act: str) -> nn.Module:
+    """``n`` residual blocks of ``kind`` (``unet.bottleneck``); dilations cycle 2, 4, 8."""
+    if kind == "none":
+        return nn.Identity()
+    if kind == "dilated":
+        return nn.Sequential(*[DilatedBlock(channels, 2 ** (i % 3 + 1), conv, norm_name, act)
+                               for i in range(n)])
+    return nn.Sequential(*[FFCBlock(channels, conv, norm_name, act) for _ in range(n)])

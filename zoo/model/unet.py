@@ -25,7 +25,8 @@ from torch import nn
 
 from zoo.config import UNetConfig
 from zoo.errors import ZooError
-from zoo.model._blocks import FUSIONS, activation, conv3x3, norm, resize_to
+from zoo.model._blocks import (FUSIONS, activation, bottleneck_blocks, conv_layer, norm,
+                               resize_to)
 
 _SEARCH_STEPS = 64  # how far (in multiples of 2**depth) to look for a valid size to suggest
 
@@ -52,16 +53,19 @@ class InpaintUNet(nn.Module):
         for i in range(c.depth):
             layers: list[nn.Module] = []
             for _ in range(c.convs_per_level):
-                layers += [conv3x3(cin, w[i]), activation(c.activation)]
+                layers += [conv_layer(c.conv, cin, w[i]), activation(c.activation)]
                 cin = w[i]
             self.down.append(nn.Sequential(*layers))
             self.pools.append(nn.Sequential(nn.MaxPool2d(2), norm(c.norm, w[i]), nn.Dropout(c.dropout)))
 
         middle: list[nn.Module] = []
         for _ in range(c.convs_per_level):
-            middle += [conv3x3(cin, w[-1]), activation(c.activation)]
+            middle += [conv_layer(c.conv, cin, w[-1]), activation(c.activation)]
             cin = w[-1]
         self.middle = nn.Sequential(*middle)
+        # after the fusion, so the large receptive field also spreads the fused features
+        self.blocks = bottleneck_blocks(c.bottleneck, c.bottleneck_blocks, w[-1], c.conv,
+                                        c.norm, c.activation)
 
         self.encoder = encoder
         enc_channels = int(getattr(encoder, "out_channels", 0)) if encoder is not None else 0
@@ -75,15 +79,15 @@ class InpaintUNet(nn.Module):
                 up: nn.Module = nn.ConvTranspose2d(cin, w[i], 3, stride=2, padding=1, output_padding=1)
             else:
                 up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                                   conv3x3(cin, w[i]))
+                                   conv_layer(c.conv, cin, w[i]))
             self.up.append(up)
             cin = w[i] * (2 if c.skip_merge == "concat" else 1)
             post: list[nn.Module] = [nn.Dropout(c.dropout)]
             for _ in range(c.decoder_convs):
-                post += [conv3x3(cin, w[i]), activation(c.activation)]
+                post += [conv_layer(c.conv, cin, w[i]), activation(c.activation)]
                 cin = w[i]
             self.post.append(nn.Sequential(*post))
-        self.head = conv3x3(cin, 3)
+        self.head = nn.Conv2d(cin, 3, 3, padding=1)  # plain: the output is not gated
         self._fits: set[tuple[int, int]] = set()  # sizes already checked (not state: a cache)
 
     # ---- sizes ---------------------------------------------------------------------------
@@ -194,6 +198,7 @@ class InpaintUNet(nn.Module):
         if self.fusion is not None:
             f = self.encoder(x)  # (B, encoder.out_channels, h2, w2)
             h = self.fusion(h, resize_to(f, (h.shape[-2], h.shape[-1])))
+        h = self.blocks(h)  # identity unless unet.bottleneck is set
         for up, post, skip in zip(self.up, self.post, reversed(skips)):
             h = up(h)
             h = h + skip if self.config.skip_merge == "add" else torch.cat([h, skip], dim=1)
