@@ -31,6 +31,21 @@ SSIM_WINDOW = 7
 SSIM_SIGMA = 1.5
 _C1, _C2 = 0.01**2, 0.03**2
 KEYS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1", "n_images")
+# Hole-area bins of the AOT-GAN / MMagic tables: 0-10 %, 10-20 %, ..., 50-60 % (and 60+).
+AREA_BINS = tuple((lo / 100, (lo + 10) / 100) for lo in range(0, 60, 10)) + ((0.6, 1.0),)
+BINNED = ("psnr_hole", "ssim_hole", "l1_hole")
+
+
+def bin_name(lo: float, hi: float) -> str:
+    """``(0.1, 0.2)`` -> ``"10-20"``; the last bin is ``"60+"``."""
+    return f"{round(lo * 100)}+" if hi >= 1.0 else f"{round(lo * 100)}-{round(hi * 100)}"
+
+
+def area_bin(fraction: Tensor) -> Tensor:
+    """The bin index of each hole fraction ``(B,)`` (a hole of exactly 10 % is in 10-20)."""
+    edges = torch.tensor([hi for _, hi in AREA_BINS[:-1]], dtype=fraction.dtype,
+                         device=fraction.device)
+    return torch.bucketize(fraction, edges, right=True)
 
 
 def _check(target: Tensor, pred: Tensor, mask: Tensor) -> None:
@@ -135,6 +150,9 @@ class MetricAccumulator:
         self._dice_n = 0
         self._left: tuple[Tensor, Tensor] | None = None  # the unpaired (target, pred) image
         self.n_images = 0
+        # per hole-area bin: sums and counts of the hole metrics
+        self._bin_sums = torch.zeros(len(AREA_BINS), len(BINNED), dtype=torch.float64)
+        self._bin_counts = torch.zeros(len(AREA_BINS), dtype=torch.long)
 
     @torch.no_grad()
     def update(self, target: Tensor, pred: Tensor, mask: Tensor) -> None:
@@ -142,10 +160,19 @@ class MetricAccumulator:
         _check(target, pred, mask)
         if target.shape[0] == 0:
             return
-        for key, values in per_image(target, pred, mask).items():
+        values_by_key = per_image(target, pred, mask)
+        for key, values in values_by_key.items():
             ok = ~torch.isnan(values)
             self._sums[key] += float(values[ok].double().sum())
             self._counts[key] += int(ok.sum())
+        frac = mask.float().mean(dim=(1, 2, 3))  # (B,) hole fraction
+        ok = (frac > 0).cpu()
+        if ok.any():
+            bins = area_bin(frac).cpu()[ok]
+            vals = torch.stack([values_by_key[k].double().cpu()[ok] for k in BINNED], 1)
+            finite = torch.isfinite(vals).all(1)  # a perfect (inf) PSNR is left out of bins
+            self._bin_sums.index_add_(0, bins[finite], vals[finite])
+            self._bin_counts += torch.bincount(bins[finite], minlength=len(AREA_BINS))
         self.n_images += target.shape[0]
         y, p = target.detach(), pred.detach()
         if self._left is not None:
@@ -173,6 +200,23 @@ class MetricAccumulator:
             n = self._counts[key]
             out[key] = self._sums[key] / n if n else math.nan
         out["n_images"] = self.n_images
+        out.update(self.binned())
+        return out
+
+    def binned(self) -> dict[str, float | int]:
+        """Hole metrics per hole-area bin (``psnr_hole@10-20``, ..., ``n@10-20``), only when
+        the masks span more than one bin (a fixed-size hole has nothing to split)."""
+        if int((self._bin_counts > 0).sum()) < 2:
+            return {}
+        out: dict[str, float | int] = {}
+        for i, (lo, hi) in enumerate(AREA_BINS):
+            n = int(self._bin_counts[i])
+            if n == 0:
+                continue
+            name = bin_name(lo, hi)
+            for j, key in enumerate(BINNED):
+                out[f"{key}@{name}"] = float(self._bin_sums[i, j]) / n
+            out[f"n@{name}"] = n
         return out
 
 
