@@ -36,6 +36,8 @@ MAX_PIXELS = 1024 * 1024  # images above this are tiled instead of run whole
 TILE_OVERLAP = 64  # pixels shared by neighbouring tiles, blended linearly
 MASK_THRESHOLD = 127  # 8-bit mask values above this are hole
 GENERATED_SEED = 2024
+MULTISCALE_REACH = 4.0  # px from known pixels that a model trained on 32x32 fills well
+MULTISCALE_MIN_SIDE = 16  # never halve an image below this side
 # Pillow modes read as-is; anything else (P, 1, CMYK, YCbCr, ...) is converted first.
 _GRAY16 = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
@@ -316,6 +318,61 @@ def predict(model: torch.nn.Module, rgb: np.ndarray, hole: np.ndarray, *,
     return out[:, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
 
 
+def _known_mean_pool(x: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Halve (1, C, H, W) ``x`` averaging only known pixels; a coarse pixel is known when any
+    of its fine pixels is, so holes shrink by half at each level -> (x, known)."""
+    h, w = x.shape[-2:]
+    ph, pw = h % 2, w % 2
+    if ph or pw:  # odd sides: replicate the last row/column so every pixel has a parent
+        x, known = F.pad(x, (0, pw, 0, ph), mode="replicate"), F.pad(known, (0, pw, 0, ph),
+                                                                     mode="replicate")
+    weight = F.avg_pool2d(known, 2)  # (1, 1, H/2, W/2) fraction of known children
+    coarse = F.avg_pool2d(x * known, 2) / weight.clamp(min=1e-6)
+    return coarse, (weight > 0).float()
+
+
+def _depth(hole: np.ndarray) -> np.ndarray:
+    """Distance (px) of each hole pixel to the nearest known pixel; 0 on known pixels."""
+    import cv2
+
+    return cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5)
+
+
+@torch.no_grad()
+def predict_multiscale(model: torch.nn.Module, rgb: np.ndarray, hole: np.ndarray, *,
+                       reach: float = MULTISCALE_REACH, batch_size: int = 4,
+                       tile: int = DEFAULT_TILE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Coarse to fine: a model trained on small images fills holes well only within a few
+    pixels of known ones (its training holes are ~11 px wide). The image is halved (known
+    pixels averaged) until no hole pixel is more than ``reach`` px from a known one; the
+    model fills that level; at each finer level its own fill is kept within ``reach`` px
+    of known pixels and the upsampled coarser fill is used deeper inside, blended
+    linearly in between. Thin holes (scratches) never leave full resolution.
+    -> (H, W, 3) float32 in 0..1; known pixels are the input's."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+    known = torch.from_numpy(~np.ascontiguousarray(hole))[None, None].float()
+    levels = [(x, known)]
+    while True:
+        lx, lk = levels[-1]
+        depth = _depth(lk[0, 0].numpy() < 0.5)
+        if depth.max() <= reach or min(lx.shape[-2:]) < 2 * MULTISCALE_MIN_SIDE:
+            break
+        levels.append(_known_mean_pool(lx, lk))
+    filled = None
+    for lx, lk in reversed(levels):
+        lhole = lk[0, 0].numpy() < 0.5
+        pred = torch.from_numpy(predict(model, lx[0].permute(1, 2, 0).numpy(), lhole,
+                                        batch_size=batch_size, tile=tile,
+                                        max_pixels=max_pixels)).permute(2, 0, 1)[None]
+        if filled is not None:  # blend with the coarser level's fill, deeper in the hole
+            up = F.interpolate(filled, size=lx.shape[-2:], mode="bilinear", align_corners=False)
+            depth = torch.from_numpy(_depth(lhole))[None, None]
+            trust = (1 - (depth - reach) / reach).clamp(0, 1)  # 1 near known, 0 at 2*reach
+            pred = trust * pred + (1 - trust) * up
+        filled = lx * lk + pred * (1 - lk)  # (1, 3, h, w)
+    return filled[0].clamp(0, 1).permute(1, 2, 0).numpy()
+
+
 def composite(picture: Picture, prediction: np.ndarray, hole: np.ndarray) -> Picture:
     """``picture`` with its hole replaced by ``prediction`` (H, W, 3) in 0..1, quantised to
     the picture's bit depth; grayscale takes the prediction's luminance (ITU-R 601, as
@@ -330,15 +387,17 @@ def composite(picture: Picture, prediction: np.ndarray, hole: np.ndarray) -> Pic
 
 def inpaint_picture(model: torch.nn.Module, picture: Picture, hole: np.ndarray, *,
                     batch_size: int = 4, tile: int = DEFAULT_TILE,
-                    max_pixels: int = MAX_PIXELS) -> Picture:
-    """Inpaint one in-memory picture; an empty hole returns it unchanged."""
+                    max_pixels: int = MAX_PIXELS, multiscale: bool = True) -> Picture:
+    """Inpaint one in-memory picture; an empty hole returns it unchanged. ``multiscale``
+    fills large holes coarse to fine (``predict_multiscale``); off, one pass at full size."""
     if hole.shape != picture.pixels.shape[:2]:
         raise ZooError(f"mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
                        f"{picture.pixels.shape[1]}x{picture.pixels.shape[0]}")
     if not hole.any():
         return picture
-    pred = predict(model, picture.rgb(), hole, batch_size=batch_size, tile=tile,
-                   max_pixels=max_pixels)
+    fill = predict_multiscale if multiscale else predict
+    pred = fill(model, picture.rgb(), hole, batch_size=batch_size, tile=tile,
+                max_pixels=max_pixels)
     return composite(picture, pred, hole)
 
 
