@@ -37,7 +37,7 @@ TILE_OVERLAP = 64  # pixels shared by neighbouring tiles, blended linearly
 MASK_THRESHOLD = 127  # 8-bit mask values above this are hole
 GENERATED_SEED = 2024
 MULTISCALE_REACH = 4.0  # px from known pixels that a model trained on 32x32 fills well
-MULTISCALE_MIN_SIDE = 16  # never halve an image below this side
+MULTISCALE_MIN_SIDE = 4  # never halve an image below this side
 # Pillow modes read as-is; anything else (P, 1, CMYK, YCbCr, ...) is converted first.
 _GRAY16 = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
@@ -367,7 +367,7 @@ def predict_multiscale(model: torch.nn.Module, rgb: np.ndarray, hole: np.ndarray
         if filled is not None:  # blend with the coarser level's fill, deeper in the hole
             up = F.interpolate(filled, size=lx.shape[-2:], mode="bilinear", align_corners=False)
             depth = torch.from_numpy(_depth(lhole))[None, None]
-            trust = (1 - (depth - reach) / reach).clamp(0, 1)  # 1 near known, 0 at 2*reach
+            trust = ((reach - depth) / (reach / 2)).clamp(0, 1)  # 1 near known, 0 at reach
             pred = trust * pred + (1 - trust) * up
         filled = lx * lk + pred * (1 - lk)  # (1, 3, h, w)
     return filled[0].clamp(0, 1).permute(1, 2, 0).numpy()
