@@ -243,6 +243,48 @@ def irregular_masks(config: IrregularMaskConfig, n: int, h: int, w: int,
     return torch.cat(out).unsqueeze(1).float() if out else torch.zeros(0, 1, h, w, device=device)
 
 
+# --- mixed --------------------------------------------------------------------------------
+
+
+@dataclass
+class MixedMaskConfig:
+    """Each image's mask from one of several registered kinds, picked at random: a model
+    trained on it serves both the paper's squares and free-form holes of real use."""
+
+    kinds: str = "paper,irregular"  # comma-separated registered mask kinds, each with defaults
+    weights: str = ""  # comma-separated relative weights; empty: equal
+
+    def __post_init__(self) -> None:
+        names = [k.strip() for k in self.kinds.split(",") if k.strip()]
+        _check(len(names) >= 1 and "mixed" not in names,
+               "mask_args.kinds must name one or more mask kinds other than mixed")
+        if self.weights:
+            try:
+                w = [float(x) for x in self.weights.split(",")]
+            except ValueError:
+                raise ZooError("mask_args.weights must be comma-separated numbers") from None
+            _check(len(w) == len(names) and all(x >= 0 for x in w) and sum(w) > 0,
+                   f"mask_args.weights needs {len(names)} non-negative numbers, one per kind")
+
+
+def mixed_masks(config: MixedMaskConfig, n: int, h: int, w: int,
+                generator: torch.Generator | None = None,
+                device: torch.device | str = "cpu") -> Tensor:
+    """Every kind draws n masks; each image keeps the one of its randomly picked kind."""
+    from zoo.masks import make_masks
+
+    names = [k.strip() for k in config.kinds.split(",") if k.strip()]
+    weights = torch.tensor([float(x) for x in config.weights.split(",")] if config.weights
+                           else [1.0] * len(names), device=device)
+    pick = torch.multinomial(weights / weights.sum(), n, replacement=True,
+                             generator=generator)  # (n,)
+    out = torch.zeros(n, 1, h, w, device=device)
+    for i, name in enumerate(names):
+        masks = make_masks(name, None, n, h, w, generator=generator, device=device)
+        out = torch.where((pick == i).view(n, 1, 1, 1), masks, out)
+    return out
+
+
 @zoo.hookimpl
 def zoo_register_masks(register) -> None:
     """Register the built-in mask generators."""
@@ -253,3 +295,5 @@ def zoo_register_masks(register) -> None:
     register(MaskSpec("irregular", IrregularMaskConfig, irregular_masks,
                       "free-form strokes of varying width plus boxes, hole area uniform in 1-60 % "
                       "(DeepFill v2 / LaMa style)"))
+    register(MaskSpec("mixed", MixedMaskConfig, mixed_masks,
+                      "per image, a mask of one of several kinds (default: paper or irregular)"))

@@ -31,3 +31,24 @@ def metrics_table(result: dict[str, Any], title: str, name: str = "model") -> Ta
         table.add_row(f"[dim]{ref}[/]", *(_fmt(metrics.get(k), d) for k, _, d in COLUMNS),
                       style="dim")
     return table
+
+
+def area_table(result: dict[str, Any], title: str, name: str = "model") -> Table | None:
+    """Hole PSNR / SSIM per hole-area bin (``psnr_hole@10-20`` ...), the model beside the
+    references on the same masks; None when the evaluation had one size of hole."""
+    bins = [k.split("@", 1)[1] for k in result if k.startswith("n@")]
+    if not bins:
+        return None
+    table = Table(title=title)
+    table.add_column("hole area")
+    table.add_column("images", justify="right")
+    refs = {r: m for r, m in (result.get("baselines") or {}).items() if r != "ceiling"}
+    for who in (name, *refs):
+        table.add_column(f"{who} PSNR / SSIM", justify="right")
+    for b in bins:
+        cells = [f"{b} %", str(result[f"n@{b}"])]
+        for metrics in (result, *refs.values()):
+            cells.append(f"{_fmt(metrics.get(f'psnr_hole@{b}'), 2)} / "
+                         f"{_fmt(metrics.get(f'ssim_hole@{b}'), 3)}")
+        table.add_row(*cells)
+    return table
