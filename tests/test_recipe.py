@@ -307,3 +307,17 @@ def test_thin_holes_stay_at_full_resolution() -> None:
     a = predict_multiscale(model, rgb, hole)
     b = predict(model, rgb, hole)
     assert np.allclose(a[hole], b[hole], atol=1e-6)
+
+
+def test_mixed_masks_draw_each_kind_and_check_their_options() -> None:
+    masks = frozen_masks("mixed", {}, 400, 32, 32)
+    paper = frozen_masks("paper", {}, 400, 32, 32)
+    frac = masks.mean(dim=(1, 2, 3))
+    square_11 = (frac == paper[0].mean()).float().mean()  # the paper's 121-pixel squares
+    assert 0.3 < square_11 < 0.7  # about half of each kind
+    only_paper = frozen_masks("mixed", {"kinds": "paper,irregular", "weights": "1,0"}, 50, 32, 32)
+    assert (only_paper.mean(dim=(1, 2, 3)) == paper[0].mean()).all()
+    with pytest.raises(ZooError, match="one per kind"):
+        frozen_masks("mixed", {"weights": "1"}, 4, 32, 32)
+    with pytest.raises(ZooError, match="unknown mask"):
+        frozen_masks("mixed", {"kinds": "paper,irreguler"}, 4, 32, 32)
