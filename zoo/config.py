@@ -86,6 +86,7 @@ class TrainConfig:
     dataset: str = "cifar10"
     data_dir: str | None = None  # None: $ZOO_DATA_DIR, then torchvision's download
     image_size: int = 32  # crop size for folder datasets; CIFAR-10 is 32
+    crops_per_image: int = 1  # random crops taken from each photo of a folder dataset
     train_limit: int | None = None  # cap on training images (None: the paper's 45k)
     val_limit: int | None = 1000  # validation images scored each epoch
     test_limit: int | None = None  # test images in the final evaluation (None: all 10k)
@@ -124,6 +125,7 @@ class TrainConfig:
         self.loss_args = {str(k): dict(v or {}) if isinstance(v, dict) else v
                           for k, v in (self.loss_args or {}).items()}
         _check(self.image_size >= 4, "image_size must be >= 4")
+        _check(self.crops_per_image >= 1, "crops_per_image must be >= 1")
         for name in ("train_limit", "val_limit", "test_limit"):
             value = getattr(self, name)
             _check(value is None or value >= 1, f"{name} must be >= 1 (or unset for all)")

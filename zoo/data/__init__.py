@@ -33,7 +33,8 @@ def load_dataset(config: TrainConfig) -> Splits:
         splits = load_cifar10(config.data_dir)
     elif config.dataset == "folder":
         # A fixed seed: every training seed is scored on the same test crops.
-        splits = load_folder(config.data_dir, config.image_size, seed=0)
+        splits = load_folder(config.data_dir, config.image_size, seed=0,
+                             crops=config.crops_per_image)
     elif config.dataset == "synthetic":
         # Sized by the limits so smoke runs stay tiny; a fixed seed keeps val and test the
         # same across training seeds, as a real dataset would.

@@ -21,9 +21,9 @@ def list_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
-def _crop(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One random ``size`` x ``size`` crop (HWC uint8); smaller images are scaled up first so
-    their shorter side is ``size``."""
+def _crop(path: Path, size: int, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+    """``n`` random ``size`` x ``size`` crops (n, H, W, C uint8); smaller images are scaled up
+    first so their shorter side is ``size``."""
     from PIL import Image
 
     try:
@@ -34,15 +34,21 @@ def _crop(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
                 scale = size / min(w, h)
                 w, h = max(size, math.ceil(w * scale)), max(size, math.ceil(h * scale))
                 im = im.resize((w, h), Image.Resampling.BICUBIC)
-            top = int(rng.integers(0, h - size + 1))
-            left = int(rng.integers(0, w - size + 1))
-            return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+            out = []
+            for _ in range(n):
+                top = int(rng.integers(0, h - size + 1))
+                left = int(rng.integers(0, w - size + 1))
+                out.append(np.asarray(im.crop((left, top, left + size, top + size)),
+                                      dtype=np.uint8))
+            return np.stack(out)
     except OSError as exc:
         raise ZooError(f"cannot read image {path}: {exc}; remove it or fix it") from None
 
 
-def load_folder(data_dir: str | os.PathLike | None, size: int = 32, seed: int = 0) -> Splits:
-    """A folder of images, split 90/5/5 by file, one random ``size`` crop per file.
+def load_folder(data_dir: str | os.PathLike | None, size: int = 32, seed: int = 0,
+                crops: int = 1) -> Splits:
+    """A folder of images, split 90/5/5 by file (so no photo is in two splits), ``crops``
+    random ``size`` crops per file.
 
     Files are shuffled and cropped with ``seed``, so the same folder and seed give the same
     splits. At least 3 images are needed (one per split).
@@ -64,9 +70,10 @@ def load_folder(data_dir: str | os.PathLike | None, size: int = 32, seed: int = 
     n_val = max(1, round(FRACTIONS[1] * len(files)))
     n_test = max(1, round(FRACTIONS[2] * len(files)))
     n_train = len(files) - n_val - n_test
-    crops = np.stack([_crop(files[i], size, rng) for i in order])  # (N, size, size, 3)
-    x = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
-    return Splits(train=x[:n_train], val=x[n_train:n_train + n_val], test=x[n_train + n_val:])
+    pixels = np.concatenate([_crop(files[i], size, rng, crops) for i in order])  # (N*c,s,s,3)
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+    a, b = n_train * crops, (n_train + n_val) * crops
+    return Splits(train=x[:a], val=x[a:b], test=x[b:])
 
 
 def _smooth_images(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
