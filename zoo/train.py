@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from zoo.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
 from zoo.config import TrainConfig
@@ -131,6 +131,24 @@ def _lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float] 
     return None
 
 
+def _ema_with_warmup(decay: float) -> Callable[..., None]:
+    """EMA update whose decay ramps up as (1 + n) / (10 + n) towards ``decay`` (as
+    TensorFlow's ExponentialMovingAverage with num_updates): with a fixed 0.995 a run of a
+    few hundred steps would still carry most of its random initial weights."""
+
+    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor],
+               num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        if ema_params and ema_params[0].is_floating_point():
+            torch._foreach_lerp_(ema_params, params, 1 - d)
+        else:  # integer buffers (BatchNorm's step count) follow the model
+            for e, p in zip(ema_params, params):
+                e.copy_(p)
+
+    return update
+
+
 @dataclass
 class _TrainState:
     """What one run updates: the model, its optimizer and lr schedule, the EMA of its
@@ -160,7 +178,7 @@ class _TrainState:
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
         ema = None
         if config.ema > 0:  # BatchNorm statistics are averaged too (use_buffers)
-            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema),
+            ema = AveragedModel(model, multi_avg_fn=_ema_with_warmup(config.ema),
                                 use_buffers=True)
         return cls(model, optimizer, scheduler, ema, loss, term_optimizers(loss),
                    config.grad_clip)
