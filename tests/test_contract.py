@@ -174,3 +174,42 @@ def test_train_with_a_lying_encoder_is_one_line(three: PluginEnv, capsys, tmp_pa
     assert code == 2
     batch_free = re.compile(r"input \(\d+, ")  # the batch is train's, not the contract's
     assert batch_free.sub("input (B, ", err) == batch_free.sub("input (B, ", f"error: {message}")
+
+
+# ---- the kit (zoo.testing) fails where it must ---------------------------------------------
+
+
+def _kit(plugin: str | None):
+    from zoo.testing import PluginContract
+
+    class Kit(PluginContract):
+        pass
+
+    Kit.plugin = plugin
+    return Kit()
+
+
+@pytest.mark.parametrize("plugin, message", [
+    ("importerror", "plugin 'importerror' (zoo-fx-importerror 9.9) is broken: "
+                    "ModuleNotFoundError: No module named 'zoo_fx_missing_dependency'"),
+    ("baddefault", f"plugin 'baddefault' (zoo-fx-baddefault 9.9) is broken: {DEFAULT}"),
+    ("notinstalled", "plugin 'notinstalled' is not installed: no entry point 'notinstalled' "
+                     "in the 'zoo.plugins' group"),
+])
+def test_kit_fails_a_plugin_that_does_not_load(plugin_env: PluginEnv, plugin: str,
+                                               message: str) -> None:
+    plugin_env.add_broken("importerror", "baddefault")
+    plugin_env.refresh()
+    with pytest.raises(pytest.fail.Exception) as info:
+        _kit(plugin).test_plugin_loads()
+    assert str(info.value).startswith(message)
+    with pytest.raises(pytest.fail.Exception, match="importerror"):
+        _kit(None).test_plugin_loads()  # zoo's own run over every plugin fails too
+
+
+def test_kit_reports_the_contract_line(three: PluginEnv) -> None:
+    kit = _kit("smallout")
+    kit.test_plugin_loads()  # it loads: only the contract catches it
+    with pytest.raises(pytest.fail.Exception) as info:
+        kit.test_defaults(("encoder", "smallout"))
+    assert str(info.value) == SMALL

@@ -55,7 +55,7 @@ def run_new(args: argparse.Namespace) -> int:
                   f"  pip install -e {root}\n"
                   f"  zoo plugins --check {args.plugin_name}\n"
                   f"  cd {root} && python -m pytest -q     # the whole contract, via zoo.testing",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     return 0
 
 
