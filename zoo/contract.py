@@ -224,6 +224,20 @@ def _check_encoder_grads(enc: Any, who: str, batch: int, cin: int,
 # ---- masks ------------------------------------------------------------------------------------
 
 
+def check_mask_output(masks: Any, n: int, h: int, w: int, who: str, call: str) -> None:
+    """What every mask batch must be: a float Tensor ``(n, 1, h, w)`` of only 0 and 1.
+    Cheap; ``zoo.masks.make_masks`` runs it on every batch it hands out."""
+    if not isinstance(masks, Tensor):
+        raise _err(who, "generate()", "a Tensor", f"{call} returned {type(masks).__name__}",
+                   "return a float tensor (n, 1, h, w)")
+    if tuple(masks.shape) != (n, 1, h, w):
+        raise _err(who, "shape", (n, 1, h, w), f"{call} returned {tuple(masks.shape)}",
+                   "return one (1, h, w) mask per image")
+    if not masks.is_floating_point():
+        raise _err(who, "dtype", "a float dtype", f"{call} returned {masks.dtype}",
+                   "return .float() masks (1 = hole, 0 = known)")
+
+
 def check_mask(name: str, args: dict[str, Any] | None = None, *,
                registry: Registry | None = None,
                sizes: Iterable[tuple[int, int]] = MASK_SIZES, n: int = 8) -> None:
@@ -240,15 +254,7 @@ def check_mask(name: str, args: dict[str, Any] | None = None, *,
             masks = spec.generate(config, n, h, w, gen, "cpu")
         except Exception as exc:  # noqa: BLE001
             raise ContractError(f"{who}: {call} raised {_one_line(exc)}") from exc
-        if not isinstance(masks, Tensor):
-            raise _err(who, "generate()", "a Tensor", f"{call} returned "
-                       f"{type(masks).__name__}", "return a float tensor (n, 1, h, w)")
-        if tuple(masks.shape) != (n, 1, h, w):
-            raise _err(who, "shape", (n, 1, h, w), f"{call} returned {tuple(masks.shape)}",
-                       "return one (1, h, w) mask per image")
-        if not masks.is_floating_point():
-            raise _err(who, "dtype", "a float dtype", f"{call} returned {masks.dtype}",
-                       "return .float() masks (1 = hole, 0 = known)")
+        check_mask_output(masks, n, h, w, who, call)
         bad = masks[(masks != 0) & (masks != 1)]
         if bad.numel():
             raise _err(who, "values", "only 0 and 1", f"{call} returned {bad[0].item():g}",
