@@ -213,3 +213,40 @@ def test_kit_reports_the_contract_line(three: PluginEnv) -> None:
     with pytest.raises(pytest.fail.Exception) as info:
         kit.test_defaults(("encoder", "smallout"))
     assert str(info.value) == SMALL
+
+
+def test_verify_encoder_is_quick_and_remembered(three: PluginEnv, monkeypatch) -> None:
+    from zoo import contract
+
+    with pytest.raises(ContractError) as info:
+        contract.verify_encoder("fewchannels", None, 4, (16, 16))
+    assert ("out_channels declares 64 but forward returned 32 channels for input "
+            "(2, 4, 16, 16)") in str(info.value)
+    calls = []
+    real = contract.check_encoder
+    monkeypatch.setattr(contract, "check_encoder",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    for _ in range(3):
+        contract.verify_encoder("convmixer", {"width": 8}, 3)
+    assert len(calls) == 1
+    contract.verify_encoder("convmixer", {"width": 8}, 3, (30, 30))  # refused size: not ours
+
+
+# the search-space validation calls verify_encoder once wired (zoo/tune/space.py, the lead's)
+import zoo.tune.space  # noqa: E402
+
+needs_space_wiring = pytest.mark.skipif(
+    "verify_encoder" not in inspect.getsource(zoo.tune.space),
+    reason="zoo/tune/space.py does not call zoo.contract.verify_encoder yet")
+
+
+@needs_space_wiring
+@pytest.mark.parametrize("name, message", [("smallout", SMALL), ("fewchannels", FEW)])
+def test_tune_dry_run_with_a_lying_encoder_is_one_line(three: PluginEnv, capsys, tmp_path,
+                                                       name: str, message: str) -> None:
+    space = tmp_path / "s.yaml"
+    space.write_text(f"base: {{train_limit: 8}}\nspace:\n  encoder: {{grid: [none, {name}]}}\n")
+    code = main(["tune", str(space), "--dry-run"])
+    err = _one_line(capsys.readouterr().err)
+    assert code == 2
+    assert message in err

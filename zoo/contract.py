@@ -159,13 +159,15 @@ def _declared(enc: Any, who: str, in_channels: int) -> None:
 def check_encoder(name: str, args: dict[str, Any] | None = None, *,
                   registry: Registry | None = None,
                   sizes: Iterable[tuple[int, int]] = ENCODER_SIZES,
-                  in_channels: Iterable[int] = IN_CHANNELS, batch: int = 2) -> None:
+                  in_channels: Iterable[int] = IN_CHANNELS, batch: int = 2,
+                  grads: bool = True) -> None:
     """The encoder contract: builds (with ``args``, default: its defaults) for every
     ``in_channels``; declares ``out_channels`` and ``output_size``; its forward returns
     what it declares for each of ``sizes``; gradients reach its parameters."""
     spec, item = _lookup("encoder", name, registry)
     who = origin("encoder", name, item)
     config = _config("encoder", name, spec, args, who)
+    in_channels = tuple(in_channels)
     for cin in in_channels:
         try:
             enc = spec.build(config, cin)
@@ -200,8 +202,36 @@ def check_encoder(name: str, args: dict[str, Any] | None = None, *,
             raise ContractError(f"{who}: output_size refuses every test size "
                                 f"{', '.join(f'{h}x{w}' for h, w in sizes)}; give the kit "
                                 "sizes it takes (ZooContract.sizes)")
-        if cin == max(in_channels):
+        if grads and cin == max(in_channels):
             _check_encoder_grads(enc, who, batch, cin, taken[0])
+
+
+_VERIFIED: set[tuple[Any, ...]] = set()  # (registry id, name, args, in_channels, size) passed
+
+
+def verify_encoder(name: str, args: dict[str, Any] | None = None, in_channels: int = 3,
+                   size: tuple[int, int] = (32, 32), *, registry: Registry | None = None) -> None:
+    """One build and one forward of encoder ``name`` with ``args`` at ``size``, held against
+    its declarations: the quick part of ``check_encoder`` for places that validate configs
+    before anything trains (``zoo tune --dry-run``, ``zoo train`` before data loads).
+    Remembered per (name, args, in_channels, size), so a plan of many trials pays once."""
+    import json
+
+    if registry is None:
+        from zoo.registry import get_registry
+
+        registry = get_registry()
+    key = (id(registry), name, json.dumps(args or {}, sort_keys=True, default=str),
+           in_channels, tuple(size))
+    if key in _VERIFIED:
+        return
+    try:
+        check_encoder(name, args, registry=registry, sizes=(tuple(size),),
+                      in_channels=(in_channels,), grads=False)
+    except ContractError as exc:
+        if "refuses every test size" not in str(exc):  # a size error is the U-Net's to name
+            raise
+    _VERIFIED.add(key)
 
 
 def _check_encoder_grads(enc: Any, who: str, batch: int, cin: int,

@@ -1,9 +1,10 @@
 """Plugin discovery: one pluggy manager, fed by the ``zoo.plugins`` entry-point group.
 
 Built-in plugins (``plugins/``, installed as ``zoo_plugins``) come through the same entry
-points as any outside package. A plugin that fails to import, raises in its hook or
-registers a name that is taken is recorded in ``Registry.broken``; everything else keeps
-working. ``ZOO_STRICT_PLUGINS=1`` turns those failures into errors (for plugin authors);
+points as any outside package. A plugin that fails to import, raises in its hook, registers
+a config whose defaults fail (``zoo.contract.check_defaults``) or a name that is taken is
+recorded in ``Registry.broken``; everything else keeps working, and looking up a name it
+offered says why it is unavailable. ``ZOO_STRICT_PLUGINS=1`` turns those failures into errors (for plugin authors);
 ``ZOO_PLUGINS=a,b`` loads only the named plugins (entry-point names).
 """
 
@@ -36,7 +37,7 @@ _KIND = {EncoderSpec: "encoder", MaskSpec: "mask", LossSpec: "loss"}
 
 @dataclass(frozen=True)
 class Registered:
-    """One registered encoder or mask, with where it came from."""
+    """One registered encoder, mask or loss term, with where it came from."""
 
     spec: Any  # EncoderSpec | MaskSpec | LossSpec
     plugin: str  # entry-point (or module) name
