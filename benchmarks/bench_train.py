@@ -26,7 +26,7 @@ Usage::
     python benchmarks/bench_train.py --device cuda         # batch 4096, 45,000 images
     python benchmarks/bench_train.py --device cuda --compile
     python benchmarks/bench_train.py --paper-run --device cuda --encoder convmixer
-    python benchmarks/bench_train.py --smoke                # CI: a few CPU steps (also with --paper-run)
+    python benchmarks/bench_train.py --smoke               # CI: a few CPU steps (+ --paper-run)
 
 Data: ``--data DIR`` or $ZOO_DATA_DIR (the CIFAR-10 npz shards); without either, synthetic
 images of the same shape (the output says so). Output: a table and one line

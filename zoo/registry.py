@@ -4,8 +4,8 @@ Built-in plugins (``plugins/``, installed as ``zoo_plugins``) come through the s
 points as any outside package. A plugin that fails to import, raises in its hook, registers
 a config whose defaults fail (``zoo.contract.check_defaults``) or a name that is taken is
 recorded in ``Registry.broken``; everything else keeps working, and looking up a name it
-offered says why it is unavailable. ``ZOO_STRICT_PLUGINS=1`` turns those failures into errors (for plugin authors);
-``ZOO_PLUGINS=a,b`` loads only the named plugins (entry-point names).
+offered says why it is unavailable. ``ZOO_STRICT_PLUGINS=1`` turns those failures into
+errors (for plugin authors); ``ZOO_PLUGINS=a,b`` loads only the named plugins.
 """
 
 from __future__ import annotations
