@@ -12,6 +12,7 @@ import pytest
 import torch
 from fixtures import PluginEnv, plugin_env  # noqa: F401  (plugin_env is a fixture)
 
+import zoo
 import zoo.model.unet
 from zoo.cli import main
 from zoo.contract import ContractError, check_encoder, check_encoder_output, check_loss, check_mask
@@ -250,3 +251,30 @@ def test_tune_dry_run_with_a_lying_encoder_is_one_line(three: PluginEnv, capsys,
     err = _one_line(capsys.readouterr().err)
     assert code == 2
     assert message in err
+
+
+def test_encoder_build_must_return_a_module(plugin_env: PluginEnv) -> None:
+    import types
+
+    from zoo.hookspecs import EncoderSpec
+    from zoo.registry import load_registry
+
+    module = types.ModuleType("zoo_fx_none_build")
+
+    @zoo.hookimpl
+    def zoo_register_encoders(register):
+        register(EncoderSpec("nobuild", Cfg, lambda c, n: None, "builds nothing"))
+
+    from dataclasses import dataclass
+
+    @dataclass
+    class Cfg:
+        pass
+
+    module.zoo_register_encoders = zoo_register_encoders
+    plugin_env.allow("none")
+    registry = load_registry(extra=[("nobuild", module)])
+    with pytest.raises(ContractError, match=r"^encoder 'nobuild' \(plugin 'nobuild', "
+                       r"nobuild local\): build\(config, 3\) declares an nn.Module "
+                       r"but returned NoneType; return the encoder module$"):
+        check_encoder("nobuild", registry=registry)

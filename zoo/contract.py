@@ -144,6 +144,9 @@ def check_encoder_output(encoder: Any, x_shape: Sequence[int], out: Any) -> None
 
 
 def _declared(enc: Any, who: str, in_channels: int) -> None:
+    if not isinstance(enc, torch.nn.Module):
+        raise _err(who, f"build(config, {in_channels})", "an nn.Module",
+                   f"returned {type(enc).__name__}", "return the encoder module")
     channels = getattr(enc, "out_channels", None)
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 0:
         raise _err(who, "out_channels", "an int >= 0", f"build(config, {in_channels}) gave "
@@ -152,8 +155,6 @@ def _declared(enc: Any, who: str, in_channels: int) -> None:
     if not callable(getattr(enc, "output_size", None)):
         raise ContractError(f"{who}: the module has no output_size(h, w) method; add one that "
                             "returns the (h2, w2) forward produces for an h x w input")
-    if not callable(enc):
-        raise ContractError(f"{who}: build() must return an nn.Module, got {type(enc).__name__}")
 
 
 def check_encoder(name: str, args: dict[str, Any] | None = None, *,
@@ -201,7 +202,7 @@ def check_encoder(name: str, args: dict[str, Any] | None = None, *,
         if not taken:
             raise ContractError(f"{who}: output_size refuses every test size "
                                 f"{', '.join(f'{h}x{w}' for h, w in sizes)}; give the kit "
-                                "sizes it takes (ZooContract.sizes)")
+                                "sizes it takes (the kit's PluginContract.encoder_sizes)")
         if grads and cin == max(in_channels):
             _check_encoder_grads(enc, who, batch, cin, taken[0])
 
