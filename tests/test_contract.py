@@ -13,7 +13,6 @@ import torch
 from fixtures import PluginEnv, plugin_env  # noqa: F401  (plugin_env is a fixture)
 
 import zoo
-import zoo.model.unet
 from zoo.cli import main
 from zoo.contract import ContractError, check_encoder, check_encoder_output, check_loss, check_mask
 from zoo.errors import ZooError
@@ -29,10 +28,6 @@ DEFAULT = ("encoder 'baddefault' (plugin 'baddefault', zoo-fx-baddefault 9.9): c
            "BadDefault() fails with its own defaults, so it would fail for every user who sets "
            "no encoder_args: encoder_args.width must be >= 8, got 0; fix the default in "
            "BadDefault")
-# the U-Net calls check_encoder_output once it is wired in (zoo/model/unet.py, the lead's)
-UNET_CHECKS = "check_encoder_output" in inspect.getsource(zoo.model.unet)
-needs_unet_wiring = pytest.mark.skipif(
-    not UNET_CHECKS, reason="zoo/model/unet.py does not call zoo.contract.check_encoder_output yet")
 
 
 @pytest.fixture
@@ -76,7 +71,11 @@ def test_invalid_default_is_broken_at_load_and_named_on_lookup(three: PluginEnv)
 
 
 def test_check_encoder_output_is_cheap_and_names_the_builder(three: PluginEnv) -> None:
-    enc = build_encoder("fewchannels", None, 3)
+    from zoo.contract import tag
+    from zoo.registry import get_registry
+
+    item = get_registry().encoder("fewchannels")
+    enc = tag(item.spec.build(item.spec.config(), 3), "encoder", "fewchannels", item)
     x = torch.zeros(1, 3, 16, 16)
     with pytest.raises(ContractError, match=r"^encoder 'fewchannels' \(plugin 'fewchannels', "
                        r"zoo-fx-fewchannels 9.9\): out_channels declares 64 but forward "
@@ -86,6 +85,17 @@ def test_check_encoder_output_is_cheap_and_names_the_builder(three: PluginEnv) -
     check_encoder_output(good, x.shape, good(x))  # passes silently
     with pytest.raises(ContractError, match="forward must return a Tensor"):
         check_encoder_output(good, x.shape, [good(x)])
+    with pytest.raises(ContractError, match=r"^encoder 'fewchannels' .* for input \(1, 3, 32, 32\)"):
+        build_encoder("fewchannels", None, 3)  # every build is probed once
+
+
+def test_the_build_probe_leaves_the_encoder_as_it_was(three: PluginEnv) -> None:
+    enc = build_encoder("convmixer", {"width": 8}, 4)  # BatchNorm inside
+    assert enc.training and all(m.training for m in enc.modules())
+    fresh = build_encoder("convmixer", {"width": 8}, 4)
+    for a, b in zip(enc.buffers(), fresh.buffers()):  # running stats untouched by the probe
+        if a.is_floating_point():
+            assert torch.equal(a, torch.zeros_like(a)) or torch.equal(a, torch.ones_like(a))
 
 
 def test_builtins_and_example_keep_the_contract(plugin_env: PluginEnv) -> None:
@@ -164,7 +174,6 @@ def test_tune_dry_run_with_an_invalid_default_is_one_line(three: PluginEnv, caps
     assert "fix the default in BadDefault" in err
 
 
-@needs_unet_wiring
 @pytest.mark.parametrize("name, message", [("smallout", SMALL), ("fewchannels", FEW)])
 def test_train_with_a_lying_encoder_is_one_line(three: PluginEnv, capsys, tmp_path, cifar_dir,
                                                 name: str, message: str) -> None:

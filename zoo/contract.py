@@ -210,6 +210,36 @@ def check_encoder(name: str, args: dict[str, Any] | None = None, *,
 _VERIFIED: set[tuple[Any, ...]] = set()  # (registry id, name, args, in_channels, size) passed
 
 
+def probe_encoder(encoder: Any, in_channels: int, size: tuple[int, int] = (32, 32)) -> None:
+    """One forward of a freshly built ``encoder`` on zeros ``(1, in_channels, *size)``, in eval
+    mode and without gradients (no BatchNorm statistic moves; train/eval flags are put back),
+    held against its declarations. Sizes its ``output_size`` refuses are left to the U-Net,
+    which names the sizes that work. ``zoo.registry.build_encoder`` runs it on every build, so
+    a lying encoder fails when the model is built, before any data loads."""
+    who = _who(encoder, "encoder")
+    _declared(encoder, who, in_channels)
+    h, w = size
+    try:
+        encoder.output_size(h, w)
+    except ZooError:
+        return
+    modes = [m.training for m in encoder.modules()]
+    encoder.eval()
+    try:
+        param = next(encoder.parameters(), None)
+        x = torch.zeros(1, in_channels, h, w, device=None if param is None else param.device)
+        try:
+            with torch.no_grad():
+                out = encoder(x)
+        except Exception as exc:  # noqa: BLE001
+            raise ContractError(f"{who}: forward on {tuple(x.shape)} raised "
+                                f"{_one_line(exc)}") from exc
+        check_encoder_output(encoder, x.shape, out)
+    finally:
+        for m, mode in zip(encoder.modules(), modes):
+            m.training = mode
+
+
 def verify_encoder(name: str, args: dict[str, Any] | None = None, in_channels: int = 3,
                    size: tuple[int, int] = (32, 32), *, registry: Registry | None = None) -> None:
     """One build and one forward of encoder ``name`` with ``args`` at ``size``, held against

@@ -23,7 +23,7 @@ from typing import Any
 import pluggy
 
 from zoo.config import from_dict
-from zoo.contract import ContractError, check_defaults, tag
+from zoo.contract import ContractError, check_defaults, probe_encoder, tag
 from zoo.errors import ZooError, unknown
 from zoo.hookspecs import EncoderSpec, LossSpec, MaskSpec, ZooHookSpecs
 
@@ -230,9 +230,12 @@ def encoder_config(name: str, args: dict[str, Any] | None = None) -> Any:
 
 
 def build_encoder(name: str, args: dict[str, Any] | None, in_channels: int) -> Any:
-    """Build a fresh fusion-encoder module for ``name`` (see EncoderSpec for its contract)."""
+    """Build a fresh fusion-encoder module for ``name`` (see EncoderSpec for its contract),
+    probed once with a 32x32 dummy forward against what it declares."""
     item = get_registry().encoder(name)
-    return tag(item.spec.build(encoder_config(name, args), in_channels), "encoder", name, item)
+    encoder = tag(item.spec.build(encoder_config(name, args), in_channels), "encoder", name, item)
+    probe_encoder(encoder, in_channels)  # a lying encoder fails here, in one line
+    return encoder
 
 
 def mask_config(name: str, args: dict[str, Any] | None = None) -> Any:
