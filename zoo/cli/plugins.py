@@ -50,7 +50,7 @@ def run_new(args: argparse.Namespace) -> int:
     from zoo._scaffold import write_plugin
     from zoo.cli._console import console
 
-    root = write_plugin(args.plugin_name, args.dir)
+    root = _esc(write_plugin(args.plugin_name, args.dir))
     console.print(f"wrote {root}/ (plugin [bold]{args.plugin_name}[/]). Next:\n"
                   f"  pip install -e {root}\n"
                   f"  zoo plugins --check {args.plugin_name}\n"
