@@ -26,6 +26,7 @@ Usage::
     python benchmarks/bench_train.py --device cuda         # batch 4096, 45,000 images
     python benchmarks/bench_train.py --device cuda --compile
     python benchmarks/bench_train.py --paper-run --device cuda --encoder convmixer
+    python benchmarks/bench_train.py --smoke               # CI: a few CPU steps (+ --paper-run)
 
 Data: ``--data DIR`` or $ZOO_DATA_DIR (the CIFAR-10 npz shards); without either, synthetic
 images of the same shape (the output says so). Output: a table and one line
@@ -57,6 +58,9 @@ from zoo.train import compute_loss, resolve_device, set_threads, train  # noqa: 
 
 PAPER_SIDE, PAPER_LOW, PAPER_HIGH = 11, 2, 19  # the reference code's cv2 square (PAPER.md)
 PARTS = ("zoo", "reference")
+# --smoke: what CI runs (tests/test_benchmarks.py), seconds on a loaded 2-core machine
+SMOKE = {"device": "cpu", "images": 64, "batch_size": 32, "warmup_steps": 1, "workers": 0,
+         "isolate": False, "threads": 1, "epochs": 1, "test_limit": 64, "val_limit": 64}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,8 +93,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="time one full paper run end to end instead")
     p.add_argument("--epochs", type=int, default=5, help="--paper-run epochs (default 5)")
     p.add_argument("--test-limit", type=int, help="--paper-run test images (default all 10k)")
+    p.add_argument("--val-limit", type=int, default=1000,
+                   help="--paper-run validation images (default 1,000)")
+    p.add_argument("--smoke", action="store_true",
+                   help="CI: a few steps on CPU (64 images, batch 32, one warm-up step, one "
+                        "process) to show the script runs; its figures mean nothing")
     p.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.smoke:  # explicit flags still win
+        given = set(vars(p.parse_args([])).items())
+        for key, value in SMOKE.items():
+            if (key, getattr(args, key)) in given:
+                setattr(args, key, value)
+    return args
 
 
 def finish_args(args: argparse.Namespace) -> torch.device:
@@ -279,8 +294,8 @@ def paper_run(args: argparse.Namespace) -> dict[str, Any]:
     if device.type == "cuda":
         torch.zeros(1, device=device)  # create the CUDA context now, not inside the timer
     config = make_config(args, device, epochs=args.epochs, train_limit=args.images,
-                         val_limit=1000, test_limit=args.test_limit)
-    splits, source = load_splits(args.data, args.images, 1000, args.test_limit)
+                         val_limit=args.val_limit, test_limit=args.test_limit)
+    splits, source = load_splits(args.data, args.images, args.val_limit, args.test_limit)
     build_model(config)  # imports and registers the plugins outside the timer
     startup = time.perf_counter() - t_start
     with tempfile.TemporaryDirectory(prefix="bench-paper-") as tmp:

@@ -19,6 +19,7 @@ Usage::
     python benchmarks/bench_tune.py --device cuda              # gpu 1, 0.5, 0.25; batch 512
     python benchmarks/bench_tune.py --device cuda --gpu-fractions 1,0.25,0.125 --epochs 2
     python benchmarks/bench_tune.py --space search_spaces/NAME.yaml   # a YAML space instead
+    python benchmarks/bench_tune.py --smoke                    # CI: one tiny trial
 
 Data: ``--data DIR`` or $ZOO_DATA_DIR (CIFAR-10 npz shards), else synthetic images.
 Output: a table and one line ``BENCH_TUNE {json}``.
@@ -32,7 +33,6 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,39 +45,25 @@ from zoo.config import TrainConfig, preset  # noqa: E402
 from zoo.data import resolve_dir  # noqa: E402
 from zoo.data.cifar import TEST_SHARDS, TRAIN_SHARDS  # noqa: E402
 from zoo.train import resolve_device  # noqa: E402
+from zoo.tune.space import SearchSpec, load_space  # noqa: E402
 
 
-@dataclass
-class BenchSpec:
-    """The part of a search spec that ``run_search`` reads: fixed config, ``trials`` seeds,
-    no scheduler, no search algorithm. (``zoo.tune.space`` builds the full kind from YAML.)"""
+def fixed_spec(name: str, base: dict[str, Any], trials: int, epochs: int,
+               resources: dict[str, float]) -> SearchSpec:
+    """The search ``run_search`` runs, as the same ``SearchSpec`` type ``zoo tune`` builds
+    from YAML: a fixed config, ``trials`` seeds as a grid, FIFO (every trial its whole
+    budget), no retries."""
+    flat = {k: v for k, v in base.items() if k not in ("unet", "epochs", "seed")}
+    flat.update({f"unet.{k}": v for k, v in (base.get("unet") or {}).items()})
+    return SearchSpec(name=name, path=__file__, description="bench_tune fixed config",
+                      max_epochs=epochs, num_samples=1, seeds=list(range(trials)),
+                      scheduler={"type": "fifo"}, search={"type": "random"},
+                      resources=dict(resources), max_failures=0, base=flat)
 
-    name: str
-    base: dict[str, Any]
-    trials: int
-    resources: dict[str, float]
-    metric: str = "val_psnr_hole"
-    mode: str = "max"
-    max_failures: int = 0
-    num_samples: int = 1  # the seed grid below already makes `trials` trials
-    max_concurrent: int | None = None  # resources alone decide how many run at once
 
-    def trial_config(self, config: dict[str, Any]) -> TrainConfig:
-        """The base config with Tune's sampled values on top."""
-        return TrainConfig.from_dict({**self.base, **config})
-
-    def param_space(self) -> dict[str, Any]:
-        from ray import tune
-
-        # The whole base goes in, not just the seed: Tune puts this dict into each result
-        # as "config", and the leaderboard writer reads "dataset" and "mask" from there.
-        return {**self.base, "seed": tune.grid_search(list(range(self.trials)))}
-
-    def scheduler(self) -> None:
-        return None
-
-    def search_alg(self) -> None:
-        return None
+# --smoke: what CI runs (tests/test_benchmarks.py); Ray's start-up is most of its time
+SMOKE = {"device": "cpu", "cpus": "1", "total_cpus": 1, "batch_size": 32, "images": 64,
+         "val_images": 16, "test_images": 16}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -104,7 +90,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--space", help="a search_spaces/*.yaml to run instead of the fixed config "
                    "(loaded with zoo.tune.space.load_space; trials then differ in config)")
     p.add_argument("--storage", help="where searches are written (default: a temporary dir)")
-    return p.parse_args(argv)
+    p.add_argument("--smoke", action="store_true",
+                   help="CI: one CPU setting, one trial of 64 images (batch 32, 16 val/test "
+                        "images) to show the script runs; its figures mean nothing")
+    args = p.parse_args(argv)
+    if args.smoke:  # explicit flags still win
+        given = set(vars(p.parse_args([])).items())
+        for key, value in SMOKE.items():
+            if (key, getattr(args, key)) in given:
+                setattr(args, key, value)
+    return args
 
 
 def finish_args(args: argparse.Namespace) -> torch.device:
@@ -154,16 +149,10 @@ def base_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def make_spec(args: argparse.Namespace, base: dict[str, Any], setting: dict[str, Any],
-              name: str) -> Any:
+              name: str) -> SearchSpec:
     """The programmatic spec, or the YAML one from --space with this setting's resources."""
     if not args.space:
-        return BenchSpec(name=name, base=base, trials=setting["trials"],
-                         resources=setting["resources"])
-    try:
-        from zoo.tune.space import load_space
-    except ImportError:
-        raise SystemExit("--space needs zoo.tune.space.load_space, which this checkout lacks; "
-                         "run without --space for the fixed-config benchmark") from None
+        return fixed_spec(name, base, setting["trials"], args.epochs, setting["resources"])
     return load_space(args.space, overrides={
         "name": name, "resources": setting["resources"], "num_samples": setting["trials"],
         "max_epochs": args.epochs, "base": base})

@@ -1,13 +1,17 @@
-"""The benchmark scripts run and report what they promise (no speed is asserted here)."""
+"""The benchmark scripts run (each in its --smoke mode, so a broken benchmark fails CI) and
+report what they measure (no speed is asserted here)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -36,17 +40,66 @@ def test_reference_dataset_cuts_the_paper_square():
         assert torch.allclose(target, torch.full_like(target, 200 / 255))
 
 
-def test_bench_train_reports_both_loops(monkeypatch, capsys):
+def _printed(out: str, tag: str) -> dict:
+    (line,) = [ln for ln in out.splitlines() if ln.startswith(f"{tag} ")]
+    return json.loads(line.split(" ", 1)[1])
+
+
+def test_bench_train_smoke_times_the_work(monkeypatch, capsys):
+    """--smoke runs both loops; the reference timer must cover its pass: a pass made 0.3 s
+    slower must read at least 0.3 s slower (a timer outside the loop would not)."""
     monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
     bench = _load("bench_train")
-    rec = bench.main(["--device", "cpu", "--images", "64", "--batch-size", "32",
-                      "--warmup-steps", "1", "--threads", "1", "--no-isolate"])
-    assert "SYNTHETIC" in rec["data"]
+    real_pass, passes = bench._reference_pass, []
+
+    def slow_pass(*args, **kwargs):
+        passes.append(1)
+        real_pass(*args, **kwargs)
+        if len(passes) == 2:  # the timed pass, after the warm-up one
+            time.sleep(0.3)
+
+    monkeypatch.setattr(bench, "_reference_pass", slow_pass)
+    rec = bench.main(["--smoke"])
+    assert "SYNTHETIC" in rec["data"] and len(passes) == 2
     for part in ("zoo", "reference"):
         assert rec[part]["images"] == 64
-        assert math.isfinite(rec[part]["images_per_s"]) and rec[part]["images_per_s"] > 0
-        assert rec[part]["peak_rss_mb"] > 0
-    assert rec["speedup"] == rec["zoo"]["images_per_s"] / rec["reference"]["images_per_s"]
+        assert 0 < rec[part]["seconds"] and rec[part]["peak_rss_mb"] > 0
+        assert math.isclose(rec[part]["images_per_s"] * rec[part]["seconds"], 64, rel_tol=1e-6)
+    assert rec["reference"]["seconds"] >= 0.3
     assert {"device_name", "torch", "batch_size", "cpu_cores"} <= rec.keys()
     out = capsys.readouterr().out
-    assert "BENCH_TRAIN {" in out and "reference" in out
+    assert _printed(out, "BENCH_TRAIN") == json.loads(json.dumps(rec, default=str))
+    assert f"zoo / reference: {rec['speedup']:.2f}x" in out
+
+
+def test_bench_train_paper_run_smoke(monkeypatch, capsys):
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    rec = _load("bench_train").main(["--smoke", "--paper-run"])
+    assert (rec["epochs"], rec["train_images"], rec["test_images"]) == (1, 64, 64)
+    assert rec["wall_s"] >= rec["train_time_s"] > 0
+    assert math.isfinite(rec["test_psnr_hole"]) and math.isfinite(rec["telea_psnr_hole"])
+    assert _printed(capsys.readouterr().out, "BENCH_PAPER_RUN")["wall_s"] == rec["wall_s"]
+
+
+@pytest.mark.slow
+def test_bench_tune_smoke(monkeypatch, capsys, tmp_path):
+    """One tiny trial through run_search with the SearchSpec type `zoo tune` uses."""
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    bench = _load("bench_tune")
+    rec = bench.main(["--smoke", "--storage", str(tmp_path)])
+    (setting,) = rec["settings"]
+    assert setting["errors"] == [] and setting["trials_done"] == setting["trials"] == 1
+    assert setting["summed_images_per_s"] > 0 and setting["wall_s"] > 0
+    assert _printed(capsys.readouterr().out, "BENCH_TUNE")["settings"][0]["trials_done"] == 1
+
+
+def test_bench_tune_spec_is_the_runner_type():
+    from zoo.tune.space import SearchSpec
+
+    bench = _load("bench_tune")
+    spec = bench.fixed_spec("x", {"encoder": "none", "unet": {"depth": 2}, "epochs": 9}, 3, 2,
+                            {"cpu": 1, "gpu": 0})
+    assert isinstance(spec, SearchSpec) and spec.n_trials() == 3
+    config = spec.trial_config({"seed": 2})
+    assert (config.seed, config.epochs, config.unet.depth) == (2, 2, 2)
+    assert type(spec.scheduler_obj()).__name__ == "FIFOScheduler"  # what run_search calls

@@ -1,5 +1,6 @@
-"""The fusion-encoder contract, checked on EVERY registered encoder (a new plugin is tested
-the moment it registers), then a few checks specific to the built-in plugins."""
+"""The plugin contract on EVERY installed plugin through the kit plugin authors use
+(``zoo.testing``: a new plugin is tested the moment it registers), the U-Net-level checks
+on every encoder, then a few checks specific to the built-in plugins."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from zoo.config import TrainConfig, UNetConfig
 from zoo.errors import ZooError
 from zoo.model import build_model
 from zoo.registry import build_encoder, get_registry
+from zoo.testing import PluginContract
 
 ENCODERS = sorted(get_registry().encoders)
 
@@ -36,20 +38,16 @@ def test_builtins_are_registered() -> None:
     assert {"none", "convmixer", "timm"} <= set(ENCODERS), get_registry().broken
 
 
+class TestEveryPlugin(PluginContract):
+    """zoo.contract on every encoder, mask and loss installed; a broken plugin fails."""
+
+    plugin = None
+    settings = {k: v for k, v in FAST_ARGS.items() if k != "timm"}  # timm: the default
+
+
 @pytest.mark.parametrize("name", ENCODERS)
 class TestEncoderContract:
-    """What the U-Net relies on: out_channels, output_size, and the forward shape."""
-
-    def test_module_contract(self, name: str) -> None:
-        in_channels = 3  # 4 (the mask channel) is exercised by the round trip below
-        enc = build_encoder(name, FAST_ARGS.get(name), in_channels)
-        assert isinstance(enc.out_channels, int) and enc.out_channels >= 0
-        enc.eval()
-        for h, w in SIZES:
-            h2, w2 = enc.output_size(h, w)
-            with torch.no_grad():
-                y = enc(torch.rand(2, in_channels, h, w))
-            assert tuple(y.shape) == (2, enc.out_channels, h2, w2)
+    """What the U-Net relies on, in the U-Net: forward/backward, a checkpoint round trip."""
 
     @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
     def test_forward_backward(self, name: str, size: tuple[int, int]) -> None:

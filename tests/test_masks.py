@@ -1,4 +1,6 @@
-"""Mask generators: shapes, determinism, the paper geometry, and lookup by name."""
+"""The built-in mask generators' own behaviour: the paper geometry, sizes, hole fractions,
+and lookup by name. (The contract every mask keeps, built-in or not, runs through the kit:
+tests/test_encoder_contract.py::TestEveryPlugin and tests/test_contract.py.)"""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import pytest
 import torch
 
 import zoo_plugins.masks as builtin
+from fixtures import plugin_env  # noqa: F401  (a fixture)
 from zoo.errors import ZooError
 from zoo.masks import frozen_masks, make_masks
 
@@ -120,3 +123,15 @@ def test_frozen_masks_are_frozen() -> None:
     expected = builtin.paper_masks(builtin.PaperMaskConfig(), 100, 32, 32,
                                    torch.Generator().manual_seed(2024), "cpu")
     assert torch.equal(a, expected)
+
+
+def test_make_masks_holds_plugins_to_the_contract(plugin_env) -> None:
+    from zoo.contract import ContractError
+
+    plugin_env.add_misbehaving("fxmasks")
+    plugin_env.refresh()
+    assert make_masks("fxgood", {}, 2, 16, 16).shape == (2, 1, 16, 16)
+    with pytest.raises(ContractError, match=r"^mask 'fxflat' \(plugin 'fxmasks', zoo-fx-fxmasks "
+                       r"9.9\): shape declares \(2, 1, 16, 16\) but generate\(config, 2, 16, "
+                       r"16, generator, 'cpu'\) returned \(2, 16, 16\)"):
+        make_masks("fxflat", {}, 2, 16, 16)

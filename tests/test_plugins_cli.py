@@ -29,7 +29,7 @@ def test_json_lists_builtins_and_the_example(plugin_env: PluginEnv, capsys) -> N
     plugin_env.add_example()
     code, data = _json(capsys)
     assert code == 0
-    assert set(data) == {"encoders", "masks", "broken"}
+    assert set(data) == {"encoders", "masks", "losses", "broken"}
     encoders = {e["name"]: e for e in data["encoders"]}
     assert {"none", "convmixer", "timm", "myencoder"} <= set(encoders)
     assert {"paper"} <= {m["name"] for m in data["masks"]}
@@ -43,7 +43,8 @@ def test_json_lists_builtins_and_the_example(plugin_env: PluginEnv, capsys) -> N
     from zoo.registry import get_registry
 
     registry = get_registry()
-    for kind, table in (("encoders", registry.encoders), ("masks", registry.masks)):
+    for kind, table in (("encoders", registry.encoders), ("masks", registry.masks),
+                        ("losses", registry.losses)):
         for e in data[kind]:
             fields = [f.name for f in dataclasses.fields(table[e["name"]].spec.config)]
             assert list(e["params"]) == fields, e["name"]
@@ -105,6 +106,11 @@ def test_check_fails_when_a_plugin_is_broken(plugin_env: PluginEnv, capsys) -> N
     code, data = _json(capsys, "--check")
     assert [c["ok"] for c in data["check"]] == [True]  # myencoder itself is fine
     assert code == 1
+    # every row says ok, so the summary must say why the exit is 1
+    assert data["summary"]["line"] == ("1 of 1 passed the contract; exit 1: 1 plugin broken "
+                                       "(hookraises; see the Broken plugins table)")
+    assert main(["plugins", "--check"]) == 1
+    assert "exit 1: 1 plugin broken (hookraises" in " ".join(capsys.readouterr().out.split())
 
 
 def test_check_fails_when_an_encoder_does_not_run(plugin_env: PluginEnv, capsys) -> None:
@@ -116,7 +122,27 @@ def test_check_fails_when_an_encoder_does_not_run(plugin_env: PluginEnv, capsys)
     assert data["broken"] == []
     results = {c["name"]: c for c in data["check"]}
     assert results["myencoder"]["ok"] and results["myencoder"]["error"] is None
-    assert not results["liar"]["ok"] and results["liar"]["error"]
+    assert results["liar"]["error"] == (
+        "encoder 'liar' (plugin 'liar', zoo-fx-liar 1.0): out_channels declares 8 but forward "
+        "returned 9 channels for input (2, 3, 32, 32); make out_channels equal to what "
+        "forward returns (or forward return that many)")
     assert code == 1
+    assert "1 failed the contract (encoder 'liar')" in data["summary"]["line"]
     assert main(["plugins", "--check"]) == 1  # the table form agrees
-    assert "failed" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
+    assert "failed: encoder 'liar'" in out and "exit 1: 1 failed the contract" in out
+
+
+def test_check_names_select_plugins(plugin_env: PluginEnv, capsys) -> None:
+    plugin_env.add_example()
+    plugin_env.add_dist("zoo-fx-liar", "1.0", {"liar": "zoo_fx_bad_forward"})
+    plugin_env.add_broken("hookraises")
+    plugin_env.allow("myencoder", "liar", "hookraises", "masks")
+    code, data = _json(capsys, "--check", "myencoder")  # the liar and the broken one aside
+    assert code == 0 and [c["name"] for c in data["check"]] == ["myencoder"]
+    assert data["summary"]["line"] == "1 of 1 passed the contract; exit 0"
+    code, data = _json(capsys, "--check", "paper", "liar")  # a registered name or a plugin
+    assert code == 1
+    assert {c["name"] for c in data["check"]} == {"irregular", "paper", "square", "liar"}
+    assert main(["plugins", "--check", "myencodr"]) == 2  # a typo: ZooError, suggestion
+    assert "did you mean 'myencoder'?" in capsys.readouterr().err

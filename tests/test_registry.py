@@ -25,6 +25,7 @@ BROKEN_ERRORS = {
     "badspec": "register() expects a EncoderSpec, got dict",
     "baddefaults": "config fields need defaults: width",
     "badhookargs": "registr",
+    "baddefault": "BadDefault() fails with its own defaults",
 }
 
 

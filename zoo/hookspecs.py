@@ -8,13 +8,63 @@ A plugin is a module with functions marked ``@zoo.hookimpl`` and advertised thro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
+if TYPE_CHECKING:
+    import torch
+
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")
+
+
+@runtime_checkable
+class FusionEncoder(Protocol):
+    """What ``EncoderSpec.build`` returns (an ``nn.Module``); ``zoo.contract`` checks it.
+
+    ``forward`` must return exactly what the two declarations say: the U-Net sizes its
+    fusion from ``out_channels`` and checks input sizes with ``output_size``, then resizes
+    whatever ``forward`` returns onto its bottleneck."""
+
+    out_channels: int  # channels forward returns; 0 means "no fusion"
+
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """(h2, w2) of forward's output for an h x w input; ZooError for sizes it refuses."""
+        ...
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) -> (B, out_channels, h2, w2)."""
+        ...
+
+
+class MaskGenerator(Protocol):
+    """``MaskSpec.generate``: float 0/1 masks ``(n, 1, h, w)``, 1 = hole. Draw every random
+    number from ``generator`` (None: torch's global one) so a seed freezes the masks."""
+
+    def __call__(self, config: Any, n: int, h: int, w: int,
+                 generator: torch.Generator | None,
+                 device: torch.device | str) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class LossTerm(Protocol):
+    """What ``LossSpec.build`` returns (an ``nn.Module``): ``(pred, target, mask)`` with
+    pred/target ``(B, 3, H, W)`` in 0..1 and mask ``(B, 1, H, W)`` (1 = hole) -> a finite
+    scalar, differentiable in ``pred``."""
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class AdversarialLossTerm(LossTerm, Protocol):
+    """A loss term with parameters of its own (a discriminator): ``update`` returns their
+    loss on a detached prediction; the trainer minimises it before each generator step."""
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor,
+               mask: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -24,14 +74,18 @@ class EncoderSpec:
     ``build(config, in_channels)`` returns an ``nn.Module`` that
       - has ``out_channels: int`` (0 means "no fusion", as the ``none`` encoder does),
       - has ``output_size(h, w) -> (h2, w2)``, raising ``ZooError`` for sizes it cannot take,
-      - maps ``(B, in_channels, H, W)`` to ``(B, out_channels, h2, w2)``.
-    The U-Net resizes that output to its bottleneck; it never asks the encoder's name.
+      - maps ``(B, in_channels, H, W)`` to ``(B, out_channels, h2, w2)``, exactly as
+        declared (``zoo.contract.check_encoder_output`` holds it to that).
+    The U-Net resizes whatever ``forward`` returns to its bottleneck; it never asks the
+    encoder's name. ``test_args``: small settings for the contract tests (``zoo.testing``)
+    of a big default model; users never get them.
     """
 
     name: str
-    config: type  # a dataclass; every field has a default
-    build: Callable[[Any, int], Any]
+    config: type  # a dataclass; every field has a default, and the defaults are valid
+    build: Callable[[Any, int], FusionEncoder]
     description: str
+    test_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -39,14 +93,16 @@ class MaskSpec:
     """A mask generator, vectorised on the device the model runs on.
 
     ``generate(config, n, h, w, generator, device)`` returns a float tensor
-    ``(n, 1, h, w)`` of 0/1 where 1 marks the hole. ``generator`` is a
-    ``torch.Generator`` on ``device`` (or None) so that masks can be frozen by seed.
+    ``(n, 1, h, w)`` of 0/1 where 1 marks the hole, every mask with a hole and some
+    context. ``generator`` is a ``torch.Generator`` on ``device``, or None (then torch's
+    global generator); the same seed must give the same masks, so eval masks are frozen.
     """
 
     name: str
     config: type
-    generate: Callable[..., Any]
+    generate: MaskGenerator
     description: str
+    test_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,8 +119,9 @@ class LossSpec:
 
     name: str
     config: type
-    build: Callable[[Any], Any]
+    build: Callable[[Any], LossTerm]
     description: str
+    test_args: dict[str, Any] = field(default_factory=dict)
 
 
 class ZooHookSpecs:

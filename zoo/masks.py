@@ -1,6 +1,8 @@
 """Masks by name: training masks on the model's device, and the frozen evaluation set.
 
 Generators are plugins (``zoo_register_masks``); the built-ins live in ``plugins/masks.py``.
+What a generator must return is checked by ``zoo.contract`` (here: the cheap part, on
+every batch).
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ def make_masks(name: str, args: dict[str, Any] | None, n: int, h: int, w: int, *
                device: torch.device | str = "cpu") -> Tensor:
     """``n`` masks ``(n, 1, h, w)`` (float 0/1, 1 = hole) from the generator registered as
     ``name`` with options ``args``; ``generator`` must live on ``device`` (or be None)."""
+    from zoo.contract import check_mask_output, origin
     from zoo.registry import get_registry, mask_config  # lazy: discovery imports every plugin
 
-    spec = get_registry().mask(name).spec
+    item = get_registry().mask(name)
+    spec = item.spec
     config = mask_config(name, args)
     if generator is not None and torch.device(generator.device).type != torch.device(device).type:
         raise ZooError(f"mask generator lives on {generator.device} but masks were asked for "
                        f"on {device}; pass a generator made on the same device")
     masks = spec.generate(config, n, h, w, generator, device)
-    if tuple(masks.shape) != (n, 1, h, w):
-        raise ZooError(f"mask generator '{name}' returned shape {tuple(masks.shape)}, "
-                       f"expected {(n, 1, h, w)}; the plugin is broken")
+    check_mask_output(masks, n, h, w, origin("mask", name, item),
+                      f"generate(config, {n}, {h}, {w}, generator, {str(device)!r})")
     return masks.float()
 
 

@@ -1,10 +1,11 @@
 """Plugin discovery: one pluggy manager, fed by the ``zoo.plugins`` entry-point group.
 
 Built-in plugins (``plugins/``, installed as ``zoo_plugins``) come through the same entry
-points as any outside package. A plugin that fails to import, raises in its hook or
-registers a name that is taken is recorded in ``Registry.broken``; everything else keeps
-working. ``ZOO_STRICT_PLUGINS=1`` turns those failures into errors (for plugin authors);
-``ZOO_PLUGINS=a,b`` loads only the named plugins (entry-point names).
+points as any outside package. A plugin that fails to import, raises in its hook, registers
+a config whose defaults fail (``zoo.contract.check_defaults``) or a name that is taken is
+recorded in ``Registry.broken``; everything else keeps working, and looking up a name it
+offered says why it is unavailable. ``ZOO_STRICT_PLUGINS=1`` turns those failures into
+errors (for plugin authors); ``ZOO_PLUGINS=a,b`` loads only the named plugins.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import pluggy
 
 from zoo.config import from_dict
+from zoo.contract import ContractError, check_defaults, probe_encoder, tag
 from zoo.errors import ZooError, unknown
 from zoo.hookspecs import EncoderSpec, LossSpec, MaskSpec, ZooHookSpecs
 
@@ -30,11 +32,12 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "zoo.plugins"
 ENV_ALLOW = "ZOO_PLUGINS"
 ENV_STRICT = "ZOO_STRICT_PLUGINS"
+_KIND = {EncoderSpec: "encoder", MaskSpec: "mask", LossSpec: "loss"}
 
 
 @dataclass(frozen=True)
 class Registered:
-    """One registered encoder or mask, with where it came from."""
+    """One registered encoder, mask or loss term, with where it came from."""
 
     spec: Any  # EncoderSpec | MaskSpec | LossSpec
     plugin: str  # entry-point (or module) name
@@ -51,6 +54,7 @@ class BrokenPlugin:
     version: str
     error: str
     detail: str = ""
+    offers: tuple[tuple[str, str], ...] = ()  # (kind, name) it tried to register, if known
 
 
 @dataclass
@@ -78,6 +82,12 @@ class Registry:
     def _lookup(self, kind: str, table: dict[str, Registered], name: str) -> Registered:
         if name in table:
             return table[name]
+        for b in self.broken:  # registered by a plugin that was then found broken: say why
+            if (kind, name) in b.offers:
+                who = "" if f"(plugin '{b.plugin}'" in b.error else (
+                    f"plugin '{b.plugin}' ({b.package} {b.version}) is broken: ")
+                raise ZooError(f"{kind} '{name}' cannot be used: {who}{b.error} "
+                               "(`zoo plugins --check` checks every plugin)")
         err = unknown(kind, name, table)
         broken = [b.plugin for b in self.broken]
         if broken:  # the name may belong to a plugin that failed to load
@@ -94,15 +104,10 @@ def _allowed() -> set[str] | None:
     return {p.strip() for p in raw.split(",") if p.strip()} if raw else None
 
 
-def _check_spec(spec: Any, expected: type) -> None:
+def _check_spec(spec: Any, expected: type, plugin: str, package: str) -> None:
     if not isinstance(spec, expected):
         raise TypeError(f"register() expects a {expected.__name__}, got {type(spec).__name__}")
-    if not dataclasses.is_dataclass(spec.config):
-        raise TypeError(f"{spec.name}: config must be a dataclass, got {spec.config!r}")
-    missing = [f.name for f in dataclasses.fields(spec.config)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise TypeError(f"{spec.name}: config fields need defaults: {', '.join(missing)}")
+    check_defaults(_KIND[expected], spec, plugin, package)
 
 
 class _Loader:
@@ -114,14 +119,19 @@ class _Loader:
         self.registry = Registry()
         self.sources: dict[str, tuple[str, str]] = {}  # plugin -> (package, version)
 
-    def fail(self, plugin: str, exc: BaseException | str) -> None:
+    def fail(self, plugin: str, exc: BaseException | str,
+             offers: tuple[tuple[str, str], ...] = ()) -> None:
         package, version = self.sources.get(plugin, ("?", "?"))
-        message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-        detail = "" if isinstance(exc, str) else "".join(traceback.format_exception(exc))
+        if isinstance(exc, (str, ContractError)):  # already one line naming who and why
+            message, detail = str(exc), ""
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+            detail = "".join(traceback.format_exception(exc))
         if _strict():
             raise ZooError(f"plugin '{plugin}' ({package} {version}) is broken: {message}")
         log.warning("plugin %s is broken: %s", plugin, message)
-        self.registry.broken.append(BrokenPlugin(plugin, package, version, message, detail))
+        self.registry.broken.append(
+            BrokenPlugin(plugin, package, version, message, detail, offers))
 
     def add(self, plugin: str, module: ModuleType | None, package: str, version: str,
             load_error: BaseException | None = None) -> None:
@@ -145,18 +155,20 @@ class _Loader:
             plugin = impl.plugin_name
             package, version = self.sources.get(plugin, ("?", "?"))
             staged: list[Any] = []
+            kind = _KIND[expected]
             try:
                 impl.function(*[staged.append if a == "register" else None for a in impl.argnames])
                 for spec in staged:
-                    _check_spec(spec, expected)
+                    _check_spec(spec, expected, plugin, f"{package} {version}")
             except Exception as exc:  # the plugin's own bug: isolate it, register nothing
-                self.fail(plugin, exc)
+                offers = tuple((kind, str(s.name)) for s in staged if hasattr(s, "name"))
+                self.fail(plugin, exc, offers)
                 continue
             for spec in staged:
                 if spec.name in table:
                     first = table[spec.name]
                     self.fail(plugin, (
-                        f"{expected.__name__[:-4].lower()} name '{spec.name}' from plugin "
+                        f"{kind} name '{spec.name}' from plugin "
                         f"'{plugin}' ({package} {version}) is already registered by plugin "
                         f"'{first.plugin}' ({first.package} {first.version}); kept the first"))
                     continue
@@ -218,9 +230,12 @@ def encoder_config(name: str, args: dict[str, Any] | None = None) -> Any:
 
 
 def build_encoder(name: str, args: dict[str, Any] | None, in_channels: int) -> Any:
-    """Build a fresh fusion-encoder module for ``name`` (see EncoderSpec for its contract)."""
-    spec = get_registry().encoder(name).spec
-    return spec.build(encoder_config(name, args), in_channels)
+    """Build a fresh fusion-encoder module for ``name`` (see EncoderSpec for its contract),
+    probed once with a 32x32 dummy forward against what it declares."""
+    item = get_registry().encoder(name)
+    encoder = tag(item.spec.build(encoder_config(name, args), in_channels), "encoder", name, item)
+    probe_encoder(encoder, in_channels)  # a lying encoder fails here, in one line
+    return encoder
 
 
 def mask_config(name: str, args: dict[str, Any] | None = None) -> Any:

@@ -1,7 +1,9 @@
-"""`zoo plugins`: what is installed, where it came from, and (``--check``) whether it works.
+"""`zoo plugins`: what is installed, where it came from, (``--check``) whether it keeps the
+contract, and (``new``) a fresh plugin package.
 
 A broken plugin never takes this command down: it is listed with its error so the user
-can see which package to fix. Only ``--check`` turns problems into a non-zero exit code.
+can see which package to fix. Only ``--check`` turns problems into a non-zero exit code,
+and its last line says why.
 """
 
 from __future__ import annotations
@@ -14,40 +16,65 @@ from typing import Any
 from zoo._json import dumps
 from zoo.registry import Registered, Registry, get_registry
 
-CHECK_SHAPE = (2, 3, 32, 32)  # a small CIFAR-sized batch: quick on CPU, valid for every depth
 
 
 def add_parser(sub: Any, name: str) -> None:
-    """Register the `plugins` subcommand."""
+    """Register the `plugins` subcommand (and `plugins new`)."""
     p = sub.add_parser(
-        name, help="list encoder and mask plugins (and check that they work)",
-        description="List installed fusion encoders and mask generators with their source "
-                    "package, version and parameters. Broken plugins are listed with their error.")
+        name, help="list encoder, mask and loss plugins, check them, or start a new one",
+        description="List installed fusion encoders, mask generators and loss terms with "
+                    "their source package, version and parameters. Broken plugins are listed "
+                    "with their error. `zoo plugins new NAME` writes a new plugin package.")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.add_argument("--check", action="store_true",
-                   help="build every encoder into the U-Net and run a dummy forward; "
-                        "exit 1 if any fails or any plugin is broken")
+    p.add_argument("--check", nargs="*", metavar="NAME", default=None,
+                   help="run the plugin contract (zoo.contract) on every encoder, mask and "
+                        "loss, or only those of the plugins or names given; exit 1 if any "
+                        "fails or any (named) plugin is broken")
     # SUPPRESS so that `zoo -v plugins` is not reset to False by this subparser's default
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks of broken plugins and failed checks")
     p.set_defaults(func=run)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    new = actions.add_parser("new", help="write a new plugin package that passes the kit",
+                             description="Write zoo-NAME/: a pyproject with the entry point, "
+                                         "one module with an encoder, a mask and a loss term, "
+                                         "a README and a test that runs zoo's test kit.")
+    new.add_argument("plugin_name", metavar="NAME", help="plugin name: lowercase letters, "
+                     "digits and _, starting with a letter (e.g. gatedconv)")
+    new.add_argument("--dir", default=".", help="where to create zoo-NAME/ (default: here)")
+    new.set_defaults(func=run_new)
+
+
+def run_new(args: argparse.Namespace) -> int:
+    """`zoo plugins new NAME`: write the package and say what to do next."""
+    from zoo._scaffold import write_plugin
+    from zoo.cli._console import console
+
+    root = _esc(write_plugin(args.plugin_name, args.dir))
+    console.print(f"wrote {root}/ (plugin [bold]{args.plugin_name}[/]). Next:\n"
+                  f"  pip install -e {root}\n"
+                  f"  zoo plugins --check {args.plugin_name}\n"
+                  f"  cd {root} && python -m pytest -q     # the whole contract, via zoo.testing",
+                  highlight=False, soft_wrap=True)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    """List plugins; with ``--check`` build and run each encoder. Returns the exit code."""
+    """List plugins; with ``--check`` run the contract on them. Returns the exit code."""
     verbose = bool(getattr(args, "verbose", False))
     registry = get_registry(refresh=True)  # this command is the one place that must see now
     report = describe(registry, verbose=verbose)
-    if args.check:
-        report["check"] = check(registry, verbose=verbose)
+    checking = args.check is not None
+    if checking:
+        report["check"] = check(registry, args.check or None, verbose=verbose)
+        report["summary"] = summarize(report["check"], registry, args.check or None)
     if args.json:  # plain print: rich would wrap long lines and break machine readers
         print(dumps(report, indent=2, default=str))
     else:
         _print_tables(report, verbose)
-    if not args.check:
+    if not checking:
         return 0
-    failed = [c for c in report["check"] if not c["ok"]]
-    return 1 if failed or report["broken"] else 0
+    return 0 if report["summary"]["ok"] else 1
 
 
 def params(config_cls: type) -> dict[str, Any]:
@@ -82,7 +109,7 @@ def _one_line(text: str) -> str:
 
 
 def describe(registry: Registry, verbose: bool = False) -> dict[str, Any]:
-    """The registry as plain data: ``{"encoders": [...], "masks": [...], "broken": [...]}``."""
+    """The registry as plain data: ``{"encoders", "masks", "losses", "broken"}``, lists."""
     broken = []
     for b in registry.broken:
         entry = {"plugin": b.plugin, "package": b.package, "version": b.version,
@@ -93,72 +120,88 @@ def describe(registry: Registry, verbose: bool = False) -> dict[str, Any]:
     return {
         "encoders": [_entry(registry.encoders[n]) for n in sorted(registry.encoders)],
         "masks": [_entry(registry.masks[n]) for n in sorted(registry.masks)],
+        "losses": [_entry(registry.losses[n]) for n in sorted(registry.losses)],
         "broken": broken,
     }
 
 
-def check(registry: Registry, verbose: bool = False) -> list[dict[str, Any]]:
-    """Build each encoder into the default U-Net and run each mask generator once.
+def _selected(registry: Registry, names: list[str] | None) -> set[str] | None:
+    """Plugins named (by plugin name or by a name they register); ZooError for others."""
+    if not names:
+        return None
+    from zoo.contract import items
+    from zoo.errors import unknown
 
-    Every result is ``{"kind", "name", "ok", "error", "seconds"}``; a failure in one plugin
-    is recorded and the next one is still checked.
+    known = {n: item.plugin for _, n, item in items(registry)}
+    plugins = set(registry.plugins) | {b.plugin for b in registry.broken}
+    chosen = set()
+    for name in names:
+        if name in plugins:
+            chosen.add(name)
+        elif name in known:
+            chosen.add(known[name])
+        else:
+            raise unknown("plugin or plugin item", name, plugins | set(known))
+    return chosen
+
+
+def check(registry: Registry, names: list[str] | None = None,
+          verbose: bool = False) -> list[dict[str, Any]]:
+    """The contract (``zoo.contract``) on each encoder, mask and loss, with its defaults
+    (only those of the plugins, or registered names, in ``names`` when given).
+
+    Every result is ``{"kind", "name", "plugin", "package", "ok", "error", "seconds"}``; a
+    failure in one plugin is recorded and the next one is still checked.
     """
+    from zoo.contract import check as run_contract
+    from zoo.contract import items
+
     results = []
-    for name in sorted(registry.encoders):
-        results.append(_timed("encoder", name, _check_encoder, verbose))
-    for name in sorted(registry.masks):
-        results.append(_timed("mask", name, lambda n: _check_mask(registry, n), verbose))
+    for kind, name, item in items(registry, _selected(registry, names)):
+        results.append(_timed(kind, name, item, verbose,
+                              lambda k=kind, n=name: run_contract(k, n, registry=registry)))
     return results
 
 
-def _timed(kind: str, name: str, fn: Any, verbose: bool) -> dict[str, Any]:
+def summarize(results: list[dict[str, Any]], registry: Registry,
+              names: list[str] | None = None) -> dict[str, Any]:
+    """Counts, the exit status and the one line that gives the reason for it."""
+    chosen = _selected(registry, names)
+    broken = [b.plugin for b in registry.broken if chosen is None or b.plugin in chosen]
+    failed = [f"{c['kind']} '{c['name']}'" for c in results if not c["ok"]]
+    passed = len(results) - len(failed)
+    reasons = []
+    if failed:
+        reasons.append(f"{len(failed)} failed the contract ({', '.join(failed)})")
+    if broken:
+        reasons.append(f"{len(broken)} plugin{'s' if len(broken) > 1 else ''} broken "
+                       f"({', '.join(broken)}; see the Broken plugins table)")
+    if not results and not broken:
+        reasons.append("nothing to check: no encoder, mask or loss registered")
+    ok = not failed and not broken and bool(results)
+    line = (f"{passed} of {len(results)} passed the contract"
+            + ("; exit 0" if ok else f"; exit 1: {'; '.join(reasons)}"))
+    return {"ok": ok, "passed": passed, "failed": len(failed), "broken": broken, "line": line}
+
+
+def _timed(kind: str, name: str, item: Registered, verbose: bool, fn: Any) -> dict[str, Any]:
     import traceback
 
     start = time.perf_counter()
-    result: dict[str, Any] = {"kind": kind, "name": name, "ok": True, "error": None}
+    result: dict[str, Any] = {"kind": kind, "name": name, "plugin": item.plugin,
+                              "package": f"{item.package} {item.version}", "ok": True,
+                              "error": None}
     try:
-        fn(name)
+        fn()
     except Exception as exc:  # report it and go on: --check is a survey, not a test run
-        result.update(ok=False, error=_one_line(f"{type(exc).__name__}: {exc}"))
+        from zoo.errors import ZooError
+
+        text = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
+        result.update(ok=False, error=_one_line(text))
         if verbose:
             result["detail"] = "".join(traceback.format_exception(exc))
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
-
-
-def _check_encoder(name: str) -> None:
-    """Default config, eval mode, no grad: a (2,3,32,32) batch must come back the same shape."""
-    import torch
-
-    from zoo.config import TrainConfig
-    from zoo.model import build_model
-
-    model = build_model(TrainConfig(encoder=name)).eval()
-    gen = torch.Generator().manual_seed(0)
-    image = torch.rand(CHECK_SHAPE, generator=gen)
-    mask = torch.zeros(CHECK_SHAPE[0], 1, *CHECK_SHAPE[2:])
-    mask[:, :, 8:20, 8:20] = 1.0  # a square hole, as the paper's masks are
-    with torch.no_grad():
-        out = model(image * (1 - mask), mask)
-    if tuple(out.shape) != CHECK_SHAPE:
-        raise RuntimeError(f"output shape {tuple(out.shape)}, expected {CHECK_SHAPE}")
-    if not torch.isfinite(out).all():
-        raise RuntimeError("output has NaN or inf values")
-
-
-def _check_mask(registry: Registry, name: str) -> None:
-    """Default config: 2 masks of 32x32 must be (2, 1, 32, 32) and hold only 0 and 1."""
-    import torch
-
-    from zoo.registry import mask_config
-
-    spec = registry.mask(name).spec
-    n, _, h, w = CHECK_SHAPE
-    masks = spec.generate(mask_config(name), n, h, w, torch.Generator().manual_seed(0), "cpu")
-    if tuple(masks.shape) != (n, 1, h, w):
-        raise RuntimeError(f"mask shape {tuple(masks.shape)}, expected {(n, 1, h, w)}")
-    if not ((masks == 0) | (masks == 1)).all():
-        raise RuntimeError("mask values must be 0 or 1")
 
 
 def _fmt(value: Any) -> str:
@@ -178,7 +221,8 @@ def _print_tables(report: dict[str, Any], verbose: bool) -> None:
 
     from zoo.cli._console import console
 
-    for key, title in (("encoders", "Fusion encoders"), ("masks", "Mask generators")):
+    for key, title in (("encoders", "Fusion encoders"), ("masks", "Mask generators"),
+                       ("losses", "Loss terms")):
         table = Table(title=title, title_justify="left")
         for col in ("name", "plugin", "package", "description", "params (defaults)"):
             table.add_column(col, overflow="fold")
@@ -218,3 +262,6 @@ def _print_tables(report: dict[str, Any], verbose: bool) -> None:
             if c.get("detail"):
                 console.print(f"[red]{c['kind']} {_esc(c['name'])}:[/]\n{_esc(c['detail'])}",
                               highlight=False)
+        summary = report["summary"]
+        console.print(("[green]" if summary["ok"] else "[bold red]") + _esc(summary["line"])
+                      + "[/]", highlight=False)
