@@ -80,6 +80,7 @@ class SearchSpec:
         encoder / mask does not have are dropped, so one space can tune ConvMixer's
         width beside the ``none`` encoder. Raises ZooError when the result is invalid.
         """
+        from zoo.contract import verify_encoder
         from zoo.registry import encoder_config, get_registry, mask_config
 
         base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
@@ -98,6 +99,9 @@ class SearchSpec:
             data[args_key] = {k: v for k, v in args.items() if k in known}
         config = TrainConfig.from_dict(data)
         encoder_config(config.encoder, config.encoder_args)  # the plugins' own checks
+        # the encoder's declared output against what forward returns (cached per config)
+        verify_encoder(config.encoder, config.encoder_args, 4 if config.unet.mask_channel else 3,
+                       (config.image_size,) * 2)
         mask_config(config.mask, config.mask_args)
         return config
 
