@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from zoo.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
+from zoo.checkpoint import CHECKPOINT_NAME, has_checkpoint, read_checkpoint, save_checkpoint
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
 from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is scored on
@@ -166,7 +166,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     optimizer = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     start_epoch, history = 0, []
-    if ckpt_path.exists():
+    if has_checkpoint(out_dir):  # refuses an old pickled checkpoint.pt there
         payload = read_checkpoint(ckpt_path)
         if TrainConfig.from_dict(payload["config"]).hash() != config.hash() or \
                 payload["config"].get("seed") != config.seed:
