@@ -301,15 +301,27 @@ def _read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, meta
 
 
+def _unpickling_refused(path: Path, exc: Exception, fix: str) -> ZooError:
+    """The ZooError for a file ``torch.load(weights_only=True)`` refused: Python objects in
+    it (never loaded), or not a torch file at all. torch's own advice to retry with
+    weights_only=False is left out on purpose."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = " ".join(ln for ln in lines if not ln.startswith(
+        ("Weights only load failed", "Check the documentation", "Please file an issue")))[:300]
+    if "GLOBAL" in detail or "global" in detail:
+        return ZooError(f"{path} holds Python objects besides tensors and plain data, and zoo "
+                        f"never unpickles those (they could run code): {detail}; {fix}")
+    return ZooError(f"{path} is truncated or not a torch file ({detail or exc}); {fix}")
+
+
 def read_state(folder: Path, save_id: str) -> dict[str, Any]:
     """The resume state (``training_state.pt``), loaded with weights_only=True only."""
     path = folder / STATE_NAME
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZooError(f"{path} holds Python objects besides tensors and plain data, and zoo "
-                       f"never unpickles those (it could run code); refused: {first}") from None
+        raise _unpickling_refused(path, exc, "delete it to keep only the weights, or use "
+                                             "another --out") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ZooError(f"{path} is truncated or not a torch file ({exc}); delete it to keep "
                        "only the weights, or copy the folder again") from None
@@ -449,10 +461,8 @@ def convert_legacy(old: str | Path, out_dir: str | Path) -> Path:
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZooError(f"{p} holds Python objects besides tensors and plain data, so it cannot "
-                       f"be converted safely (zoo never unpickles those; they could run code): "
-                       f"{first}; ask its author for a model folder") from None
+        raise _unpickling_refused(p, exc, "it cannot be converted safely; ask its author for "
+                                          "a model folder") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ZooError(f"{p} is truncated or not a torch file ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != LEGACY_FORMAT:

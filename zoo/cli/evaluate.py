@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from zoo.train import evaluate_checkpoint_model, resolve_device
 
     if bool(args.model) == bool(args.baseline):
-        raise ZooError("give either a MODEL (folder, file, trial id or hf-hub:org/name) or "
-                       f"--baseline NAME (baselines: {', '.join(sorted(BASELINES))})")
+        raise ZooError("give either a MODEL or --baseline NAME; MODEL is a model folder, its "
+                       "model.safetensors, a trial id or hf-hub:org/name (baselines: "
+                       f"{', '.join(sorted(BASELINES))})")
     if (args.storage or args.db) and not args.model:
         raise ZooError("--storage/--db only apply to a MODEL given as a trial id")
     mask_args = mask_override(args)
