@@ -242,6 +242,15 @@ def test_malicious_pickle_never_runs(model_dir, tmp_path, photo, capsys, monkeyp
     # never opens training_state.pt
     assert main(["eval", str(evil_state), "--json"]) == 0
     assert not marker.exists()
+    # a Tune restore copies the trial's folder into its work dir, then resumes from it
+    from zoo.checkpoint import copy_model
+    from zoo.train import train
+
+    work = tmp_path / "tune-work"
+    copy_model(evil_state, work)
+    with pytest.raises(ZooError, match="Python objects"):
+        train(TrainConfig(**TINY), work)
+    assert not marker.exists()
     # control: the planted payload is live; the old loader would have run it
     torch.load(evil_file, weights_only=False)
     assert marker.exists()

@@ -202,3 +202,26 @@ def test_push_is_a_thin_use_of_hfapi(model_dir, tmp_path, monkeypatch, capsys) -
     assert main(["push", str(folder), "alice/tiny"]) == 2
     assert "wasnotwrittenbyzoo" in _flat(capsys.readouterr().err)
     assert (folder / "README.md").read_text() == "my notes"
+
+
+def test_pickle_in_a_hub_repo_never_runs(hub, model_dir, tmp_path, capsys) -> None:
+    import torch
+
+    marker = tmp_path / "PWNED"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    fake = tmp_path / "evil"
+    shutil.copytree(model_dir, fake)
+    torch.save({"w": Evil()}, fake / "model.safetensors")
+    _plant(hub, "mallory/evil", fake)
+    for args in (["eval", "hf-hub:mallory/evil"],
+                 ["export", "hf-hub:mallory/evil", "--out", str(tmp_path / "x.pt"),
+                  "--format", "torchscript"]):
+        assert main(args) == 2
+        assert "notasafetensorsfile" in _flat(capsys.readouterr().err)
+    with pytest.raises(ZooError, match="not a safetensors file"):
+        zoo.load("hf-hub:mallory/evil")
+    assert not marker.exists() and not (tmp_path / "x.pt").exists()

@@ -67,6 +67,7 @@ LEGACY_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 # payload keys with a file of their own; every other key is resume state
 _OWN_FILES = ("config", "model", "metrics", "history")
 _HEADER = ("format", "version")
+_LOCAL_PATHS = ("checkpoint", "grid_png", "curves_png")  # train's result paths, not metrics
 
 
 # ---- naming ---------------------------------------------------------------------------------
@@ -219,6 +220,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
             "info": {k: v for k, v in state.items() if _is_json(v)},
             "state_keys": sorted(state)}
     metrics, history = payload.get("metrics"), payload.get("history")
+    if isinstance(metrics, dict):  # where the run lay on the training machine: not shared
+        metrics = {k: v for k, v in metrics.items() if k not in _LOCAL_PATHS}
     folder.mkdir(parents=True, exist_ok=True)
 
     from safetensors.torch import save_file

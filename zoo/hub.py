@@ -74,7 +74,8 @@ def download(ref: str) -> Path:
     except hf_errors.RevisionNotFoundError:
         raise ZooError(f"Hub model '{repo_id}' has no revision '{revision}'; give a branch, "
                        "tag or commit that exists") from None
-    except (hf_errors.LocalEntryNotFoundError, hf_errors.IncompleteSnapshotError):
+    except (hf_errors.LocalEntryNotFoundError,
+            getattr(hf_errors, "IncompleteSnapshotError", hf_errors.LocalEntryNotFoundError)):
         raise ZooError(not_cached) from None
     except hf_errors.HFValidationError as exc:
         raise ZooError(f"'{name}' is not a valid Hub id ({exc})") from None

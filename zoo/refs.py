@@ -39,7 +39,13 @@ def resolve_model(ref: str | os.PathLike, *, storage: str | os.PathLike | None =
     path = Path(text).expanduser()
     if path.exists() or _looks_like_path(text):
         return model_dir(path)
-    return resolve_trial(text, storage=storage, db=db)
+    try:
+        return resolve_trial(text, storage=storage, db=db)
+    except ZooError as exc:
+        if str(exc).startswith(f"'{text}' is not a model folder"):
+            raise
+        raise ZooError(f"'{text}' is no model folder or file here, nor a Hub id "
+                       f"(hf-hub:org/name); as a trial id: {exc}") from None
 
 
 def resolve_trial(trial: str, *, storage: str | os.PathLike | None = None,
