@@ -317,6 +317,20 @@ def test_missing_or_filtered_plugin_names_the_fix(model_copy, monkeypatch) -> No
     assert _tree(model_copy) == before
 
 
+def test_training_never_replaces_foreign_files(tmp_path, capsys) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.json").write_text('{"my": "own config"}')
+    (out / "README.md").write_text("my notes")
+    assert main(["train", *TRAIN_ARGS, "--out", str(out)]) == 2
+    assert "willnotreplace" in _flat(capsys.readouterr().err)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json"]
+    (out / "config.json").unlink()
+    assert main(["train", *TRAIN_ARGS, "--out", str(out), "--json"]) == 0
+    assert (out / "README.md").read_text() == "my notes"  # the card is not written over it
+    assert (out / "model.safetensors").exists()
+
+
 def test_atomic_writes_never_follow_a_link(tmp_path) -> None:
     from zoo._atomic import write_text, write_with
 

@@ -116,7 +116,21 @@ def has_checkpoint(folder: str | Path) -> bool:
         return True
     if (folder / LEGACY_NAME).is_file():
         raise legacy_error(folder)
+    _refuse_foreign(folder)
     return False
+
+
+def _refuse_foreign(folder: Path) -> None:
+    """A folder with no model yet must not hold files by the names a save writes: they are
+    someone else's, and zoo never silently replaces a file the user did not name."""
+    if (folder / WEIGHTS_NAME).exists():
+        return
+    found = [n for n in (CONFIG_NAME, META_NAME, METRICS_NAME, HISTORY_NAME, STATE_NAME)
+             if (folder / n).exists() or (folder / n).is_symlink()]
+    if found:
+        raise ZooError(f"{folder} holds {', '.join(found)} but no {WEIGHTS_NAME}: not a zoo "
+                       "model folder, and zoo will not replace those files; use another --out "
+                       "(or an empty folder)")
 
 
 # ---- writing --------------------------------------------------------------------------------
@@ -223,6 +237,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     if isinstance(metrics, dict):  # where the run lay on the training machine: not shared
         metrics = {k: v for k, v in metrics.items() if k not in _LOCAL_PATHS}
     folder.mkdir(parents=True, exist_ok=True)
+    _refuse_foreign(folder)
 
     from safetensors.torch import save_file
 
