@@ -22,7 +22,6 @@ from PIL import Image
 from zoo.checkpoint import (
     CHECKPOINT_NAME,
     STATE_NAME,
-    convert_legacy,
     load_model,
     read_checkpoint,
     save_checkpoint,

@@ -225,3 +225,17 @@ def test_pickle_in_a_hub_repo_never_runs(hub, model_dir, tmp_path, capsys) -> No
     with pytest.raises(ZooError, match="not a safetensors file"):
         zoo.load("hf-hub:mallory/evil")
     assert not marker.exists() and not (tmp_path / "x.pt").exists()
+
+
+def test_no_network_is_a_clear_error(tmp_path) -> None:
+    """Online mode with the Hub unreachable (an endpoint on a closed local port: no traffic
+    leaves the machine) and nothing cached: one line naming the id and the offline setting."""
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0",
+           "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_ETAG_TIMEOUT": "2"}
+    done = subprocess.run([sys.executable, "-m", "zoo", "eval", "hf-hub:bob/nothing"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    err = _flat(done.stderr)
+    assert "'hf-hub:bob/nothing'isnotinthelocalcache" in err
+    assert "theHubcannotbereached" in err and "HF_HUB_OFFLINE=1" in err
+    assert "Traceback" not in done.stderr

@@ -101,7 +101,8 @@ def model_card(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None
 # {config.encoder} U-Net inpainter (zoo)
 
 An image-inpainting model trained with zoo (package `zoo-inpaint`): a configurable U-Net
-with the fusion encoder `{config.encoder}`, trained on `{config.dataset}` with `{config.mask}` holes.
+with the fusion encoder `{config.encoder}`, trained on `{config.dataset}` with
+`{config.mask}` holes.
 
 | | |
 |---|---|
