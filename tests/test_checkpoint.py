@@ -150,6 +150,27 @@ def test_round_trip_of_extra_training_state(tmp_path) -> None:
     assert not (tmp_path / "n" / CHECKPOINT_NAME).exists()
 
 
+def test_a_copied_folder_resumes_where_it_stopped(tmp_path) -> None:
+    """What a Tune restore does: copy the trial's model folder into a fresh work folder
+    (zoo.checkpoint.copy_model) and resume there, from the resume state."""
+    from zoo.checkpoint import copy_model
+    from zoo.train import train
+
+    config = TrainConfig(**{**TINY, "epochs": 2})
+
+    def stop(record, ckpt):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "a", on_epoch=stop, final_eval=False)
+    copy_model(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "b" / STATE_NAME).exists() and (tmp_path / "b" / "curves.png").exists()
+    seen = []
+    result = train(config, tmp_path / "b", on_epoch=lambda r, c: seen.append(r["epoch"]),
+                   final_eval=False)
+    assert seen == [2] and [r["epoch"] for r in result["history"]] == [1, 2]
+
+
 def test_legacy_checkpoint_converts_safely(model_dir, tmp_path, capsys) -> None:
     """An old plain checkpoint.pt is refused with the convert command, and `zoo convert`
     (weights_only) turns it into a folder that predicts exactly as before."""
