@@ -76,9 +76,10 @@ _LOCAL_PATHS = ("checkpoint", "grid_png", "curves_png")  # train's result paths,
 def legacy_error(path: Path) -> ZooError:
     """The refusal of an old pickled checkpoint, naming the command that converts it."""
     file = path / LEGACY_NAME if path.is_dir() else path
+    out = file.parent if file.name == LEGACY_NAME else file.with_suffix("")  # its run folder
     return ZooError(
         f"{file} is an old-format checkpoint (a pickle, which could run code when opened), so "
-        f"zoo no longer opens it; convert it once with `zoo convert {file} {file.parent}` "
+        f"zoo no longer opens it; convert it once with `zoo convert {file} {out}` "
         "(reads only tensors and plain data) and use the model folder it writes")
 
 
