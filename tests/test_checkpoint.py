@@ -128,11 +128,13 @@ def test_round_trip_of_extra_training_state(tmp_path) -> None:
                "plugin": "0.1.0", "ema": {k: v * 2 for k, v in model.state_dict().items()},
                "disc": {"w": torch.ones(3)}, "scheduler": sched.state_dict(),
                "rng": torch.get_rng_state(), "betas": (0.9, 0.99), "note": None,
+               "best": np.float64(0.25),
                "metrics": {"psnr_hole": 20.5, "baselines": {"ceiling": {"psnr": float("inf")}}}}
     path = save_checkpoint(tmp_path / "m", payload)
     assert path == tmp_path / "m" / CHECKPOINT_NAME
     back = read_checkpoint(tmp_path / "m")
     assert back["epoch"] == 3 and back["betas"] == (0.9, 0.99) and back["note"] is None
+    assert back["best"] == 0.25 and type(back["best"]) is float
     assert back["metrics"]["baselines"]["ceiling"]["psnr"] == float("inf")
     assert back["history"] == payload["history"]
     assert torch.equal(back["rng"], payload["rng"])
@@ -145,9 +147,12 @@ def test_round_trip_of_extra_training_state(tmp_path) -> None:
     # inference never opens the resume state
     assert "optimizer" not in read_checkpoint(tmp_path / "m", state=False)
     # a value that would need pickle is refused at save time, nothing written
-    with pytest.raises(ZooError, match="cannot be stored without pickle"):
-        save_checkpoint(tmp_path / "n", {**payload, "obj": Evil(tmp_path / "x")})
-    assert not (tmp_path / "n" / CHECKPOINT_NAME).exists()
+    from collections import defaultdict
+
+    for bad in (Evil(tmp_path / "x"), defaultdict(int), {"deep": [object()]}):
+        with pytest.raises(ZooError, match="cannot be stored without pickle"):
+            save_checkpoint(tmp_path / "n", {**payload, "obj": bad})
+    assert not (tmp_path / "n").exists()
 
 
 def test_a_copied_folder_resumes_where_it_stopped(tmp_path) -> None:

@@ -136,24 +136,31 @@ def _refuse_foreign(folder: Path) -> None:
 
 # ---- writing --------------------------------------------------------------------------------
 
-_SAFE_LEAVES = (str, int, float, bool, type(None), torch.Tensor, torch.Size, torch.dtype,
-                torch.device)
+_PLAIN_LEAVES = (str, int, float, bool, type(None))
+_TORCH_LEAVES = (torch.Size, torch.dtype, torch.device)
 
 
-def _check_plain(value: Any, where: str) -> None:
-    """Resume state must load with weights_only=True: tensors and plain containers only."""
-    if isinstance(value, (dict, OrderedDict)):
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as resume state that loads with weights_only=True: tensors, exact dicts,
+    lists, tuples, str, numbers, None (numpy scalars become Python numbers); a ZooError
+    names any other object, which would need pickle."""
+    kind = type(value)
+    if kind in (dict, OrderedDict):
+        out = {}
         for k, v in value.items():
-            if not isinstance(k, (str, int, float, bool, type(None))):
+            if type(k) not in _PLAIN_LEAVES:
                 raise ZooError(f"checkpoint key {where} has a {type(k).__name__} key; store "
                                "plain keys")
-            _check_plain(v, f"{where}.{k}")
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]")
-    elif not isinstance(value, _SAFE_LEAVES):
-        raise ZooError(f"checkpoint key {where} holds a {type(value).__name__}, which cannot "
-                       "be stored without pickle; store its state_dict() or plain values")
+            out[k] = _plain(v, f"{where}.{k}")
+        return OrderedDict(out) if kind is OrderedDict else out
+    if kind in (list, tuple):
+        return kind(_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if kind in _PLAIN_LEAVES or isinstance(value, (torch.Tensor, *_TORCH_LEAVES)):
+        return value
+    if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()  # a numpy scalar
+    raise ZooError(f"checkpoint key {where} holds a {kind.__name__}, which cannot be stored "
+                   "without pickle; store its state_dict() or plain values")
 
 
 def _is_json(value: Any) -> bool:
@@ -227,8 +234,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         raise ZooError("checkpoint 'config' must be a mapping (TrainConfig.to_dict())")
     cfg = TrainConfig.from_dict(config)
     weights = _tensors(payload["model"], "model")
-    state = {k: v for k, v in payload.items() if k not in (*_OWN_FILES, *_HEADER, "requires")}
-    _check_plain(state, "payload")
+    state = _plain({k: v for k, v in payload.items()
+                    if k not in (*_OWN_FILES, *_HEADER, "requires")}, "payload")
     save_id = uuid.uuid4().hex
     meta = {"format": FORMAT, "version": VERSION, "save_id": save_id, "zoo_version": __version__,
             "requires": payload.get("requires") or plugin_requirements(cfg),
