@@ -64,7 +64,7 @@ def test_onnx_matches_pytorch(fused, tmp_path) -> None:
 def test_torchscript_matches_pytorch(fused, tmp_path) -> None:
     ckpt, _ = fused
     result = export_checkpoint(ckpt, "torchscript", tmp_path)
-    assert result.path == tmp_path / "checkpoint.torchscript.pt"
+    assert result.path == tmp_path / "model.torchscript.pt"
     assert result.max_abs_diff < TOLERANCE
     with warnings.catch_warnings():  # torch deprecates jit.load; it still works
         warnings.simplefilter("ignore", FutureWarning)

@@ -117,7 +117,7 @@ def _known_and_hole(image: Path, mask: Path, out: Path, mode: str) -> None:
 
 def test_inpaint_folder_of_modes(checkpoint, photos, tmp_path) -> None:
     out = tmp_path / "out"
-    assert main(["inpaint", "--checkpoint", str(checkpoint), "--image", str(photos["images"]),
+    assert main(["inpaint", "--model", str(checkpoint), "--image", str(photos["images"]),
                  "--mask", str(photos["masks"]), "--out", str(out), "--device", "cpu"]) == 0
     # mask files beside the images are masks, not images to inpaint
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.png" for s in photos["made"])
@@ -127,6 +127,28 @@ def test_inpaint_folder_of_modes(checkpoint, photos, tmp_path) -> None:
               "pal": ("RGB", images / "pal_mask001.png"), "hopper": ("RGB", masks / "hopper.png")}
     for stem, (mode, mask) in expect.items():
         _known_and_hole(photos["made"][stem], mask, out / f"{stem}.png", mode)
+
+
+
+def test_python_api_matches_the_command(checkpoint, photos, tmp_path) -> None:
+    """zoo.load(...).inpaint on in-memory images gives exactly what `zoo inpaint` writes,
+    for every mode, with the model named by its folder or its weights file."""
+    import zoo
+
+    out = tmp_path / "out"
+    assert main(["inpaint", "--model", str(checkpoint.parent), "--image",
+                 str(photos["images"]), "--mask", str(photos["masks"]), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    model = zoo.load(checkpoint, device="cpu")
+    images, masks = photos["images"], photos["masks"]
+    pairs = {"rgb": masks / "rgb.png", "rgba": masks / "rgba_mask.png",
+             "gray": masks / "gray.png", "g16": images / "g16_mask.png",
+             "pal": images / "pal_mask001.png", "hopper": masks / "hopper.png"}
+    for stem, mask in pairs.items():
+        got = model.inpaint(Image.open(photos["made"][stem]), Image.open(mask))
+        written = Image.open(out / f"{stem}.png")
+        assert got.mode == written.mode and got.size == written.size, stem
+        assert np.array_equal(np.asarray(got), np.asarray(written)), stem
 
 
 def test_grayscale_hole_is_luminance(model) -> None:
@@ -144,7 +166,7 @@ def test_generated_masks_are_seeded(checkpoint, photos, tmp_path) -> None:
     src = photos["made"]["rgb"]
     runs = []
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
-        assert main(["inpaint", "--checkpoint", str(checkpoint), "--image", str(src),
+        assert main(["inpaint", "--model", str(checkpoint), "--image", str(src),
                      "--mask-kind", "square", "--seed", seed, "--out", str(tmp_path / name),
                      "--device", "cpu"]) == 0
         runs.append(np.asarray(Image.open(tmp_path / name / "rgb.png")))

@@ -44,7 +44,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path, on_epoch=stop_after_first, final_eval=False)
-    first = read_checkpoint(tmp_path / "checkpoint.pt")
+    first = read_checkpoint(tmp_path)
     assert first["epoch"] == 1
 
     seen = []
@@ -56,10 +56,10 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
 
 def test_other_config_in_same_folder_is_refused_and_kept(tmp_path: Path) -> None:
     train(tiny(epochs=1), tmp_path, final_eval=False)
-    before = (tmp_path / "checkpoint.pt").read_bytes()
+    before = (tmp_path / "model.safetensors").read_bytes()
     with pytest.raises(ZooError, match="different config"):
         train(tiny(epochs=1, lr=0.01), tmp_path)
-    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    assert (tmp_path / "model.safetensors").read_bytes() == before
 
 
 def test_checkpoint_alone_rebuilds_its_model(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_cli_train_json_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture)
     (["train", "--data", "/nonexistent/cifar"], "ZOO_DATA_DIR"),
     (["train", "--set", "dataset=synthetic", "--set", "unet.depth=6",
       "--set", "unet.widths=[4,4,4,4,4,4,4]", "--epochs", "1"], "does not fit depth 6"),
-    (["eval"], "CHECKPOINT or --baseline"),
+    (["eval"], "MODEL or --baseline"),
     (["eval", "--baseline", "teela"], "did you mean 'telea'"),
 ])
 def test_bad_input_gets_a_clear_error(args, message, capsys, tmp_path, monkeypatch) -> None:
@@ -121,9 +121,11 @@ def test_corrupt_or_foreign_checkpoint_is_refused(tmp_path: Path, capsys) -> Non
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     assert main(["eval", str(bad)]) == 2
-    assert "corrupt" in capsys.readouterr().err
+    assert "zoo convert" in capsys.readouterr().err  # old .pt files are never unpickled
+    assert main(["convert", str(bad), str(tmp_path / "out")]) == 2
+    assert "not a torch file" in capsys.readouterr().err
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(1)}, foreign)
-    assert main(["eval", str(foreign)]) == 2
+    assert main(["convert", str(foreign), str(tmp_path / "out")]) == 2
     assert "not a zoo checkpoint" in capsys.readouterr().err
     assert bad.read_bytes() == b"not a checkpoint"  # nothing destroyed

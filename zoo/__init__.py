@@ -3,4 +3,14 @@
 from zoo.hookspecs import EncoderSpec, MaskSpec, hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["EncoderSpec", "MaskSpec", "hookimpl", "__version__"]
+__all__ = ["EncoderSpec", "MaskSpec", "hookimpl", "load", "__version__"]
+
+
+def load(ref, *, device="auto", storage=None, db=None):
+    """Load a model to inpaint with: ``zoo.load("hf-hub:org/name").inpaint(image, mask)``.
+
+    ``ref`` is a model folder, its model.safetensors, a leaderboard trial id (with
+    ``storage``/``db``) or a Hub id; see ``zoo.api``."""
+    from zoo.api import load as _load  # lazy: `import zoo` stays light (no torch)
+
+    return _load(ref, device=device, storage=storage, db=db)

@@ -1,12 +1,39 @@
-"""Checkpoints that rebuild their own model: the config travels with the weights."""
+"""Model folders: checkpoints with no code in them, that rebuild their own model.
+
+A model is a folder, as ``save_pretrained`` writes one in the Hugging Face ecosystem::
+
+    model.safetensors   the weights to use for inference (safetensors: tensors only)
+    config.json         the TrainConfig that rebuilds the model
+    zoo.json            format header, plugin requirements, epoch and other plain facts
+    metrics.json        test metrics beside the baselines and ceiling (after the final eval)
+    history.json        one record per epoch
+    README.md           the model card (YAML front matter for the Hub)
+    training_state.pt   resume-only state (optimizer, extra state dicts, RNG tensors):
+                        tensors and plain containers, read only with weights_only=True
+    grid.png, curves.png
+
+Nothing here is ever unpickled: safetensors and JSON hold no code, and the resume state
+goes through ``torch.load(..., weights_only=True)``, which refuses any Python object.
+Checkpoints of the old format (a pickled ``checkpoint.pt``) are refused with the command
+that converts them (``zoo convert``, itself weights_only).
+
+Every file is written through ``zoo._atomic`` (temp file + rename). A save stages all its
+files first and renames them at the end, ``zoo.json`` last; each file records the save's
+id, so a folder mixing two saves (a crash between two renames) is refused, not misread.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import logging
+import math
 import os
 import pickle
-import tempfile
+import uuid
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -15,66 +42,417 @@ import torch
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
 
-FORMAT = "zoo-checkpoint"
-CHECKPOINT_NAME = "checkpoint.pt"  # the file a run folder (or a Tune checkpoint) holds
-VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT = "zoo-model"
+VERSION = 2
+WEIGHTS_NAME = "model.safetensors"
+CHECKPOINT_NAME = WEIGHTS_NAME  # what a run folder (or a Tune checkpoint) holds; train.py uses it
+CONFIG_NAME = "config.json"
+META_NAME = "zoo.json"
+METRICS_NAME = "metrics.json"
+HISTORY_NAME = "history.json"
+STATE_NAME = "training_state.pt"
+CARD_NAME = "README.md"
+PICTURES = ("grid.png", "curves.png")
+# What a shared model consists of (`zoo push`, Hub downloads): no resume state.
+SHARED_FILES = (WEIGHTS_NAME, CONFIG_NAME, META_NAME, METRICS_NAME, HISTORY_NAME, CARD_NAME,
+                *PICTURES)
+MODEL_FILES = (*SHARED_FILES, STATE_NAME)
+
+LEGACY_NAME = "checkpoint.pt"
+LEGACY_FORMAT = "zoo-checkpoint"
+LEGACY_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+# payload keys with a file of their own; every other key is resume state
+_OWN_FILES = ("config", "model", "metrics", "history")
+_HEADER = ("format", "version")
+_LOCAL_PATHS = ("checkpoint", "grid_png", "curves_png")  # train's result paths, not metrics
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` atomically (temp file + rename): an interrupted save never leaves
-    a truncated checkpoint behind, and the previous one stays valid until the rename."""
-    path = Path(path).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "version": VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+# ---- naming ---------------------------------------------------------------------------------
+
+
+def legacy_error(path: Path) -> ZooError:
+    """The refusal of an old pickled checkpoint, naming the command that converts it."""
+    file = path / LEGACY_NAME if path.is_dir() else path
+    out = file.parent if file.name == LEGACY_NAME else file.with_suffix("")  # its run folder
+    return ZooError(
+        f"{file} is an old-format checkpoint (a pickle, which could run code when opened), so "
+        f"zoo no longer opens it; convert it once with `zoo convert {file} {out}` "
+        "(reads only tensors and plain data) and use the model folder it writes")
+
+
+def model_dir(path: str | Path) -> Path:
+    """The model folder for a folder or a file inside one; a ZooError says what is wrong."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / WEIGHTS_NAME).is_file():
+            return p
+        if (p / LEGACY_NAME).is_file():
+            raise legacy_error(p)
+        raise ZooError(f"{p} is not a zoo model folder (no {WEIGHTS_NAME}); give a folder "
+                       "written by `zoo train`, `zoo tune` or `zoo convert`")
+    if p.is_file():
+        if p.name in MODEL_FILES and (p.parent / WEIGHTS_NAME).is_file():
+            return p.parent
+        if p.suffix.lower() in LEGACY_SUFFIXES:
+            raise legacy_error(p)
+        raise ZooError(f"{p} is not part of a zoo model folder; give the folder (or its "
+                       f"{WEIGHTS_NAME})")
+    raise ZooError(f"model {p} does not exist; give a model folder, its {WEIGHTS_NAME}, a "
+                   "trial id from `zoo leaderboard` or a Hub id (hf-hub:org/name)")
 
 
 def checkpoint_file(path: str | Path) -> Path:
-    """The checkpoint file itself for a file or a run folder."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / CHECKPOINT_NAME).exists():
-            raise ZooError(f"no {CHECKPOINT_NAME} in folder {path}")
-        return path / CHECKPOINT_NAME
-    return path
+    """The weights file of a model folder (or of the folder a file belongs to)."""
+    return model_dir(path) / WEIGHTS_NAME
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read and validate a checkpoint file; ZooError says what is wrong with it."""
-    path = checkpoint_file(path)
-    if not path.exists():
-        raise ZooError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as exc:
-        raise ZooError(f"checkpoint {path} is corrupt or not a torch file ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ZooError(f"{path} is not a zoo checkpoint (no '{FORMAT}' header); "
-                       "zoo eval/inpaint need a checkpoint written by `zoo train` or `zoo tune`")
-    if payload.get("version", 0) > VERSION:
-        raise ZooError(f"checkpoint {path} has format version {payload['version']}, newer than "
-                       f"this zoo understands ({VERSION}); upgrade zoo")
+def has_checkpoint(folder: str | Path) -> bool:
+    """True when ``folder`` holds a model; refuses a legacy checkpoint.pt there (train's
+    resume check), so an old pickle is never silently ignored nor opened."""
+    folder = Path(folder)
+    if (folder / WEIGHTS_NAME).is_file():
+        return True
+    if (folder / LEGACY_NAME).is_file():
+        raise legacy_error(folder)
+    _refuse_foreign(folder)
+    return False
+
+
+def _refuse_foreign(folder: Path) -> None:
+    """A folder with no model yet must not hold files by the names a save writes: they are
+    someone else's, and zoo never silently replaces a file the user did not name."""
+    if (folder / WEIGHTS_NAME).exists():
+        return
+    found = [n for n in (CONFIG_NAME, META_NAME, METRICS_NAME, HISTORY_NAME, STATE_NAME)
+             if (folder / n).exists() or (folder / n).is_symlink()]
+    if found:
+        raise ZooError(f"{folder} holds {', '.join(found)} but no {WEIGHTS_NAME}: not a zoo "
+                       "model folder, and zoo will not replace those files; use another --out "
+                       "(or an empty folder)")
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+_PLAIN_LEAVES = (str, int, float, bool, type(None))
+_TORCH_LEAVES = (torch.Size, torch.dtype, torch.device)
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as resume state that loads with weights_only=True: tensors, exact dicts,
+    lists, tuples, str, numbers, None (numpy scalars become Python numbers); a ZooError
+    names any other object, which would need pickle."""
+    kind = type(value)
+    if kind in (dict, OrderedDict):
+        out = {}
+        for k, v in value.items():
+            if type(k) not in _PLAIN_LEAVES:
+                raise ZooError(f"checkpoint key {where} has a {type(k).__name__} key; store "
+                               "plain keys")
+            out[k] = _plain(v, f"{where}.{k}")
+        return OrderedDict(out) if kind is OrderedDict else out
+    if kind in (list, tuple):
+        return kind(_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if kind in _PLAIN_LEAVES or isinstance(value, (torch.Tensor, *_TORCH_LEAVES)):
+        return value
+    if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()  # a numpy scalar
+    raise ZooError(f"checkpoint key {where} holds a {kind.__name__}, which cannot be stored "
+                   "without pickle; store its state_dict() or plain values")
+
+
+def _is_json(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, int, bool, type(None)))
+
+
+def _tensors(state: Any, where: str) -> dict[str, torch.Tensor]:
+    """A state dict as safetensors takes it: contiguous CPU tensors, none sharing memory."""
+    if not isinstance(state, dict):
+        raise ZooError(f"checkpoint '{where}' must be a state dict, got {type(state).__name__}")
+    out, seen = {}, set()
+    for k, v in state.items():
+        if not isinstance(v, torch.Tensor):
+            raise ZooError(f"checkpoint '{where}' entry {k} is a {type(v).__name__}, not a "
+                           "tensor; safetensors stores tensors only")
+        t = v.detach().to("cpu").contiguous()
+        if t.numel() and t.untyped_storage().data_ptr() in seen:
+            t = t.clone()  # shared (tied) storage: safetensors wants each tensor on its own
+        seen.add(t.untyped_storage().data_ptr())
+        out[str(k)] = t
+    return out
+
+
+def plugin_requirements(config: TrainConfig) -> dict[str, dict[str, str]]:
+    """The plugins a model needs: its encoder's and its mask kind's package and version."""
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    out = {}
+    for role, name, table in (("encoder", config.encoder, reg.encoders),
+                              ("mask", config.mask, reg.masks)):
+        entry = table.get(name)
+        out[role] = ({"name": name, "plugin": entry.plugin, "package": entry.package,
+                      "version": entry.version} if entry is not None else {"name": name})
+    return out
+
+
+def _dump_json(obj: Any) -> str:
+    from zoo._json import dumps
+
+    return dumps(obj, indent=2, sort_keys=False) + "\n"
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as a model folder at ``path`` (a folder, or its ``model.safetensors``)
+    and return the weights file.
+
+    ``payload``: ``config`` (TrainConfig dict), ``model`` (the state dict used for
+    inference), optional ``metrics`` and ``history``; every other key (``optimizer``,
+    ``epoch``, ``ema``, ``scheduler``, ...) is resume state and must hold tensors and plain
+    values only (dicts, lists, tuples, str, numbers, None), so it loads with weights_only.
+    """
+    from zoo import __version__
+    from zoo._atomic import atomic_path
+
+    p = Path(path)
+    folder = p.parent if p.name in MODEL_FILES or p.suffix == ".safetensors" else p
     for key in ("config", "model"):
         if key not in payload:
-            raise ZooError(f"checkpoint {path} is incomplete: missing '{key}'")
+            raise ZooError(f"a checkpoint needs '{key}'; got keys {sorted(payload)}")
+    config = payload["config"]
+    if isinstance(config, TrainConfig):
+        config = config.to_dict()
+    if not isinstance(config, dict):
+        raise ZooError("checkpoint 'config' must be a mapping (TrainConfig.to_dict())")
+    cfg = TrainConfig.from_dict(config)
+    weights = _tensors(payload["model"], "model")
+    state = _plain({k: v for k, v in payload.items()
+                    if k not in (*_OWN_FILES, *_HEADER, "requires")}, "payload")
+    save_id = uuid.uuid4().hex
+    meta = {"format": FORMAT, "version": VERSION, "save_id": save_id, "zoo_version": __version__,
+            "requires": payload.get("requires") or plugin_requirements(cfg),
+            "info": {k: v for k, v in state.items() if _is_json(v)},
+            "state_keys": sorted(state)}
+    metrics, history = payload.get("metrics"), payload.get("history")
+    if isinstance(metrics, dict):  # where the run lay on the training machine: not shared
+        metrics = {k: v for k, v in metrics.items() if k not in _LOCAL_PATHS}
+    folder.mkdir(parents=True, exist_ok=True)
+    _refuse_foreign(folder)
+
+    from safetensors.torch import save_file
+
+    from zoo.card import model_card, owns_card
+
+    with contextlib.ExitStack() as stack:
+        def stage(name: str) -> Path:
+            return stack.enter_context(atomic_path(folder / name))
+
+        # ExitStack renames in reverse: zoo.json, staged first, is renamed last.
+        tmp = stage(META_NAME)
+        tmp.write_text(_dump_json(meta))
+        card = folder / CARD_NAME
+        if owns_card(card):
+            stage(CARD_NAME).write_text(model_card(cfg, meta, metrics, history, folder))
+        else:
+            log.warning("%s exists and was not written by zoo; the model card is not written",
+                        card)
+        stage(CONFIG_NAME).write_text(_dump_json(config))
+        if metrics is not None:
+            stage(METRICS_NAME).write_text(_dump_json({"save_id": save_id, **metrics}))
+        if history is not None:
+            stage(HISTORY_NAME).write_text(_dump_json({"save_id": save_id,
+                                                       "history": history}))
+        if state:
+            torch.save({"format": FORMAT, "save_id": save_id, "state": state},
+                       stage(STATE_NAME))
+        save_file(weights, str(stage(WEIGHTS_NAME)),
+                  metadata={"format": "pt", "zoo_format": FORMAT, "zoo_save_id": save_id})
+    for name, present in ((METRICS_NAME, metrics is not None),
+                          (HISTORY_NAME, history is not None), (STATE_NAME, bool(state))):
+        stale = folder / name
+        if not present and stale.is_file() and not stale.is_symlink():
+            stale.unlink()  # from an earlier save of this folder; would not match this one
+    return folder / WEIGHTS_NAME
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ZooError(f"model folder {path.parent} is incomplete: no {path.name}; copy the "
+                       "whole folder") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ZooError(f"{path} is not valid JSON ({exc}); the model folder is damaged, "
+                       "copy it again") from None
+    if not isinstance(data, dict):
+        raise ZooError(f"{path} must hold a mapping ({what}), not a {type(data).__name__}; "
+                       "the model folder is damaged, copy it again")
+    return data
+
+
+def _numbers(value: Any) -> Any:
+    """Undo zoo's strict-JSON spelling of infinities ("inf", "-inf")."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if value == "inf":
+        return math.inf
+    if value == "-inf":
+        return -math.inf
+    return value
+
+
+def _read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # SafetensorError, OSError, ...: truncated or foreign
+        raise ZooError(f"{path} is truncated or not a safetensors file ({exc}); copy the "
+                       "model folder again") from None
+    return tensors, meta
+
+
+def _unpickling_refused(path: Path, exc: Exception, fix: str) -> ZooError:
+    """The ZooError for a file ``torch.load(weights_only=True)`` refused: Python objects in
+    it (never loaded), or not a torch file at all. torch's own advice to retry with
+    weights_only=False is left out on purpose."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = " ".join(ln for ln in lines if not ln.startswith(
+        ("Weights only load failed", "Check the documentation", "Please file an issue")))[:300]
+    if "GLOBAL" in detail or "global" in detail:
+        return ZooError(f"{path} holds Python objects besides tensors and plain data, and zoo "
+                        f"never unpickles those (they could run code): {detail}; {fix}")
+    return ZooError(f"{path} is truncated or not a torch file ({detail or exc}); {fix}")
+
+
+def read_state(folder: Path, save_id: str) -> dict[str, Any]:
+    """The resume state (``training_state.pt``), loaded with weights_only=True only."""
+    path = folder / STATE_NAME
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise _unpickling_refused(path, exc, "delete it to keep only the weights, or use "
+                                             "another --out") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ZooError(f"{path} is truncated or not a torch file ({exc}); delete it to keep "
+                       "only the weights, or copy the folder again") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or \
+            not isinstance(data.get("state"), dict):
+        raise ZooError(f"{path} is not zoo resume state; delete it or copy the folder again")
+    if data.get("save_id") != save_id:
+        raise ZooError(f"{path} belongs to another save than {folder / META_NAME} (a save was "
+                       "interrupted?); delete it to keep only the weights, or use another --out")
+    return data["state"]
+
+
+def read_checkpoint(path: str | Path, *, state: bool = True) -> dict[str, Any]:
+    """Read a model folder into a payload dict (``config`` as a dict, ``model`` state dict,
+    ``metrics``, ``history``, ``requires`` and, with ``state``, the resume state).
+
+    ZooError says what is wrong with it; nothing is unpickled."""
+    folder = model_dir(path)
+    meta = _read_json(folder / META_NAME, "zoo's header")
+    if meta.get("format") != FORMAT:
+        raise ZooError(f"{folder / META_NAME} is not a zoo model header (no format "
+                       f"'{FORMAT}'); give a folder written by `zoo train`, `zoo tune` or "
+                       "`zoo convert`")
+    version = meta.get("version")
+    if not isinstance(version, int):
+        raise ZooError(f"{folder / META_NAME} has no format version; copy the folder again")
+    if version > VERSION:
+        raise ZooError(f"model {folder} has format version {version}, newer than this zoo "
+                       f"understands ({VERSION}); upgrade zoo")
+    save_id = meta.get("save_id")
+    config = _read_json(folder / CONFIG_NAME, "the model's TrainConfig")
+    weights, wmeta = _read_weights(folder / WEIGHTS_NAME)
+    if wmeta.get("zoo_save_id") != save_id:
+        raise ZooError(f"{folder / WEIGHTS_NAME} and {folder / META_NAME} come from different "
+                       "saves (a save was interrupted, or files were mixed); copy the folder "
+                       "again or retrain into another --out")
+    payload: dict[str, Any] = {"format": FORMAT, "version": version}
+    info = meta.get("info")
+    payload.update(info if isinstance(info, dict) else {})
+    payload.update({"config": config, "model": weights,
+                    "requires": meta.get("requires") if isinstance(meta.get("requires"), dict)
+                    else {}})
+    for name, key in ((METRICS_NAME, "metrics"), (HISTORY_NAME, "history")):
+        if (folder / name).is_file():
+            data = _numbers(_read_json(folder / name, key))
+            if data.pop("save_id", save_id) != save_id:
+                raise ZooError(f"{folder / name} belongs to another save than the weights; "
+                               "copy the folder again")
+            payload[key] = data["history"] if key == "history" else data
+    keys = meta.get("state_keys") or []
+    needs_state = any(k not in payload for k in keys)
+    if state and needs_state:
+        if not (folder / STATE_NAME).is_file():
+            raise ZooError(f"model {folder} has no {STATE_NAME} (shared and downloaded models "
+                           "hold only the weights), so training cannot resume from it; train "
+                           "into another --out")
+        payload.update(read_state(folder, save_id))
     return payload
+
+
+# ---- plugins and the model ------------------------------------------------------------------
+
+
+def check_plugins(config: TrainConfig, requires: dict[str, Any], where: Any) -> None:
+    """A ZooError naming the package to install when the model's encoder is not registered
+    (missing, broken, or left out by ZOO_PLUGINS)."""
+    from zoo.registry import ENV_ALLOW, get_registry
+
+    reg = get_registry()
+    if config.encoder in reg.encoders:
+        return
+    req = requires.get("encoder") if isinstance(requires.get("encoder"), dict) else {}
+    package, version, plugin = req.get("package"), req.get("version"), req.get("plugin")
+    allowed = os.environ.get(ENV_ALLOW, "").strip()
+    if allowed and plugin and plugin not in {a.strip() for a in allowed.split(",")}:
+        raise ZooError(f"model {where} needs the encoder '{config.encoder}' of plugin "
+                       f"'{plugin}', which {ENV_ALLOW}={allowed} leaves out; add '{plugin}' "
+                       f"to {ENV_ALLOW} or unset it")
+    broken = [b for b in reg.broken if b.plugin == plugin or (package and b.package == package)]
+    if broken:
+        raise ZooError(f"model {where} needs the encoder '{config.encoder}' of plugin "
+                       f"'{broken[0].plugin}', which failed to load ({broken[0].error}); "
+                       "see `zoo plugins`")
+    pin = f"{package}=={version}" if package and version and version not in ("?", "local") \
+        else package
+    how = f"pip install '{pin}'" if package and package != "?" else \
+        "install the plugin that provides it (`zoo plugins` lists those installed)"
+    raise ZooError(f"model {where} needs the fusion encoder '{config.encoder}'"
+                   f"{f' from package {package} {version}' if package else ''}, which is not "
+                   f"installed; {how}")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, TrainConfig,
                                                                              dict[str, Any]]:
-    """Rebuild the model stored in a checkpoint: ``(model in eval mode, config, payload)``."""
+    """Rebuild the model stored in a model folder: ``(model in eval mode, config, payload)``.
+    Reads only the inference files (never the resume state)."""
     from zoo.model import build_model
 
-    payload = read_checkpoint(path)
-    config = TrainConfig.from_dict(payload["config"])
+    folder = model_dir(path)
+    payload = read_checkpoint(folder, state=False)
+    try:
+        config = TrainConfig.from_dict(payload["config"])
+    except ZooError as exc:
+        raise ZooError(f"{folder / CONFIG_NAME}: {exc}") from None
+    check_plugins(config, payload.get("requires") or {}, folder)
     # The checkpoint's weights replace any initial ones: rebuild without fetching those
     # again (offline machines, moved weight files).
     initial = {"pretrained": False, "weights": None}
@@ -84,6 +462,58 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[An
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise ZooError(f"checkpoint {path} does not match the model its config builds "
+        raise ZooError(f"model {folder} does not match the model its config builds "
                        f"(encoder '{config.encoder}'; plugin version changed?): {first}") from None
     return model.to(device).eval(), config, payload
+
+
+# ---- the old format -------------------------------------------------------------------------
+
+
+def convert_legacy(old: str | Path, out_dir: str | Path) -> Path:
+    """Convert an old pickled ``checkpoint.pt`` into a model folder at ``out_dir``, reading
+    it with ``torch.load(weights_only=True)`` only: a plain payload of tensors, dicts,
+    lists, strings and numbers converts; anything holding Python objects is refused."""
+    p = Path(old)
+    if p.is_dir():
+        p = p / LEGACY_NAME
+    if not p.is_file():
+        raise ZooError(f"{p} does not exist; give the old checkpoint.pt (or its run folder)")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ZooError(f"{out} is a file; give a folder to write the model into")
+    if (out / WEIGHTS_NAME).exists():
+        raise ZooError(f"{out} already holds a zoo model; choose an empty or new folder")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise _unpickling_refused(p, exc, "it cannot be converted safely; ask its author for "
+                                          "a model folder") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ZooError(f"{p} is truncated or not a torch file ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != LEGACY_FORMAT:
+        raise ZooError(f"{p} is not a zoo checkpoint (no '{LEGACY_FORMAT}' header); only "
+                       "checkpoints written by an older `zoo train`/`zoo tune` convert")
+    for key in ("config", "model"):
+        if key not in payload:
+            raise ZooError(f"checkpoint {p} is incomplete: missing '{key}'")
+    if not isinstance(payload["config"], dict):
+        raise ZooError(f"checkpoint {p} has a config that is not a mapping; it cannot convert")
+    payload = {k: v for k, v in payload.items() if k not in _HEADER}
+    return save_checkpoint(out, payload).parent
+
+
+def copy_model(src: str | Path, dst: str | Path, names: tuple[str, ...] = MODEL_FILES) -> Path:
+    """Copy a model folder's files (regular files only, never links) into ``dst``, each
+    atomically; ``zoo.json`` last, so a half-done copy is refused rather than misread."""
+    import shutil
+
+    from zoo._atomic import write_with
+
+    src, dst = model_dir(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in sorted(names, key=lambda n: n == META_NAME):
+        f = src / name
+        if f.is_file() and not f.is_symlink():
+            write_with(dst / name, lambda tmp, f=f: shutil.copyfile(f, tmp))
+    return dst

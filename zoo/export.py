@@ -5,7 +5,9 @@ with a dynamic batch axis. After writing, the exported file is loaded back (onnx
 the CPU, or ``torch.jit.load``) and run on a random batch of a *different* batch size than
 the one exported with; the largest absolute difference from PyTorch must stay below
 ``TOLERANCE`` or the export is deleted and a ZooError raised. A ``MODEL_CARD.md`` beside
-the file records the config, metrics, data, masks and the input contract.
+the file records the config, metrics, data, masks and the input contract; it is written
+only where no such file exists or zoo wrote it (never over a user's file or a link).
+Both files are written atomically (``zoo._atomic``).
 
 ONNX uses torch's default (dynamo / ``torch.export``) exporter, which needs onnxscript;
 should it fail on a model, the older TorchScript-based exporter is tried. TorchScript is
@@ -18,8 +20,6 @@ import contextlib
 import datetime as _dt
 import json
 import logging
-import os
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ TOLERANCE = 1e-4
 EXPORT_BATCH = 2  # batch size of the example inputs (1 would let torch.export specialise it)
 VERIFY_BATCH = 3  # a different one, so a baked-in batch size fails verification
 INPUT_NAMES = ("masked", "mask")
+CARD_NAME = "MODEL_CARD.md"  # written beside the export; only ever over a card zoo wrote
 OUTPUT_NAME = "output"
 
 
@@ -131,6 +132,8 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
                       size: int | None = None, *, tolerance: float = TOLERANCE) -> ExportResult:
     """Export the model in ``checkpoint`` as ``fmt`` (onnx | torchscript) to ``out``
     (default: beside the checkpoint), verify it, and write MODEL_CARD.md beside it."""
+    from zoo._atomic import atomic_path, check_target
+    from zoo.card import owns_card
     from zoo.checkpoint import checkpoint_file, load_model
 
     if fmt not in FORMATS:
@@ -150,13 +153,16 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
         raise ZooError(f"--size {size} does not fit this model (depth {config.unet.depth} and "
                        f"encoder '{config.encoder}'); use --size {fits[0]}")
     dest = Path(out) if out else ckpt.with_name(ckpt.stem + SUFFIX[fmt])
-    if dest.is_dir():
+    if dest.is_dir() and not dest.is_symlink():
         dest = dest / (ckpt.stem + SUFFIX[fmt])
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{dest.name}")
+    card = dest.parent / CARD_NAME
+    if not owns_card(card):  # checked before any work: never replace a card zoo did not write
+        raise ZooError(f"{card} exists and was not written by `zoo export` (or is a link); "
+                       "move it away or export to another --out folder")
+    check_target(dest)
 
     inputs = example_inputs(config, EXPORT_BATCH, size, seed=0)
-    try:
+    with atomic_path(dest) as tmp:  # removed on any failure below; renamed when verified
         exporter = (_export_onnx if fmt == "onnx" else _export_torchscript)(model, inputs, tmp)
         masked, mask = example_inputs(config, VERIFY_BATCH, size, seed=1)
         with torch.no_grad():
@@ -175,11 +181,7 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
         if not diff < tolerance:  # also catches NaN
             raise ZooError(f"the exported {fmt} model differs from PyTorch by {diff:.3g} "
                            f"(tolerance {tolerance:g}); the export is not trustworthy")
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    result = ExportResult(dest, fmt, size, diff, exporter, dest.parent / "MODEL_CARD.md")
+    result = ExportResult(dest, fmt, size, diff, exporter, card)
     write_model_card(result, ckpt, config, payload)
     return result
 
@@ -224,7 +226,10 @@ def write_model_card(result: ExportResult, checkpoint: Path, config: Any,
                  if config.unet.composite else
                  "Known pixels are not pasted back by the model: for the final image use "
                  "`masked * (1 - mask) + output * mask`.")
-    text = f"""# Model card: {config.encoder} U-Net inpainter
+    from zoo.card import MARKER
+
+    text = f"""{MARKER}
+# Model card: {config.encoder} U-Net inpainter
 
 Exported {_dt.date.today().isoformat()} by zoo {__version__} from `{checkpoint}`.
 
@@ -270,5 +275,6 @@ Dice (batches of 2), kept for comparison with the paper. Judge models by the hol
 {json.dumps(config.to_dict(), indent=2, default=str)}
 ```
 """
-    result.card.write_text(text)
-    return result.card
+    from zoo._atomic import write_text
+
+    return write_text(result.card, text)

@@ -435,15 +435,12 @@ def inpaint_files(model: torch.nn.Module, jobs: Sequence[Job], *, mask_kind: str
 
 def resolve_checkpoint(checkpoint: str | Path | None = None, trial: str | None = None, *,
                        storage: str | Path | None = None, db: str | Path | None = None) -> Path:
-    """A checkpoint path given directly, or the one a leaderboard trial recorded."""
-    if (checkpoint is None) == (trial is None):
-        raise ZooError("give exactly one of --checkpoint PATH or --trial ID")
-    if checkpoint is not None:
-        return Path(checkpoint)
-    from zoo.leaderboard import Leaderboard, resolve_db_path
+    """The model folder named by ``checkpoint`` (a folder, a file in it, a trial id or a Hub
+    id: ``zoo.refs.resolve_model``) or by ``trial`` (a leaderboard trial id only)."""
+    from zoo.refs import resolve_model, resolve_trial
 
-    row = Leaderboard(resolve_db_path(db, storage), create=False).get(str(trial))
-    if not row.get("checkpoint"):
-        raise ZooError(f"trial {row.get('trial_id')} has no checkpoint recorded (status "
-                       f"{row.get('status')}); pick a completed trial from `zoo leaderboard`")
-    return Path(row["checkpoint"])
+    if (checkpoint is None) == (trial is None):
+        raise ZooError("give exactly one model: --model REF (or --checkpoint / --trial)")
+    if checkpoint is not None:
+        return resolve_model(checkpoint, storage=storage, db=db)
+    return resolve_trial(str(trial), storage=storage, db=db)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from zoo.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
+from zoo.checkpoint import CHECKPOINT_NAME, has_checkpoint, read_checkpoint, save_checkpoint
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
 from zoo.losses import WeightedLoss, build_loss, term_optimizers
@@ -329,7 +329,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     state = _TrainState.build(model, config, steps_per_epoch, device)
 
     start_epoch, history = 0, []
-    if ckpt_path.exists():
+    if has_checkpoint(out_dir):  # refuses an old pickled checkpoint.pt there
         payload = read_checkpoint(ckpt_path)
         if TrainConfig.from_dict(payload["config"]).hash() != config.hash() or \
                 payload["config"].get("seed") != config.seed:

@@ -11,7 +11,6 @@ Files are written atomically (temp file + rename): a crash never leaves a half P
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,23 +34,11 @@ Method = Callable[[Tensor, Tensor], Tensor]  # (masked, mask) -> (B, 3, H, W) in
 
 
 def save_png_atomic(image: Image.Image, path: str | os.PathLike, **save_args: Any) -> Path:
-    """Save ``image`` as PNG at ``path`` via a temp file in the same folder and a rename."""
-    path = Path(path)
-    tmp = _temp_beside(path)
-    try:
-        image.save(tmp, format="PNG", **save_args)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    """Save ``image`` as PNG at ``path`` via a temp file in the same folder and a rename
+    (``zoo._atomic``: never over a symlink, no partial file on error)."""
+    from zoo._atomic import write_with
 
-
-def _temp_beside(path: Path) -> Path:
-    """A fresh hidden name in ``path``'s folder (the rename stays on one filesystem); the
-    file is created by the writer, so it gets the usual permissions (mkstemp's are 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".tmp-{path.stem}-{uuid.uuid4().hex[:12]}{path.suffix}")
+    return write_with(path, lambda tmp: image.save(tmp, format="PNG", **save_args))
 
 
 def grid_size(rows: int, cols: int, h: int, w: int, *, label_lines: int = 1,
@@ -166,12 +153,6 @@ def save_learning_curves(history: Sequence[Mapping[str, Any]], path: str | os.Pa
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
-    path = Path(path)
-    tmp = _temp_beside(path)
-    try:
-        fig.savefig(tmp, format="png", dpi=CURVES_DPI)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    from zoo._atomic import write_with
+
+    return write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=CURVES_DPI))

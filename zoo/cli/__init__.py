@@ -20,6 +20,8 @@ COMMANDS = {
     "inpaint": "inpaint",
     "compare": "compare",
     "export": "export",
+    "push": "push",
+    "convert": "convert",
 }
 
 

@@ -2,7 +2,8 @@
 
     zoo compare A B ... --out grid.png [--baselines telea,mean_fill] [--n 8] [--data DIR]
 
-A and B are checkpoint files, run folders, or leaderboard trial ids. The first model's
+A and B are models by any name zoo takes: model folders, their model.safetensors,
+leaderboard trial ids (``--storage``/``--db``) or Hub ids (``hf-hub:org/name``). The first model's
 config picks the dataset and mask kind; the holes are the frozen test masks (seed 2024),
 the very ones `zoo eval` and the leaderboard score on.
 """
@@ -19,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="picture grid of several checkpoints (and baselines) on the "
                                   "same frozen test holes")
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help="checkpoint.pt, a run folder, or a leaderboard trial id")
+                   help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
     p.add_argument("--out", required=True, metavar="PNG", help="where to write the grid")
     p.add_argument("--baselines", default="telea",
                    help="comma-separated classical methods to add (default telea; '' for none)")
@@ -33,18 +34,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _resolve(ref: str, storage: str | None, db: str | None) -> tuple[str, Path]:
-    """``(label, checkpoint path)`` for a path or a trial id."""
-    from zoo.checkpoint import CHECKPOINT_NAME
-    from zoo.inpaint import resolve_checkpoint
+    """``(label, model folder)`` for any model name (``zoo.refs``)."""
+    from zoo.refs import label, resolve_model
 
-    path = Path(ref)
-    if path.exists():
-        label = path.parent.name if path.is_file() and path.name == CHECKPOINT_NAME else path.name
-        return label or ref, path
-    try:
-        return ref, resolve_checkpoint(trial=ref, storage=storage, db=db)
-    except ZooError as exc:
-        raise ZooError(f"'{ref}' is neither a checkpoint file nor a known trial: {exc}") from None
+    folder = resolve_model(ref, storage=storage, db=db)
+    return label(ref, folder), folder
 
 
 def run(args: argparse.Namespace) -> int:

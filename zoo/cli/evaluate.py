@@ -1,22 +1,62 @@
-"""`zoo eval`: score a checkpoint, or a classical baseline, on the frozen test masks."""
+"""`zoo eval`: score a model, or a classical baseline, on the frozen test masks.
+
+    zoo eval MODEL [--mask KIND] [--mask-arg KEY=VALUE ... | --mask-args JSON]
+    zoo eval --baseline NAME [--mask KIND ...]
+
+MODEL is a model folder, its model.safetensors, a trial id (``--storage``/``--db``) or a
+Hub id (``hf-hub:org/name``). The masks default to the model's own training kind; any
+registered kind can be given to see how the model does on holes it was not trained on.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 from zoo.cli._common import add_data_args, resolve_data_dir
 from zoo.errors import ZooError
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="score a checkpoint (or --baseline) on the frozen test masks")
-    p.add_argument("checkpoint", nargs="?", help="checkpoint.pt or a run folder")
+    p = sub.add_parser(name, help="score a model (or --baseline) on the frozen test masks")
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
     p.add_argument("--baseline", metavar="NAME",
                    help="score a classical method instead: mean_fill, telea, navier_stokes")
-    p.add_argument("--mask", default=None, help="mask kind for --baseline (default paper)")
+    p.add_argument("--mask", default=None, metavar="KIND",
+                   help="score on this registered mask kind's frozen set (default: the "
+                        "model's training kind; paper for --baseline)")
+    p.add_argument("--mask-arg", action="append", metavar="KEY=VALUE",
+                   help="an option of the mask kind, e.g. max_frac=0.3 (repeatable)")
+    p.add_argument("--mask-args", metavar="JSON", help='the mask options as one JSON object, '
+                                                       'e.g. \'{"max_frac": 0.3}\'')
+    p.add_argument("--storage", metavar="DIR", help="leaderboard for trial ids "
+                                                    "(DIR/leaderboard.sqlite; default ./results)")
+    p.add_argument("--db", metavar="PATH", help="leaderboard file for trial ids")
     add_data_args(p)
     p.set_defaults(func=run)
+
+
+def mask_override(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The mask options given on the command line (None: none given)."""
+    from zoo.cli._common import parse_sets
+
+    if args.mask_args is None and not args.mask_arg:
+        return None
+    out: dict[str, Any] = {}
+    if args.mask_args is not None:
+        try:
+            out = json.loads(args.mask_args)
+        except json.JSONDecodeError as exc:
+            raise ZooError(f"--mask-args is not valid JSON ({exc}); write e.g. "
+                           '\'{"max_frac": 0.3}\'') from None
+        if not isinstance(out, dict):
+            raise ZooError("--mask-args must be a JSON object of options, e.g. "
+                           '\'{"max_frac": 0.3}\'')
+    out.update(parse_sets(args.mask_arg or []))
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,17 +68,23 @@ def run(args: argparse.Namespace) -> int:
     from zoo.config import TrainConfig
     from zoo.data import load_dataset
     from zoo.errors import unknown
+    from zoo.refs import resolve_model
     from zoo.registry import mask_config
     from zoo.train import evaluate_checkpoint_model, resolve_device
 
-    if bool(args.checkpoint) == bool(args.baseline):
-        raise ZooError("give either a CHECKPOINT or --baseline NAME "
-                       f"(baselines: {', '.join(sorted(BASELINES))})")
+    if bool(args.model) == bool(args.baseline):
+        raise ZooError("give either a MODEL or --baseline NAME; MODEL is a model folder, its "
+                       "model.safetensors, a trial id or hf-hub:org/name (baselines: "
+                       f"{', '.join(sorted(BASELINES))})")
+    if (args.storage or args.db) and not args.model:
+        raise ZooError("--storage/--db only apply to a MODEL given as a trial id")
+    mask_args = mask_override(args)
     overrides = {"test_limit": args.test_limit, "data_dir": resolve_data_dir(args.data)}
     if args.baseline:
         if args.baseline not in ALL:
             raise unknown("baseline", args.baseline, ALL)
-        config = TrainConfig.from_dict({"mask": args.mask or "paper", **{
+        config = TrainConfig.from_dict({"mask": args.mask or "paper",
+                                        "mask_args": mask_args or {}, **{
             k: v for k, v in overrides.items() if v is not None}})
         mask_config(config.mask, config.mask_args)  # a bad mask name fails before data loads
         splits = load_dataset(config)
@@ -48,18 +94,22 @@ def run(args: argparse.Namespace) -> int:
         name = args.baseline
     else:
         device = resolve_device(args.device or "auto")
-        model, saved, _ = load_model(args.checkpoint, device=device)
+        folder = resolve_model(args.model, storage=args.storage, db=args.db)
+        model, saved, _ = load_model(folder, device=device)
         data = saved.to_dict()
         if data.get("data_dir") and not Path(data["data_dir"]).is_dir():
             data["data_dir"] = None  # trained elsewhere: use --data or $ZOO_DATA_DIR here
         data.update({k: v for k, v in overrides.items() if v is not None})
-        if args.mask:
-            data["mask"], data["mask_args"] = args.mask, {}
+        if args.mask and args.mask != data["mask"]:
+            data["mask"], data["mask_args"] = args.mask, {}  # another kind: its own defaults
+        if mask_args is not None:
+            data["mask_args"] = mask_args
         config = TrainConfig.from_dict(data)
         mask_config(config.mask, config.mask_args)
         splits = load_dataset(config)
         result = evaluate_checkpoint_model(model, config, splits.test)
-        result["checkpoint"] = str(args.checkpoint)
+        result["checkpoint"] = str(folder)
+        result["model"] = str(args.model)
         name = config.encoder
     if args.json:
         print(dumps(result))

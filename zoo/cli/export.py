@@ -1,6 +1,9 @@
-"""`zoo export`: a checkpoint's model as ONNX or TorchScript, verified, with a model card.
+"""`zoo export`: a model as ONNX or TorchScript, verified, with a model card.
 
-    zoo export CHECKPOINT --format onnx|torchscript [--out PATH] [--size 32]
+    zoo export MODEL --format onnx|torchscript [--out PATH] [--size 32]
+
+MODEL is a model folder, its model.safetensors, a trial id (``--storage``/``--db``) or a
+Hub id (``hf-hub:org/name``).
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "size and a dynamic batch axis, check it against PyTorch "
                                    "(max abs diff < 1e-4) and write MODEL_CARD.md "
                                    "beside it.")
-    p.add_argument("checkpoint", help="checkpoint.pt or a run folder")
+    p.add_argument("model", metavar="MODEL",
+                   help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
     p.add_argument("--format", default="onnx", choices=("onnx", "torchscript"), help="onnx (default) or torchscript")
-    p.add_argument("--out", metavar="PATH", help="output file or folder (default: beside the "
-                                                 "checkpoint, checkpoint.onnx / .torchscript.pt)")
+    p.add_argument("--out", metavar="PATH", help="output file or folder (default: in the model "
+                                                 "folder, model.onnx / model.torchscript.pt)")
     p.add_argument("--size", type=int, default=None,
                    help="input height = width (default: the training image size)")
+    p.add_argument("--storage", metavar="DIR", help="leaderboard for trial ids "
+                                                    "(DIR/leaderboard.sqlite; default ./results)")
+    p.add_argument("--db", metavar="PATH", help="leaderboard file for trial ids")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -30,9 +37,17 @@ def run(args: argparse.Namespace) -> int:
     from zoo._json import dumps
     from zoo.cli._console import console, err_console
     from zoo.export import export_checkpoint
+    from zoo.refs import resolve_model
 
+    from zoo.export import SUFFIX
+    from zoo.hub import is_hub_ref, parse
+
+    folder = resolve_model(args.model, storage=args.storage, db=args.db)
+    out = args.out
+    if out is None and is_hub_ref(args.model):  # never write into huggingface_hub's cache
+        out = parse(args.model)[0].split("/")[-1] + SUFFIX.get(args.format, "")
     with err_console.status(f"exporting to {args.format} and verifying ..."):
-        result = export_checkpoint(args.checkpoint, args.format, args.out, args.size)
+        result = export_checkpoint(folder, args.format, out, args.size)
     if args.json:
         print(dumps({"path": result.path, "format": result.format, "size": result.size,
                      "max_abs_diff": result.max_abs_diff, "exporter": result.exporter,

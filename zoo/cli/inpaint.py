@@ -1,7 +1,11 @@
 """`zoo inpaint`: fill the holes of your own images with a trained model.
 
-    zoo inpaint (--checkpoint C | --trial ID [--storage DIR | --db PATH])
+    zoo inpaint --model REF [--storage DIR | --db PATH]
                 --image FILE|DIR [--mask FILE|DIR | --mask-kind KIND] --out DIR
+
+REF is a model folder, its model.safetensors, a trial id (or unique prefix) from the
+leaderboard, or a Hub id (hf-hub:org/name); ``--checkpoint`` is the same flag under its
+old name and ``--trial`` takes trial ids only. The model is loaded with ``zoo.load``.
 
 Without --mask or --mask-kind, each image's mask is ``<stem>_mask.png`` beside it (LaMa).
 """
@@ -19,11 +23,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "by stem (photo.png + photo_mask.png, or the same name in "
                                    "a --mask folder), one --mask FILE for all, or generated.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", metavar="PATH", help="checkpoint.pt or a run folder")
+    src.add_argument("--model", "--checkpoint", dest="model", metavar="REF",
+                     help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
     src.add_argument("--trial", metavar="ID", help="a leaderboard trial id (or unique prefix)")
-    p.add_argument("--storage", metavar="DIR", help="where --trial's leaderboard lives "
+    p.add_argument("--storage", metavar="DIR", help="where trial ids are looked up "
                                                     "(DIR/leaderboard.sqlite; default ./results)")
-    p.add_argument("--db", metavar="PATH", help="the leaderboard file for --trial")
+    p.add_argument("--db", metavar="PATH", help="the leaderboard file for trial ids")
     p.add_argument("--image", required=True, metavar="FILE|DIR", help="an image or a folder")
     holes = p.add_mutually_exclusive_group()
     holes.add_argument("--mask", metavar="FILE|DIR",
@@ -46,22 +51,20 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
         TimeRemainingColumn
 
-    from zoo.checkpoint import load_model
+    from zoo.api import load
     from zoo.cli._common import parse_sets
     from zoo.cli._console import console, err_console
     from zoo.inpaint import inpaint_files, plan, resolve_checkpoint
-    from zoo.train import resolve_device
 
     if args.batch_size < 1 or args.tile < 8:
         raise ZooError("--batch-size must be >= 1 and --tile >= 8")
     if args.mask_arg and not args.mask_kind:
         raise ZooError("--mask-arg needs --mask-kind (it sets options of generated masks)")
-    if (args.storage or args.db) and not args.trial:
-        raise ZooError("--storage/--db only apply to --trial; with --checkpoint, drop them")
     # Every input is checked before the model loads and before anything is written.
     jobs = plan(args.image, args.out, args.mask, generate=args.mask_kind is not None)
-    path = resolve_checkpoint(args.checkpoint, args.trial, storage=args.storage, db=args.db)
-    model, config, _ = load_model(path, device=resolve_device(args.device))
+    path = resolve_checkpoint(args.model, args.trial, storage=args.storage, db=args.db)
+    loaded = load(path, device=args.device)  # the Python API: zoo.load(...)
+    model, config = loaded.net, loaded.config
     mask_args = parse_sets(args.mask_arg or [])
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -21,7 +21,7 @@ import torch
 
 from ray.tune import Callback
 
-from zoo.checkpoint import CHECKPOINT_NAME
+from zoo.checkpoint import CHECKPOINT_NAME, copy_model
 from zoo.errors import ZooError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
     restored = tune.get_checkpoint()
     if restored is not None:
         with restored.as_directory() as d:
-            shutil.copy(Path(d) / CHECKPOINT_NAME, work / CHECKPOINT_NAME)
+            copy_model(d, work)  # the model folder: weights, JSON, resume state
     node = {"node_id": ray.get_runtime_context().get_node_id()}
 
     def on_epoch(record: dict[str, Any], ckpt: Path) -> None:

@@ -1,0 +1,183 @@
+"""Inpainting from Python: ``zoo.load(ref)`` and ``model.inpaint(image, mask)``.
+
+    import zoo
+    from PIL import Image
+
+    model = zoo.load("hf-hub:org/name")          # or a model folder, a file, a trial id
+    out = model.inpaint(Image.open("photo.jpg"), Image.open("photo_mask.png"))
+    out.save("filled.png")
+
+``inpaint`` takes PIL images of any mode or numpy arrays (H, W), (H, W, 1|2|3|4) of uint8
+or uint16, of any size, with the guarantees of ``zoo inpaint``: the output has the input's
+size (and, for arrays, its shape and dtype), pixels outside the hole are the input's bit
+for bit, alpha is kept, grayscale stays grayscale. It runs ``zoo.inpaint.inpaint_picture``
+(padding to a size the model takes, tiling above one megapixel), as ``zoo inpaint`` does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+_GRAY16 = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+MASK_THRESHOLD = 127
+
+
+def _picture_from_pil(im: Any) -> Any:
+    """A PIL image of any mode as a ``zoo.inpaint.Picture`` (the rules of ``read_image``)."""
+    from zoo.inpaint import Picture
+
+    mode = im.mode
+    if mode in _GRAY16:
+        arr = np.asarray(im)
+        if mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ZooError("the image is 32-bit integer with values outside 0..65535; "
+                           "convert it to 8- or 16-bit first")
+        return Picture(arr.astype(np.uint16)[..., None])
+    if mode in ("P", "PA"):
+        im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode not in ("RGB", "RGBA", "L", "LA"):
+        try:
+            im = im.convert("RGBA" if "A" in mode else "RGB")
+        except (ValueError, OSError) as exc:
+            raise ZooError(f"the image has mode {mode}, which cannot become RGB ({exc}); "
+                           "give an RGB or grayscale image") from None
+    arr = np.asarray(im)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if im.mode in ("RGBA", "LA"):
+        return Picture(np.ascontiguousarray(arr[..., :-1]), np.ascontiguousarray(arr[..., -1]))
+    return Picture(np.ascontiguousarray(arr))
+
+
+def _picture_from_array(arr: np.ndarray) -> Any:
+    from zoo.inpaint import Picture
+
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise ZooError(f"image arrays must be uint8 or uint16, got {arr.dtype}; for floats in "
+                       "0..1 pass (x * 255).round().astype(np.uint8)")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ZooError(f"image array of shape {arr.shape}; expected (H, W) or (H, W, C) with "
+                       "C = 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA)")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ZooError(f"image array of shape {arr.shape} is empty")
+    if arr.shape[2] in (2, 4):
+        return Picture(np.ascontiguousarray(arr[..., :-1]), np.ascontiguousarray(arr[..., -1]))
+    return Picture(np.ascontiguousarray(arr))
+
+
+def to_picture(image: Any) -> Any:
+    """A PIL image or a numpy array as a ``Picture``."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return _picture_from_pil(image)
+    if isinstance(image, np.ndarray):
+        return _picture_from_array(image)
+    raise ZooError(f"image must be a PIL image or a numpy array, got {type(image).__name__}")
+
+
+def to_hole(mask: Any, size: tuple[int, int]) -> np.ndarray:
+    """The hole (H, W) bool of a mask: a PIL image (white > 127 = hole, as mask files) or an
+    array: bool (True = hole), integers (0/1, or 0..255 with > 127 = hole; uint16 scaled),
+    floats (> 0.5). ``size`` is the image's (height, width)."""
+    from PIL import Image
+
+    if isinstance(mask, Image.Image):
+        if mask.mode in _GRAY16:
+            hole = np.asarray(mask).astype(np.int64) > MASK_THRESHOLD * 257
+        else:
+            hole = np.asarray(mask.convert("L")) > MASK_THRESHOLD
+    elif isinstance(mask, np.ndarray):
+        m = mask
+        if m.ndim == 3:
+            m = m.max(axis=2)
+        if m.ndim != 2:
+            raise ZooError(f"mask array of shape {mask.shape}; expected (H, W) or (H, W, C)")
+        if m.dtype == bool:
+            hole = m
+        elif m.dtype == np.uint16:
+            hole = m.astype(np.int64) > MASK_THRESHOLD * 257
+        elif np.issubdtype(m.dtype, np.integer):
+            hole = (m == 1) if m.size and m.max() <= 1 else m > MASK_THRESHOLD
+        elif np.issubdtype(m.dtype, np.floating):
+            hole = m > 0.5
+        else:
+            raise ZooError(f"mask arrays must be bool, integer or float, got {m.dtype}")
+    else:
+        raise ZooError(f"mask must be a PIL image or a numpy array, got {type(mask).__name__}")
+    if hole.shape != tuple(size):
+        raise ZooError(f"mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
+                       f"{size[1]}x{size[0]}; a mask must have its image's size")
+    return np.ascontiguousarray(hole)
+
+
+class Inpainter:
+    """A loaded model: ``inpaint(image, mask)``; ``net`` is the torch module, ``config`` its
+    TrainConfig, ``metrics`` its test metrics (or None), ``folder`` where it lies."""
+
+    def __init__(self, net: Any, config: Any, payload: dict[str, Any], folder: Path) -> None:
+        self.net, self.config, self.folder = net, config, folder
+        self.metrics = payload.get("metrics")
+        self.requires = payload.get("requires") or {}
+
+    @property
+    def device(self) -> Any:
+        return next(self.net.parameters()).device
+
+    def to(self, device: Any) -> Inpainter:
+        """Move the model to ``device`` (``"cpu"``, ``"cuda"``, ...); returns self."""
+        from zoo.train import resolve_device
+
+        self.net.to(resolve_device(str(device)))
+        return self
+
+    def __repr__(self) -> str:
+        return (f"Inpainter(encoder={self.config.encoder!r}, mask={self.config.mask!r}, "
+                f"folder={str(self.folder)!r}, device={str(self.device)!r})")
+
+    def inpaint(self, image: Any, mask: Any, *, batch_size: int = 4,
+                tile: int | None = None) -> Any:
+        """Fill the hole of ``image`` (PIL image or array) where ``mask`` marks it; returns
+        the same kind: a PIL image (PNG-storable mode), or an array of the input's shape and
+        dtype. Pixels outside the hole are the input's, unchanged."""
+        import torch
+
+        from zoo.inpaint import DEFAULT_TILE, inpaint_picture
+
+        picture = to_picture(image)
+        hole = to_hole(mask, picture.pixels.shape[:2])
+        self.net.eval()
+        with torch.no_grad():
+            out = inpaint_picture(self.net, picture, hole, batch_size=batch_size,
+                                  tile=tile or DEFAULT_TILE)
+        if isinstance(image, np.ndarray):
+            pixels = out.pixels
+            if out.alpha is not None:
+                pixels = np.concatenate([pixels, out.alpha[..., None]], axis=2)
+            return pixels.reshape(image.shape).astype(image.dtype, copy=False)
+        return out.to_pil()
+
+    __call__ = inpaint
+
+
+def load(ref: str | os.PathLike, *, device: str = "auto", storage: str | None = None,
+         db: str | None = None) -> Inpainter:
+    """Load a model by any name zoo accepts (a model folder, its model.safetensors, a trial
+    id with ``storage``/``db``, or ``hf-hub:org/name``): an ``Inpainter`` in eval mode."""
+    from zoo.checkpoint import load_model
+    from zoo.refs import resolve_model
+    from zoo.train import resolve_device
+
+    folder = resolve_model(ref, storage=storage, db=db)
+    net, config, payload = load_model(folder, device=resolve_device(device))
+    return Inpainter(net, config, payload, folder)

@@ -1,0 +1,165 @@
+"""The model card (``README.md`` of a model folder): YAML front matter the Hugging Face Hub
+reads (license, library, tags, datasets, metrics), then what the model is, how it was
+trained and scored (beside the classical baselines and the ceiling on the same masks),
+which plugin packages it needs, and how to use it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MARKER = "<!-- written by zoo: a model card; zoo rewrites it on every save -->"
+METRIC_KEYS = ("psnr_hole", "ssim_hole", "l1_hole", "dice", "psnr", "ssim")
+
+
+def owns_card(path: Path) -> bool:
+    """True when ``path`` may be (re)written as a card: absent, or a regular file zoo wrote."""
+    if path.is_symlink():
+        return False
+    if not path.exists():
+        return True
+    if not path.is_file():
+        return False
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return MARKER in head
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _table(rows: dict[str, dict[str, Any]]) -> str:
+    lines = ["| method | " + " | ".join(METRIC_KEYS) + " |", "|---" * (len(METRIC_KEYS) + 1) + "|"]
+    for name, m in rows.items():
+        cells = []
+        for k in METRIC_KEYS:
+            v = m.get(k) if isinstance(m, dict) else None
+            cells.append("inf" if isinstance(v, float) and math.isinf(v) else
+                         f"{v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool)
+                         else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def model_card(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None,
+               history: list[dict[str, Any]] | None, folder: Path,
+               license: str | None = None, repo_id: str | None = None) -> str:
+    """The README.md text of a model folder."""
+    requires = meta.get("requires") or {}
+    enc = requires.get("encoder") or {}
+    mask = requires.get("mask") or {}
+    license = license or meta.get("info", {}).get("license") or "unknown"
+    front: dict[str, Any] = {
+        "license": license,
+        "library_name": "zoo-inpaint",
+        "pipeline_tag": "image-to-image",
+        "tags": ["image-inpainting", "zoo-inpaint", f"encoder:{config.encoder}",
+                 f"mask:{config.mask}"],
+        "datasets": [config.dataset],
+    }
+    if metrics:
+        front["metrics"] = ["psnr", "ssim"]
+        front["zoo"] = {"eval_id": metrics.get("eval_id"),
+                        **{k: _num(metrics.get(k)) for k in METRIC_KEYS if k in metrics}}
+    front.setdefault("zoo", {})
+    front["zoo"].update({
+        "format": f"{meta.get('format')} v{meta.get('version')}",
+        "requires": [{k: v for k, v in r.items()} for r in (enc, mask) if r],
+        "config_hash": config.hash(),
+    })
+    history = history or []
+    if metrics:
+        rows = {"this model": metrics, **(metrics.get("baselines") or {})}
+        scored = (f"Scored on the frozen test masks `{metrics.get('eval_id', '?')}` "
+                  f"({metrics.get('n_images', '?')} images), beside the classical baselines "
+                  "and the ceiling on the same holes:\n\n" + _table(rows))
+    else:
+        scored = ("No test metrics yet (the card is rewritten after training's final "
+                  "evaluation; `zoo eval` scores the model).")
+    last = history[-1] if history else {}
+    val = last.get("val_psnr_hole")
+    plugins = "\n".join(
+        f"- {role}: `{r.get('name')}` from package `{r.get('package', '?')}` "
+        f"{r.get('version', '?')} (plugin `{r.get('plugin', '?')}`)"
+        for role, r in (("fusion encoder", enc), ("mask generator", mask)) if r) or "- (none)"
+    ref = f"hf-hub:{repo_id}" if repo_id else "MODEL_FOLDER_OR_HUB_ID"
+    pictures = "\n".join(f"![{p}]({p})" for p in ("grid.png", "curves.png")
+                         if (folder / p).is_file())
+    body = f"""{MARKER}
+# {config.encoder} U-Net inpainter (zoo)
+
+An image-inpainting model trained with zoo (package `zoo-inpaint`): a configurable U-Net
+with the fusion encoder `{config.encoder}`, trained on `{config.dataset}` with
+`{config.mask}` holes.
+
+| | |
+|---|---|
+| fusion encoder | `{config.encoder}` {json.dumps(config.encoder_args) if config.encoder_args else ""} |
+| config hash | `{config.hash()}` (seed {config.seed}) |
+| epochs trained | {len(history)} of {config.epochs} |
+| last validation hole PSNR | {f"{val:.2f} dB" if isinstance(val, (int, float)) else "-"} |
+| license | {license} |
+
+## Use it
+
+```bash
+pip install zoo-inpaint
+zoo inpaint --model {ref} --image photos/ --mask masks/ --out filled/
+zoo eval {ref}
+```
+
+```python
+import zoo
+from PIL import Image
+
+model = zoo.load("{ref}")
+filled = model.inpaint(Image.open("photo.png"), Image.open("photo_mask.png"))  # white = hole
+```
+
+## Plugins it needs
+
+{plugins}
+
+## Data and masks
+
+- Data: `{config.dataset}`, image size {config.image_size}, train_limit={config.train_limit},
+  val_limit={config.val_limit}, test_limit={config.test_limit}.
+- Masks: `{config.mask}` {json.dumps(config.mask_args) if config.mask_args else "(default options)"};
+  the model has only seen holes of this kind. Mask protocol: 1 (white) = hole; the
+  model's input is `image * (1 - mask)` and the mask.
+- Recipe: loss `{config.loss}`, optimizer `{config.optimizer}` lr {config.lr:g}, batch size
+  {config.batch_size}, {config.epochs} epochs.
+
+## Metrics
+
+{scored}
+
+PSNR/SSIM/L1 "hole" are measured only inside the hole; "dice" is the paper's whole-image
+Dice. Judge models by the hole metrics.
+
+{pictures}
+
+## Config
+
+```json
+{json.dumps(config.to_dict(), indent=2, default=str)}
+```
+
+## Files
+
+`model.safetensors` (weights), `config.json`, `zoo.json` (format and plugin requirements),
+`metrics.json`, `history.json`: no pickle anywhere.
+"""
+    return "---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n" + body
