@@ -7,7 +7,7 @@ Masks: scratches (thin strokes), blobs (thick strokes) and boxes, seeded per pho
 covering 1-15 % of the image. Score: PSNR over the hole pixels (in the photo's own mode),
 for zoo (coarse to fine, as `zoo inpaint` runs), zoo in one pass at full size, and Telea.
 
-    python benchmarks/bench_photos.py runs/strong/checkpoint.pt [--out docs/photo.png]
+    python benchmarks/bench_photos.py runs/strong [--out docs/photo.png]
     python benchmarks/bench_photos.py MODEL --smoke        # two small photos, for CI
 """
 
@@ -101,15 +101,16 @@ def telea(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     from zoo.checkpoint import load_model
     from zoo.inpaint import Picture, generated_mask, inpaint_picture
+    from zoo.refs import resolve_model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model", help="a zoo checkpoint (file or run folder)")
+    p.add_argument("model", help="a model: folder, its model.safetensors, or hf-hub:org/name")
     p.add_argument("--out", help="write one photo's masked | zoo | Telea | original PNG here")
     p.add_argument("--smoke", action="store_true", help="two small photos only")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = load_model(args.model)[0]
+    model = load_model(resolve_model(args.model))[0]
     rows, figure = [], None
     t0 = time.perf_counter()
     for name, image in photos(args.smoke):

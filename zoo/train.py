@@ -335,7 +335,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
                 payload["config"].get("seed") != config.seed:
             raise ZooError(f"{ckpt_path} was written by a different config; use another --out "
                            "(the old checkpoint is kept)")
-    if resume and ckpt_path.exists():
+    if resume and has_checkpoint(out_dir):
         state.load(payload)
         start_epoch, history = payload["epoch"], payload.get("history", [])
         log.info("resumed %s at epoch %d", ckpt_path, start_epoch)
