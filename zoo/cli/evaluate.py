@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.baselines import ALL, BASELINES
     from zoo.checkpoint import load_model
     from zoo.cli._console import console
-    from zoo.cli._report import metrics_table
+    from zoo.cli._report import area_table, metrics_table
     from zoo.config import TrainConfig
     from zoo.data import load_dataset
     from zoo.errors import unknown
@@ -117,4 +117,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(metrics_table(result, title=f"{name} on {config.dataset} test "
                                                   f"({config.mask} masks, {result['eval_id']})",
                                     name=name))
+        by_area = area_table(result, title="hole PSNR / SSIM by hole area", name=name)
+        if by_area is not None:
+            console.print(by_area)
     return 0
