@@ -4,10 +4,16 @@
                     [--dataset D] [--mask M] [--status S] [--top N] [--group]
                     [--format table|csv|json|markdown]
     zoo leaderboard show TRIAL [--db PATH | --storage DIR] [--format table|json]
+    zoo leaderboard searches [--db PATH | --storage DIR] [--format table|json]
+    zoo leaderboard rm SEARCH [--db PATH | --storage DIR] [--yes]
+    zoo leaderboard rebuild [--storage DIR] [--db PATH] [--search S]
 
 The file is ``--db PATH``, else ``<--storage DIR>/leaderboard.sqlite``, else
 ``./results/leaderboard.sqlite`` (``zoo tune`` writes there by default). Reading never
-creates it. TRIAL is a trial id or a unique prefix of one.
+creates it. TRIAL is a trial id (``quick-3``: the search's name and a number) or a unique prefix.
+``rebuild`` refills the file from the results Tune stored in ``--storage`` (after it was
+deleted, or when a search could not write to it); ``rm`` deletes a search's rows (its
+results in storage stay, so ``rebuild`` can bring them back).
 
 Output shapes:
 
@@ -31,6 +37,7 @@ import argparse
 import csv
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from zoo._json import dumps
@@ -46,6 +53,7 @@ from zoo.leaderboard import (
 )
 
 LIST_FORMATS = ("table", "csv", "json", "markdown")
+ACTIONS = ("show", "searches", "rm", "rebuild")
 SHOW_FORMATS = ("table", "json")
 # the metrics every table shows; the sort metric is added when it is not one of them
 TABLE_METRICS = ("psnr_hole", "ssim_hole", "l1_hole", "dice")
@@ -64,15 +72,21 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="examples:\n  zoo leaderboard --top 10\n"
                               "  zoo leaderboard --group --format markdown\n"
-                              "  zoo leaderboard show 3fa2c")
-    # `show` is an optional positional rather than a subparser, so the plain listing
+                              "  zoo leaderboard searches\n"
+                              "  zoo leaderboard show quick-1\n"
+                              "  zoo leaderboard --columns lr,unet.fusion_merge\n"
+                              "  zoo leaderboard rebuild --storage results\n"
+                              "  zoo leaderboard rm quick --yes")
+    # the actions are an optional positional rather than subparsers, so the plain listing
     # keeps its flags without a sub-command word
-    p.add_argument("action", nargs="?", choices=["show"], help="show one trial in full")
-    p.add_argument("trial", nargs="?", help="with show: a trial id or unique prefix")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--db", help="the leaderboard file")
-    where.add_argument("--storage", help=f"a tune storage folder holding leaderboard.sqlite "
-                                         f"(default: ./{DEFAULT_STORAGE})")
+    p.add_argument("action", nargs="?", choices=list(ACTIONS),
+                   help="show TRIAL: one trial in full; searches: list the searches; "
+                        "rm SEARCH: delete a search's rows; rebuild: refill from --storage")
+    p.add_argument("trial", nargs="?", metavar="TRIAL|SEARCH",
+                   help="with show: a trial id or unique prefix; with rm: a search name")
+    p.add_argument("--db", help="the leaderboard file (default STORAGE/leaderboard.sqlite)")
+    p.add_argument("--storage", help=f"a tune storage folder holding leaderboard.sqlite and "
+                                     f"the searches' results (default: ./{DEFAULT_STORAGE})")
     p.add_argument("--sort", default="psnr_hole",
                    help=f"metric to rank by (default psnr_hole): {', '.join(SORT_KEYS)}")
     p.add_argument("--search", help="only this search")
@@ -83,12 +97,22 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--top", type=int, help="show the best N")
     p.add_argument("--group", action="store_true", help="mean ± std across seeds per config")
     p.add_argument("--format", default="table", help=f"{', '.join(LIST_FORMATS)} (default table)")
+    p.add_argument("--columns", metavar="A,B",
+                   help="extra columns: any metric (e.g. psnr_hole@0-10, val_ssim_hole) or "
+                        "config option (e.g. lr, unet.fusion_merge) of the trials")
+    p.add_argument("--yes", "-y", action="store_true", help="with rm: do not ask")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """List the leaderboard, or show one trial."""
+    """List the leaderboard, show one trial, list or delete searches, or rebuild the file."""
+    if args.action == "rebuild":
+        return _rebuild(args)
     lb = Leaderboard(resolve_db_path(args.db, args.storage), create=False)
+    if args.action == "searches":
+        return _searches(lb, args)
+    if args.action == "rm":
+        return _rm(lb, args)
     if args.action == "show":
         if not args.trial:
             raise ZooError("`zoo leaderboard show` needs a trial id (or a unique prefix); "
@@ -314,6 +338,81 @@ def _write_csv(rows: list[dict], group: bool) -> None:
 
 
 # -- one trial ---------------------------------------------------------------------------
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from zoo.checkpoint import CHECKPOINT_NAME
+    from zoo.cli._console import console, escape
+    from zoo.tune._store import rebuild, searches_in
+
+    if args.trial:
+        raise ZooError(f"unexpected argument '{args.trial}'; pick a search with --search")
+    storage = Path(args.storage or DEFAULT_STORAGE).expanduser().resolve()
+    if not storage.is_dir():
+        raise ZooError(f"--storage {storage} is not a folder; pass the folder `zoo tune "
+                       "--storage` wrote its results to (default ./results)")
+    if not searches_in(storage):
+        raise ZooError(f"no zoo search results in {storage} (a search folder holds "
+                       "zoo_search.json); pass the folder `zoo tune --storage` wrote to")
+    lb = Leaderboard(resolve_db_path(args.db, storage))
+    written = rebuild(storage, lb, search=args.search, checkpoint_name=CHECKPOINT_NAME)
+    for name, n in written.items():
+        console.print(f"{escape(name)}: {n} trials recorded", highlight=False)
+    console.print(f"leaderboard: {escape(str(lb.path))}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def _searches(lb: Leaderboard, args: argparse.Namespace) -> int:
+    if args.format not in SHOW_FORMATS:
+        raise unknown("format for searches", args.format, SHOW_FORMATS)
+    rows = lb.search_summaries()
+    if args.format == "json":
+        sys.stdout.write(dumps({"searches": rows}, indent=2) + "\n")
+        return 0
+    from rich.table import Table
+
+    from zoo.cli._console import console, escape
+
+    if not rows:
+        console.print(f"no searches in {escape(str(lb.path))} yet; `zoo tune` records them",
+                      style="yellow", highlight=False)
+        return 0
+    table = Table(title=f"searches in {escape(str(lb.path))}")
+    for col in ("search", "trials", "status", "best", "psnr_hole", "eval sets", "updated"):
+        table.add_column(col, justify="right" if col in ("trials", "psnr_hole") else "left")
+    for r in rows:
+        table.add_row(escape(r["search"]), str(r["trials"]),
+                      ", ".join(f"{n} {k}" for k, n in sorted(r["status"].items())),
+                      escape(r["best"] or "-"), _fmt("psnr_hole", r["best_psnr_hole"]),
+                      escape(", ".join(r["eval_ids"]) or "-"), r["updated_at"][:16].replace("T", " "))
+    console.print(table)
+    return 0
+
+
+def _rm(lb: Leaderboard, args: argparse.Namespace) -> int:
+    from zoo.cli._console import console, err_console, escape
+
+    if not args.trial:
+        raise ZooError("`zoo leaderboard rm` needs a search name; `zoo leaderboard searches` "
+                       "lists them")
+    names = lb.searches()
+    if args.trial not in names:
+        raise unknown(f"search in {lb.path}", args.trial, names)
+    n = len(lb.trials(search=args.trial))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ZooError(f"`zoo leaderboard rm {args.trial}` would delete {n} trials; "
+                           "confirm with --yes (no terminal to ask on)")
+        answer = err_console.input(f"delete the {n} trials of search {escape(args.trial)} "
+                                   f"from {escape(str(lb.path))}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            err_console.print("nothing deleted")
+            return 1
+    deleted = lb.delete_search(args.trial)
+    console.print(f"deleted {deleted} trials of search {escape(args.trial)}; its results in "
+                  "storage are kept (`zoo leaderboard rebuild` restores the rows)",
+                  highlight=False)
+    return 0
 
 
 def _show(lb: Leaderboard, args: argparse.Namespace) -> int:

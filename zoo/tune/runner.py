@@ -390,8 +390,10 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
             spec.name, "the search was interrupted; `zoo tune SPACE --resume` continues it")
     rows = board.trials(search=spec.name, sort="created_at", descending=False)
     counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    for status in ("completed", "stopped", "failed", "interrupted", "running"):
+        n = sum(1 for row in rows if row["status"] == status)
+        if n:
+            counts[status] = n
     pending = max(0, len(grid) - len(rows)) if grid is not None else 0
     if pending:
         counts["not started"] = pending
