@@ -111,7 +111,7 @@ def test_every_trial_diverging_exits_non_zero(tmp_path: Path, data_env: dict) ->
     assert all(t["status"] == "failed" and "nan" in t["error"] for t in trials), trials
 
 
-def _completed(storage: Path) -> int:
+def _count(storage: Path, status: str) -> int:
     db = storage / "leaderboard.sqlite"
     if not db.exists():
         return 0
@@ -119,7 +119,7 @@ def _completed(storage: Path) -> int:
 
     try:
         with sqlite3.connect(db) as con:
-            return con.execute("SELECT COUNT(*) FROM trials WHERE status='completed'"
+            return con.execute("SELECT COUNT(*) FROM trials WHERE status=?", (status,)
                                ).fetchone()[0]
     except sqlite3.OperationalError:  # the schema is being created right now
         return 0
@@ -132,7 +132,9 @@ def test_killed_search_resumes_without_redoing_trials(tmp_path: Path, data_env: 
     proc = subprocess.Popen([sys.executable, "-m", "zoo", *args], env={**os.environ, **data_env},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 400
-    while _completed(storage) < 1 and proc.poll() is None and time.time() < deadline:
+    # interrupt while the second trial runs: one done, one to record as interrupted
+    while (_count(storage, "completed") < 1 or _count(storage, "running") < 1) and \
+            proc.poll() is None and time.time() < deadline:
         time.sleep(0.5)
     assert proc.poll() is None, "search ended before it could be interrupted:\n" + \
         proc.stdout.read()[-3000:]
