@@ -101,7 +101,8 @@ class TrainConfig:
         self.mask_args = dict(self.mask_args or {})
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
-        _check(self.lr > 0, "lr must be > 0")
+        _check(self.lr > 0 and self.lr != float("inf"), "lr must be a finite number > 0")
+        _check(self.eval_batch_size >= 1, "eval_batch_size must be >= 1")
         _check(self.image_size >= 4, "image_size must be >= 4")
         for name in ("train_limit", "val_limit", "test_limit"):
             value = getattr(self, name)

@@ -75,8 +75,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                               "  zoo leaderboard searches\n"
                               "  zoo leaderboard show quick-1\n"
                               "  zoo leaderboard --columns lr,unet.fusion_merge\n"
-                              "  zoo leaderboard rebuild --storage results\n"
-                              "  zoo leaderboard rm quick --yes")
+                              "  zoo leaderboard rm quick --yes\n"
+                              "  zoo leaderboard rebuild --storage results")
     # the actions are an optional positional rather than subparsers, so the plain listing
     # keeps its flags without a sub-command word
     p.add_argument("action", nargs="?", choices=list(ACTIONS),

@@ -201,8 +201,7 @@ def rebuild(storage: Path, board: Any, search: str | None = None,
             checkpoint_name: str = "checkpoint.pt") -> dict[str, int]:
     """Refill ``board`` with every trial Tune stored under ``storage`` (or of ``search``).
 
-    A ``completed`` row already there is kept (the leaderboard's upsert rule). Returns the
-    rows written per search.
+    A ``completed`` row already there is kept as it is. Returns the rows written per search.
     """
     written: dict[str, int] = {}
     for exp_dir in searches_in(storage):
@@ -210,6 +209,8 @@ def rebuild(storage: Path, board: Any, search: str | None = None,
         spec = spec_from_record(record)
         if search is not None and spec.name != search:
             continue
+        # rows already complete stay as they are (not even their time stamp changes)
+        done = {r["trial_id"] for r in board.trials(search=spec.name, status="completed")}
         states = _tune_states(exp_dir)
         folders = sorted({*states, *(p.name for p in exp_dir.iterdir()
                                      if p.is_dir() and (p / "params.json").is_file())})
@@ -233,6 +234,8 @@ def rebuild(storage: Path, board: Any, search: str | None = None,
                                   checkpoint_name)
             tune_id = state.get("trial_id") or (last or {}).get("trial_id") or folder
             name = trial_name(spec.name, tune_id) if state or last else folder
+            if name in done:
+                continue
             board.record_trial(spec.name, name, status, result, config, error=error)
             count += 1
         written[spec.name] = count
