@@ -198,8 +198,8 @@ MAX_SETTING_COLUMNS = 6
 def _flat(config: dict | None, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (config or {}).items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))  # an empty mapping sets nothing
         else:
             out[f"{prefix}{key}"] = value
     return out
