@@ -193,6 +193,12 @@ class SearchOutcome:
     interrupted: bool
     unrecorded: list[str] = field(default_factory=list)  # rows the leaderboard refused
 
+    def __iter__(self) -> Any:  # iterates Tune's results, as the ResultGrid it wraps
+        return iter(self.grid if self.grid is not None else ())
+
+    def __len__(self) -> int:
+        return len(self.grid) if self.grid is not None else 0
+
     @property
     def failed(self) -> int:
         return self.counts.get("failed", 0)
@@ -227,7 +233,8 @@ def pin_data_dir(spec: Any) -> None:
     commands need no environment variable."""
     from zoo.data import ENV_DATA_DIR
 
-    if spec.base.get("data_dir") or "data_dir" in spec.space or "dataset" in spec.space:
+    space = getattr(spec, "space", {})
+    if spec.base.get("data_dir") or "data_dir" in space or "dataset" in space:
         return
     if spec.base.get("dataset", "cifar10") != "cifar10" or not os.environ.get(ENV_DATA_DIR):
         return
@@ -335,7 +342,7 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
     t0 = time.perf_counter()
     splits = load_dataset(base)  # once, in the driver; trials share it via the object store
     log.info("data loaded in %.1fs", time.perf_counter() - t0)
-    if "://" not in storage and not resume:
+    if "://" not in storage and not resume and hasattr(spec, "space"):
         write_record(Path(exp_path), spec)
 
     fn = tune.with_parameters(trainable, spec=spec,
