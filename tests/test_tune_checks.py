@@ -103,3 +103,24 @@ def test_rich_escape_keeps_brackets(capsys) -> None:
 
     console.print(escape("pip install 'zoo-inpaint[export]'"), soft_wrap=True)
     assert "zoo-inpaint[export]" in capsys.readouterr().out
+
+
+def test_an_unreachable_address_is_one_message(tmp_path: Path, capsys) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, err = _tune(capsys, "--storage", str(tmp_path), "--address", f"127.0.0.1:{port}")
+    assert code == 2 and "no Ray head node answers" in err, err
+    code, err = _tune(capsys, "--storage", str(tmp_path), "--address", "nohostport")
+    assert code == 2 and "HOST:PORT" in err
+    assert not _ray_started()
+
+
+def test_bad_eval_batch_size_and_lr_are_refused_before_work(capsys) -> None:
+    for setting, message in (("eval_batch_size=0", "eval_batch_size must be >= 1"),
+                             ("eval_batch_size=-5", "eval_batch_size must be >= 1"),
+                             ("lr=.inf", "lr must be a finite number")):
+        code, err = _tune(capsys, "--set", setting, "--dry-run")
+        assert code == 2 and message in err, err

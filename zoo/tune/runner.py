@@ -286,6 +286,26 @@ def prepare_search(spec: Any, storage: str, *, resume: bool = False,
     return storage, board.path, board
 
 
+def check_address(address: str | None, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT that nothing answers on is refused at once (Ray would retry for
+    minutes, logging each attempt)."""
+    import socket
+
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ZooError(f"--address {address}: expected HOST:PORT of a Ray head node (e.g. "
+                       "10.0.0.5:6379) or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ZooError(f"--address {address}: no Ray head node answers there ({exc}); check "
+                       "the host and port (`ray status` on the head node shows them), or leave "
+                       "--address out to run on this machine") from None
+
+
 def _init_ray(address: str | None, kwargs: dict[str, Any]) -> None:
     import ray
 
@@ -323,6 +343,7 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
     from zoo.tune._store import trial_dirname, write_record
 
     storage, db_path, board = prepare_search(spec, storage, resume=resume, db_path=db_path)
+    check_address(address)
     exp_path = f"{storage.rstrip('/')}/{spec.name}"
     base = spec.trial_config({})
 
