@@ -91,7 +91,9 @@ def test_leaderboard_examples_run(results: Path, capsys) -> None:
 
 def test_tune_dry_run_examples_run(capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
-    examples = [e for e in _block_after("## Searching: `zoo tune`") if "--dry-run" in e]
+    examples = [e for e in _block_after("## Searching: `zoo tune`") + _help_examples("tune")
+                if "--dry-run" in e]
+    assert len(examples) >= 3
     assert examples
     for example in examples:
         code = main(shlex.split(example)[1:])

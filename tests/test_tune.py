@@ -155,16 +155,24 @@ def test_killed_search_resumes_without_redoing_trials(tmp_path: Path, data_env: 
         assert refused.returncode == 2, refused.stderr[-3000:]
         assert f"--resume cannot change {named}" in refused.stderr, refused.stderr
 
+    # a lost leaderboard is refilled by --resume from what Tune stored
+    for f in storage.glob("leaderboard.sqlite*"):
+        f.unlink()
+    epochs_run = {tid: len((storage / "resumable" / tid / "result.json").read_text().splitlines())
+                  for tid in done_before}
     resumed = zoo(*args, "--resume", unset=("ZOO_DATA_DIR",))  # a new shell: no variable
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "4 trials: 4 completed" in resumed.stdout
     trials = board(storage)["trials"]
     ids = [t["trial_id"] for t in trials]
     assert len(ids) == len(set(ids))  # every trial exactly once
     assert sorted(ids) == [f"resumable-{i}" for i in range(1, 5)]
     assert all(t["status"] == "completed" for t in trials)
-    for tid in done_before:  # finished trials were not run again
+    for tid in done_before:  # finished trials were not run again, and are back in the board
         after = next(t for t in trials if t["trial_id"] == tid)
-        assert after["updated_at"] == first[tid]["updated_at"]
+        assert after["psnr_hole"] == first[tid]["psnr_hole"]
+        assert len((storage / "resumable" / tid / "result.json").read_text().splitlines()) \
+            == epochs_run[tid]
 
 
 def test_search_spreads_over_a_two_node_cluster(tmp_path: Path, cifar_dir: Path) -> None:

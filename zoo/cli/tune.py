@@ -8,7 +8,20 @@ import argparse
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="run a Ray Tune search from a YAML search space",
                        description="Run a search. Local Ray by default; --address joins a "
-                                   "cluster. Results and the leaderboard go to --storage.")
+                                   "cluster. Results and the leaderboard go to --storage.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n"
+                              "  zoo tune search_spaces/smoke.yaml --dry-run\n"
+                              "  zoo tune search_spaces/quick.yaml --dry-run --set lr=0.002\n"
+                              "  zoo tune search_spaces/quick.yaml\n"
+                              "  zoo tune search_spaces/quick.yaml --resume\n"
+                              "  zoo tune search_spaces/quick.yaml --name quick2 --max-epochs 5\n"
+                              "\nexit status: 0 every trial completed or was stopped by the "
+                              "scheduler;\n  1 a trial failed or diverged; 2 bad input "
+                              "(nothing ran); 130 interrupted\n  (the trials that ran are "
+                              "recorded as interrupted; --resume continues them).\n"
+                              "on --resume only --address, --db, --no-live and --json may "
+                              "differ;\n  any other change is refused: use --name NEW.")
     p.add_argument("space", help="search space YAML, e.g. search_spaces/quick.yaml")
     p.add_argument("--storage", default=None,
                    help="results location every node can reach: a path (default ./results) "
@@ -27,10 +40,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--cpus", type=float, default=None, help="CPUs per trial")
     p.add_argument("--gpus", type=float, default=None, help="GPUs per trial (may be fractional)")
     p.add_argument("--data", default=None, metavar="DIR",
-                   help="CIFAR-10 folder (default $ZOO_DATA_DIR, else download)")
+                   help="CIFAR-10 folder (default $ZOO_DATA_DIR, else download); recorded "
+                        "in the search, so later commands need neither")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="fix a config field for every trial, e.g. train_limit=1000")
-    p.add_argument("--no-live", action="store_true", help="no live table (for logs)")
+    p.add_argument("--no-live", action="store_true",
+                   help="one line per trial event instead of the live table (for logs; the "
+                        "default when the output is not a terminal)")
     p.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     p.set_defaults(func=run)
 
