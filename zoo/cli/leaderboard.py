@@ -614,7 +614,9 @@ def _show(lb: Leaderboard, args: argparse.Namespace) -> int:
 def _trial_name(row: dict, rows: list[dict]) -> str:
     # the search name only matters when the listing mixes searches
     mixed = len({r["search"] for r in rows}) > 1
-    return f"{row['search']}/{row['trial_id']}" if mixed else row["trial_id"]
+    if not mixed or str(row["trial_id"]).startswith(f"{row['search']}-"):
+        return row["trial_id"]  # readable ids (quick-3) name their search already
+    return f"{row['search']}/{row['trial_id']}"
 
 
 def _data(row: dict) -> str:
