@@ -429,7 +429,8 @@ def mixed(tmp_path: Path) -> Leaderboard:
 def test_tables_per_eval_set_with_their_own_references(mixed: Leaderboard, capsys) -> None:
     code, out, _ = _run(capsys, "--db", str(mixed.path), "--format", "markdown")
     assert code == 0
-    small, big = out.index("**eval set cifar10/paper/n500"), out.index("**eval set cifar10/paper/n2000")
+    small = out.index("**eval set cifar10/paper/n500")
+    big = out.index("**eval set cifar10/paper/n2000")
     # the set of the best trial first; never one ranking across both sets
     assert small < out.index("| b-1 |") < big < out.index("| a-1 |") < out.index("| a-3 |")
     # each set has its own telea row, scored on its own masks

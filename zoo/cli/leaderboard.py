@@ -533,7 +533,8 @@ def _searches(lb: Leaderboard, args: argparse.Namespace) -> int:
         table.add_row(escape(r["search"]), str(r["trials"]),
                       ", ".join(f"{n} {k}" for k, n in sorted(r["status"].items())),
                       escape(r["best"] or "-"), _fmt("psnr_hole", r["best_psnr_hole"]),
-                      escape(", ".join(r["eval_ids"]) or "-"), r["updated_at"][:16].replace("T", " "))
+                      escape(", ".join(r["eval_ids"]) or "-"),
+                      r["updated_at"][:16].replace("T", " "))
     console.print(table)
     return 0
 

@@ -129,7 +129,8 @@ class EventLines(Callback):
         if status == "completed":
             test = last.get("psnr_hole")
             detail = f"test psnr_hole {test:.2f}" if isinstance(test, float) else ""
-            self._say(f"{self._name(trial)} completed  epoch {last.get('epoch')}  {detail}".rstrip())
+            line = f"{self._name(trial)} completed  epoch {last.get('epoch')}  {detail}"
+            self._say(line.rstrip())
         elif status == "stopped":
             self._say(f"{self._name(trial)} stopped by the scheduler after epoch "
                       f"{last.get('epoch', '?')}")
