@@ -124,3 +124,15 @@ def test_bad_eval_batch_size_and_lr_are_refused_before_work(capsys) -> None:
                              ("lr=.inf", "lr must be a finite number")):
         code, err = _tune(capsys, "--set", setting, "--dry-run")
         assert code == 2 and message in err, err
+
+
+def test_another_sqlite_file_is_not_taken_over(tmp_path: Path, capsys) -> None:
+    import sqlite3
+
+    db = tmp_path / "app.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    before = db.read_bytes()
+    code, err = _tune(capsys, "--storage", str(tmp_path / "r"), "--db", str(db))
+    assert code == 2 and "not a zoo leaderboard" in err, err
+    assert db.read_bytes() == before

@@ -219,6 +219,10 @@ class Leaderboard:
         with self._connect() as conn:
             tables = {r[0] for r in
                       conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if create and tables and "trials" not in tables:
+                raise ZooError(f"{self.path} is an SQLite file of something else (tables: "
+                               f"{', '.join(sorted(tables))}), not a zoo leaderboard; pass "
+                               "--db with a new or zoo leaderboard file")
             if not create and "trials" not in tables:
                 raise ZooError(f"{self.path} is not a zoo leaderboard (no trials table); "
                                "pass --db with a leaderboard.sqlite written by `zoo tune`")

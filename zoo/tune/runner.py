@@ -234,7 +234,15 @@ def pin_data_dir(spec: Any) -> None:
     from zoo.data import ENV_DATA_DIR
 
     space = getattr(spec, "space", {})
-    if spec.base.get("data_dir") or "data_dir" in space or "dataset" in space:
+    given = spec.base.get("data_dir")
+    if given:  # a relative folder from the YAML: the trials run in other working folders
+        path = Path(str(given)).expanduser().resolve()
+        if not path.is_dir():
+            raise ZooError(f"data_dir {given} (from the search space or --set) is not a "
+                           "folder; pass --data DIR or fix base.data_dir")
+        spec.base["data_dir"] = str(path)
+        return
+    if "data_dir" in space or "dataset" in space:
         return
     if spec.base.get("dataset", "cifar10") != "cifar10" or not os.environ.get(ENV_DATA_DIR):
         return
