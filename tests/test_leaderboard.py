@@ -529,3 +529,13 @@ def test_show_prints_whole_paths(tmp_path: Path, capsys, monkeypatch) -> None:
     code, out, _ = _run(capsys, "show", "s-1", "--db", str(lb.path))
     assert code == 0 and "…" not in out
     assert deep in "".join(line.strip() for line in out.splitlines())
+
+
+def test_writes_never_follow_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.sqlite"
+    Leaderboard(real)
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    with pytest.raises(ZooError, match="symbolic link"):
+        Leaderboard(link)
+    assert Leaderboard(link, create=False).trials() == []  # reading through it is fine
