@@ -464,6 +464,8 @@ def test_extra_columns_in_every_format(mixed: Leaderboard, capsys) -> None:
     code, out, _ = _run(capsys, "--db", str(mixed.path), "--format", "markdown",
                         "--columns", "psnr_hole@0-10")
     assert "psnr_hole@0-10" in out and "21.50" in out
+    code, _, err = _run(capsys, "--db", str(mixed.path), "--columns", "psnr_hole@0-1O")
+    assert code == 2 and "did you mean 'psnr_hole@0-10'" in " ".join(err.split())
 
 
 def test_group_says_what_it_leaves_out(mixed: Leaderboard, capsys) -> None:

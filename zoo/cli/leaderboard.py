@@ -147,6 +147,7 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
                 left_out[r["status"]] = left_out.get(r["status"], 0) + 1
     else:
         rows = lb.trials(**filters, status=args.status, sort=args.sort, top=args.top)
+    _check_columns(extras, rows)
     sets = _by_eval_set(rows)
     refs = _references_for(lb, rows, args.dataset, args.mask)
     if args.format == "json":
@@ -227,6 +228,21 @@ def _extra_columns(text: str | None) -> list[str]:
         raise ZooError("--columns expects names separated by commas, e.g. "
                        "--columns lr,psnr_hole@0-10")
     return cols
+
+
+def _check_columns(extras: list[str], rows: list[dict]) -> None:
+    """A --columns name that no listed trial has is a typo: say so, with the names known."""
+    if not extras or not rows:
+        return
+    known: set[str] = set()
+    for row in rows:
+        known |= {k for k in row if k not in ("config", "metrics")}
+        known |= set((row.get("metrics") or {}))
+        known |= set(_flat(row.get("config")))
+    for col in extras:
+        if col not in known:
+            raise unknown("column for --columns (a metric or config option of these trials)",
+                          col, known)
 
 
 def _value(row: dict, key: str) -> Any:
