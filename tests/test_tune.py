@@ -161,7 +161,8 @@ def test_killed_search_resumes_without_redoing_trials(tmp_path: Path, data_env: 
     epochs_run = {tid: len((storage / "resumable" / tid / "result.json").read_text().splitlines())
                   for tid in done_before}
     resumed = zoo(*args, "--resume", unset=("ZOO_DATA_DIR",))  # a new shell: no variable
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:] + str(
+        [(t["trial_id"], t["status"], t["error"]) for t in board(storage)["trials"]])
     assert "4 trials: 4 completed" in resumed.stdout
     trials = board(storage)["trials"]
     ids = [t["trial_id"] for t in trials]

@@ -136,3 +136,20 @@ def test_another_sqlite_file_is_not_taken_over(tmp_path: Path, capsys) -> None:
     code, err = _tune(capsys, "--storage", str(tmp_path / "r"), "--db", str(db))
     assert code == 2 and "not a zoo leaderboard" in err, err
     assert db.read_bytes() == before
+
+
+def test_without_address_ray_starts_its_own_cluster(monkeypatch) -> None:
+    """Ray's default would join any cluster already running on the machine (another
+    user's, or a test's): the embedded search must not."""
+    import ray
+
+    from zoo.tune import runner
+
+    seen = {}
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda address=None, **kw: seen.update(address=address))
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    runner._init_ray(None, {})
+    assert seen["address"] == "local"
+    runner._init_ray("10.0.0.9:6379", {})
+    assert seen["address"] == "10.0.0.9:6379"

@@ -324,7 +324,10 @@ def _init_ray(address: str | None, kwargs: dict[str, Any]) -> None:
     if ray.is_initialized():
         return
     try:
-        ray.init(address=address, **kwargs)
+        # without --address: always a cluster of our own ("local"). Ray's default would join
+        # any cluster already running on this machine (or named by $RAY_ADDRESS): someone
+        # else's, with their code and their resources.
+        ray.init(address=address or "local", **kwargs)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = f"the Ray cluster at {address}" if address else "a local Ray"
