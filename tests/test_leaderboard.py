@@ -399,3 +399,145 @@ def test_a_newer_schema_is_refused(filled: Leaderboard) -> None:
                      (str(SCHEMA_VERSION + 1),))
     with pytest.raises(ZooError, match="upgrade zoo"):
         Leaderboard(filled.path, create=False)
+
+
+# -- issue 11: like with like, settings, searches, rm, paths ------------------------------------
+
+
+def _result(eval_id: str, lr: float, psnr: float | None, test_limit: int, **extra) -> tuple:
+    cfg = TrainConfig(lr=lr, test_limit=test_limit, epochs=3).to_dict()
+    result = {"psnr_hole": psnr, "eval_id": eval_id if psnr is not None else None,
+              "epochs_done": 3 if psnr is not None else 1, "config": cfg,
+              "baselines": {"telea": {"psnr_hole": 17.0 if test_limit == 500 else 17.6}},
+              **extra}
+    return result, cfg
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Leaderboard:
+    lb = Leaderboard(tmp_path / "results" / "leaderboard.sqlite")
+    small, big = "cifar10/paper/n500/s2024", "cifar10/paper/n2000/s2024"
+    for tid, (eval_id, lr, psnr, n) in {
+            "a-1": (big, 1e-3, 17.5, 2000), "a-2": (big, 2e-3, 17.1, 2000),
+            "a-3": (big, 3e-3, None, 2000), "b-1": (small, 1e-3, 18.9, 500)}.items():
+        result, cfg = _result(eval_id, lr, psnr, n, **{"psnr_hole@0-10": 21.5})
+        status = "completed" if psnr is not None else "stopped"
+        lb.record_trial(tid[0], tid, status, result, cfg)
+    return lb
+
+
+def test_tables_per_eval_set_with_their_own_references(mixed: Leaderboard, capsys) -> None:
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "--format", "markdown")
+    assert code == 0
+    small = out.index("**eval set cifar10/paper/n500")
+    big = out.index("**eval set cifar10/paper/n2000")
+    # the set of the best trial first; never one ranking across both sets
+    assert small < out.index("| b-1 |") < big < out.index("| a-1 |") < out.index("| a-3 |")
+    # each set has its own telea row, scored on its own masks
+    assert out[small:big].count("| telea |") == 1 and "17.00" in out[small:big]
+    assert out[big:].count("| telea |") == 1 and "17.60" in out[big:]
+    header = next(ln for ln in out[big:].splitlines() if ln.startswith("| # |"))
+    assert "| status |" in header and "| loss |" in header and "| lr |" in header
+    # epochs actually trained: the stopped trial did 1 of its 3
+    a3 = next(ln for ln in out.splitlines() if "| a-3 |" in ln)
+    assert "| stopped |" in a3 and "| 1 |" in a3
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "--format", "json")
+    assert json.loads(out)["eval_sets"] == [{"eval_id": "cifar10/paper/n500/s2024", "n": 1},
+                                            {"eval_id": "cifar10/paper/n2000/s2024", "n": 3}]
+
+
+def test_status_stays_visible_on_80_columns(mixed: Leaderboard, capsys, monkeypatch) -> None:
+    from zoo.cli._console import console
+
+    monkeypatch.setattr(console, "_width", 80)
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "--search", "a")
+    assert code == 0 and "status" in out and "stopped" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_extra_columns_in_every_format(mixed: Leaderboard, capsys) -> None:
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "--format", "csv",
+                        "--columns", "psnr_hole@0-10,optimizer")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and rows[0]["psnr_hole@0-10"] == "21.5" and rows[0]["optimizer"] == "adam"
+    assert rows[0]["loss"] == "mse"
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "--format", "markdown",
+                        "--columns", "psnr_hole@0-10")
+    assert "psnr_hole@0-10" in out and "21.50" in out
+    code, _, err = _run(capsys, "--db", str(mixed.path), "--columns", "psnr_hole@0-1O")
+    assert code == 2 and "did you mean 'psnr_hole@0-10'" in " ".join(err.split())
+
+
+def test_group_says_what_it_leaves_out(mixed: Leaderboard, capsys) -> None:
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "--group", "--search", "a")
+    flat = " ".join(out.split())
+    assert code == 0 and "1 stopped" in flat and "2 configs" in flat
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "--group", "--search", "b")
+    assert "1 config " in " ".join(out.split())
+
+
+def test_searches_and_rm(mixed: Leaderboard, capsys, monkeypatch) -> None:
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "searches", "--format", "json")
+    found = {s["search"]: s for s in json.loads(out)["searches"]}
+    assert found["a"]["trials"] == 3 and found["a"]["status"] == {"completed": 2, "stopped": 1}
+    assert found["a"]["best"] == "a-1" and found["b"]["best_psnr_hole"] == 18.9
+    code, _, err = _run(capsys, "--db", str(mixed.path), "rm", "a")  # no terminal: must --yes
+    assert code == 2 and "--yes" in err and len(mixed.trials(search="a")) == 3
+    code, _, err = _run(capsys, "--db", str(mixed.path), "rm", "c", "--yes")
+    assert code == 2 and "unknown search" in err
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "rm", "a", "--yes")
+    assert code == 0 and "deleted 3 trials" in out
+    assert mixed.searches() == ["b"] and mixed.references()  # references stay
+
+
+def test_paths_are_stored_relative_and_read_absolute(tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    storage = tmp_path / "results"
+    lb = Leaderboard(storage / "leaderboard.sqlite")
+    ckpt = storage / "quick" / "quick-1" / "checkpoint_000002"
+    ckpt.mkdir(parents=True)
+    lb.record_trial("quick", "quick-1", "completed",
+                    {"checkpoint": str(ckpt), "grid_png": str(ckpt / "grid.png"),
+                     "curves_png": "/elsewhere/curves.png"}, {"encoder": "none"})
+    with sqlite3.connect(lb.path) as conn:
+        stored = conn.execute("SELECT checkpoint, grid_png, curves_png FROM trials").fetchone()
+    assert stored == ("quick/quick-1/checkpoint_000002",
+                      "quick/quick-1/checkpoint_000002/grid.png", "/elsewhere/curves.png")
+    moved = tmp_path / "copy"
+    shutil.copytree(storage, moved)
+    row = Leaderboard(moved / "leaderboard.sqlite").get("quick-1")
+    assert row["checkpoint"] == str(moved / "quick" / "quick-1" / "checkpoint_000002")
+    assert Path(row["checkpoint"]).is_dir()
+    assert Leaderboard(moved / "leaderboard.sqlite").trials()[0]["checkpoint"] == row["checkpoint"]
+
+
+def test_interrupted_rows(lb: Leaderboard) -> None:
+    lb.record_trial("s", "s-1", "running", None, {"encoder": "none"})
+    record(lb, "s-2", search="s")
+    assert lb.mark_interrupted("s", "stopped by Ctrl-C") == 1
+    assert lb.get("s-1")["status"] == "interrupted" and lb.get("s-2")["status"] == "completed"
+    assert lb.record_trial("s", "s-1", "running", None, {"encoder": "none"})  # resumed
+
+
+def test_show_prints_whole_paths(tmp_path: Path, capsys, monkeypatch) -> None:
+    from zoo.cli._console import console
+
+    monkeypatch.setattr(console, "_width", 80)
+    lb = Leaderboard(tmp_path / "lb.sqlite")
+    deep = "/very/long/" + "folder/" * 12 + "checkpoint.pt"
+    lb.record_trial("s", "s-1", "completed", {"checkpoint": deep}, {"encoder": "none"})
+    code, out, _ = _run(capsys, "show", "s-1", "--db", str(lb.path))
+    assert code == 0 and "…" not in out
+    assert deep in "".join(line.strip() for line in out.splitlines())
+
+
+def test_writes_never_follow_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.sqlite"
+    Leaderboard(real)
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    with pytest.raises(ZooError, match="symbolic link"):
+        Leaderboard(link)
+    assert Leaderboard(link, create=False).trials() == []  # reading through it is fine

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,9 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "search_spaces" / "smoke.yaml")
 
 
-def zoo(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def zoo(*args: str, env: dict | None = None, timeout: float = 600,
+        unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
     return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env=full)
 
 
 def board(storage: Path, *extra: str) -> dict:
@@ -36,31 +39,79 @@ def data_env(cifar_dir: Path) -> dict:
     return {"ZOO_DATA_DIR": str(cifar_dir)}
 
 
-def test_smoke_search_fills_the_leaderboard(tmp_path: Path, data_env: dict) -> None:
+def test_smoke_search_fills_the_leaderboard(tmp_path: Path, data_env: dict,
+                                            cifar_dir: Path) -> None:
     storage = tmp_path / "results"
     plan = zoo("tune", SMOKE, "--dry-run", env=data_env)
     assert plan.returncode == 0, plan.stderr
 
     run = zoo("tune", SMOKE, "--storage", str(storage), "--no-live", env=data_env)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "2 trials: 2 completed" in run.stdout
+    # not a terminal: one line per trial event, never a silent search
+    for line in ("smoke-1 started", "smoke-1 epoch 1/2", "smoke-2 completed"):
+        assert line in run.stderr, run.stderr[-3000:]
+    assert "Token authentication" not in run.stderr
     rows = board(storage)
     trials = rows["trials"]
-    assert len(trials) >= 2
+    assert sorted(t["trial_id"] for t in trials) == ["smoke-1", "smoke-2"]  # readable ids
     for t in trials:
         assert t["status"] == "completed", t
+        assert t["epochs"] == 2
         assert t["psnr_hole"] is not None and t["dice"] is not None
         assert Path(t["checkpoint"]).exists()
         assert Path(t["grid_png"]).exists() and Path(t["curves_png"]).exists()
         assert t["config"]["dataset"] == "cifar10"
+        # ZOO_DATA_DIR is remembered: the trials' config names the data folder
+        assert t["config"]["data_dir"] == str(cifar_dir)
     assert {r["name"] for r in rows["references"]} >= {"ceiling", "telea", "mean_fill"}
+    # no private work folder was synced beside the checkpoints
+    assert not list(storage.glob("smoke/*/work"))
+    # paths are stored relative to the leaderboard's folder: a copied folder keeps working
+    import sqlite3
+
+    with sqlite3.connect(storage / "leaderboard.sqlite") as con:
+        stored = [r[0] for r in con.execute("SELECT checkpoint FROM trials")]
+    assert all(p.startswith("smoke/smoke-") for p in stored), stored
+    moved = tmp_path / "moved"
+    shutil.copytree(storage, moved)
+    no_env = {k: v for k, v in os.environ.items() if k != "ZOO_DATA_DIR"}
+    shown = subprocess.run([sys.executable, "-m", "zoo", "leaderboard", "show", "smoke-1",
+                            "--storage", str(moved), "--format", "json"],
+                           capture_output=True, text=True, env=no_env, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    row = json.loads(shown.stdout)
+    assert row["checkpoint"].startswith(str(moved)) and Path(row["checkpoint"]).exists()
+    assert row["config"]["data_dir"] == str(cifar_dir)
 
     # running the same search again refuses, and loses nothing
     again = zoo("tune", SMOKE, "--storage", str(storage), "--no-live", env=data_env)
     assert again.returncode == 2 and "--resume" in again.stderr
     assert board(storage)["trials"] == trials
 
+    # a deleted leaderboard comes back from what Tune stored
+    for f in storage.glob("leaderboard.sqlite*"):
+        f.unlink()
+    rebuilt = zoo("leaderboard", "rebuild", "--storage", str(storage))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    after = board(storage)["trials"]
+    keys = ("trial_id", "status", "epochs", "psnr_hole", "checkpoint", "grid_png", "config")
+    assert [{k: t[k] for k in keys} for t in after] == [{k: t[k] for k in keys} for t in trials]
+    assert {r["name"] for r in board(storage)["references"]} >= {"ceiling", "telea"}
 
-def _completed(storage: Path) -> int:
+
+def test_every_trial_diverging_exits_non_zero(tmp_path: Path, data_env: dict) -> None:
+    storage = tmp_path / "results"
+    run = zoo("tune", SMOKE, "--storage", str(storage), "--no-live", "--name", "div",
+              "--set", "lr=1.0e30", env=data_env)
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "2 failed" in run.stdout
+    trials = board(storage)["trials"]
+    assert len(trials) == 2
+    assert all(t["status"] == "failed" and "nan" in t["error"] for t in trials), trials
+
+
+def _count(storage: Path, status: str) -> int:
     db = storage / "leaderboard.sqlite"
     if not db.exists():
         return 0
@@ -68,7 +119,7 @@ def _completed(storage: Path) -> int:
 
     try:
         with sqlite3.connect(db) as con:
-            return con.execute("SELECT COUNT(*) FROM trials WHERE status='completed'"
+            return con.execute("SELECT COUNT(*) FROM trials WHERE status=?", (status,)
                                ).fetchone()[0]
     except sqlite3.OperationalError:  # the schema is being created right now
         return 0
@@ -81,25 +132,48 @@ def test_killed_search_resumes_without_redoing_trials(tmp_path: Path, data_env: 
     proc = subprocess.Popen([sys.executable, "-m", "zoo", *args], env={**os.environ, **data_env},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 400
-    while _completed(storage) < 1 and proc.poll() is None and time.time() < deadline:
+    # interrupt while the second trial runs: one done, one to record as interrupted
+    while (_count(storage, "completed") < 1 or _count(storage, "running") < 1) and \
+            proc.poll() is None and time.time() < deadline:
         time.sleep(0.5)
     assert proc.poll() is None, "search ended before it could be interrupted:\n" + \
         proc.stdout.read()[-3000:]
     proc.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves its state and stops
-    proc.wait(timeout=120)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out[-3000:]  # an interrupted search is no success
+    assert "--resume" in out and "Tuner.restore" not in out
     first = {t["trial_id"]: t for t in board(storage)["trials"]}
     done_before = {tid for tid, t in first.items() if t["status"] == "completed"}
     assert 1 <= len(done_before) < 4  # 2 encoders x 2 samples, one at a time
+    assert "running" not in {t["status"] for t in first.values()}
+    assert "interrupted" in {t["status"] for t in first.values()}, first
 
-    resumed = zoo(*args, "--resume", env=data_env)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # settings a resume may not change are refused, naming the setting, before Ray starts
+    for extra, named in ((["--max-epochs", "3"], "--max-epochs"),
+                         (["--set", "lr=0.01"], "lr")):
+        refused = zoo(*args, "--resume", *extra, env=data_env)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert f"--resume cannot change {named}" in refused.stderr, refused.stderr
+
+    # a lost leaderboard is refilled by --resume from what Tune stored
+    for f in storage.glob("leaderboard.sqlite*"):
+        f.unlink()
+    epochs_run = {tid: len((storage / "resumable" / tid / "result.json").read_text().splitlines())
+                  for tid in done_before}
+    resumed = zoo(*args, "--resume", unset=("ZOO_DATA_DIR",))  # a new shell: no variable
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:] + str(
+        [(t["trial_id"], t["status"], t["error"]) for t in board(storage)["trials"]])
+    assert "4 trials: 4 completed" in resumed.stdout
     trials = board(storage)["trials"]
     ids = [t["trial_id"] for t in trials]
     assert len(ids) == len(set(ids))  # every trial exactly once
-    assert len(ids) == 4 and all(t["status"] == "completed" for t in trials)
-    for tid in done_before:  # finished trials were not run again
+    assert sorted(ids) == [f"resumable-{i}" for i in range(1, 5)]
+    assert all(t["status"] == "completed" for t in trials)
+    for tid in done_before:  # finished trials were not run again, and are back in the board
         after = next(t for t in trials if t["trial_id"] == tid)
-        assert after["updated_at"] == first[tid]["updated_at"]
+        assert after["psnr_hole"] == first[tid]["psnr_hole"]
+        assert len((storage / "resumable" / tid / "result.json").read_text().splitlines()) \
+            == epochs_run[tid]
 
 
 def test_search_spreads_over_a_two_node_cluster(tmp_path: Path, cifar_dir: Path) -> None:
@@ -115,10 +189,11 @@ def test_search_spreads_over_a_two_node_cluster(tmp_path: Path, cifar_dir: Path)
     try:
         spec = load_space(SMOKE, overrides={"name": "cluster", "resources": {"cpu": 1},
                                             "base": {"data_dir": str(cifar_dir)}})
-        grid = run_search(spec, str(tmp_path / "results"), address=cluster.address)
-        nodes = {r.metrics["node_id"] for r in grid if r.metrics}
+        outcome = run_search(spec, str(tmp_path / "results"), address=cluster.address)
+        nodes = {r.metrics["node_id"] for r in outcome.grid if r.metrics}
         assert len(nodes) == 2, nodes
-        assert all(r.error is None for r in grid)
+        assert all(r.error is None for r in outcome.grid)
+        assert outcome.exit_code == 0 and outcome.counts == {"completed": 2}
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -142,7 +217,8 @@ def test_failing_trial_is_retried_then_recorded_as_failed(tmp_path: Path, data_e
         [str(site), str(fixtures), os.environ.get("PYTHONPATH", "")])}
     storage = tmp_path / "results"
     run = zoo("tune", str(space), "--storage", str(storage), "--no-live", env=env)
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.returncode == 1, run.stderr[-3000:]  # a failed trial fails the search
+    assert "1 completed, 1 failed" in run.stdout
     rows = {t["encoder"]: t for t in board(storage)["trials"]}
     assert rows["none"]["status"] == "completed"
     assert rows["liar"]["status"] == "failed"

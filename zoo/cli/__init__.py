@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ZooError as exc:
-        from zoo.cli._console import err_console
+        from zoo.cli._console import err_console, escape
 
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(exc)}", highlight=False)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -85,4 +85,26 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, Any]) -> TrainCo
     data_dir = resolve_data_dir(data.get("data_dir"))
     if data_dir:
         data["data_dir"] = data_dir
+    elif data.get("dataset", "cifar10") == "cifar10":
+        # remember $ZOO_DATA_DIR in the run's config (and so its checkpoint), so later
+        # commands on the run need no environment variable
+        data_dir = env_data_dir()
+        if data_dir:
+            data["data_dir"] = data_dir
     return TrainConfig.from_dict(data)
+
+
+def env_data_dir() -> str | None:
+    """``$ZOO_DATA_DIR`` as an absolute folder, or None when unset."""
+    import os
+
+    from zoo.data import ENV_DATA_DIR
+
+    value = os.environ.get(ENV_DATA_DIR)
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise ZooError(f"${ENV_DATA_DIR}={value} is not a folder; point it (or --data DIR) at "
+                       "CIFAR-10 (npz shards or cifar-10-batches-py/)")
+    return str(path)

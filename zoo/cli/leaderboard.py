@@ -4,10 +4,16 @@
                     [--dataset D] [--mask M] [--status S] [--top N] [--group]
                     [--format table|csv|json|markdown]
     zoo leaderboard show TRIAL [--db PATH | --storage DIR] [--format table|json]
+    zoo leaderboard searches [--db PATH | --storage DIR] [--format table|json]
+    zoo leaderboard rm SEARCH [--db PATH | --storage DIR] [--yes]
+    zoo leaderboard rebuild [--storage DIR] [--db PATH] [--search S]
 
 The file is ``--db PATH``, else ``<--storage DIR>/leaderboard.sqlite``, else
 ``./results/leaderboard.sqlite`` (``zoo tune`` writes there by default). Reading never
-creates it. TRIAL is a trial id or a unique prefix of one.
+creates it. TRIAL is a trial id (``quick-3``: the search's name and a number) or a unique prefix.
+``rebuild`` refills the file from the results Tune stored in ``--storage`` (after it was
+deleted, or when a search could not write to it); ``rm`` deletes a search's rows (its
+results in storage stay, so ``rebuild`` can bring them back).
 
 Output shapes:
 
@@ -31,6 +37,7 @@ import argparse
 import csv
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from zoo._json import dumps
@@ -46,6 +53,7 @@ from zoo.leaderboard import (
 )
 
 LIST_FORMATS = ("table", "csv", "json", "markdown")
+ACTIONS = ("show", "searches", "rm", "rebuild")
 SHOW_FORMATS = ("table", "json")
 # the metrics every table shows; the sort metric is added when it is not one of them
 TABLE_METRICS = ("psnr_hole", "ssim_hole", "l1_hole", "dice")
@@ -64,15 +72,21 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="examples:\n  zoo leaderboard --top 10\n"
                               "  zoo leaderboard --group --format markdown\n"
-                              "  zoo leaderboard show 3fa2c")
-    # `show` is an optional positional rather than a subparser, so the plain listing
+                              "  zoo leaderboard searches\n"
+                              "  zoo leaderboard show quick-1\n"
+                              "  zoo leaderboard --columns lr,unet.fusion_merge\n"
+                              "  zoo leaderboard rm quick --yes\n"
+                              "  zoo leaderboard rebuild --storage results")
+    # the actions are an optional positional rather than subparsers, so the plain listing
     # keeps its flags without a sub-command word
-    p.add_argument("action", nargs="?", choices=["show"], help="show one trial in full")
-    p.add_argument("trial", nargs="?", help="with show: a trial id or unique prefix")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--db", help="the leaderboard file")
-    where.add_argument("--storage", help=f"a tune storage folder holding leaderboard.sqlite "
-                                         f"(default: ./{DEFAULT_STORAGE})")
+    p.add_argument("action", nargs="?", choices=list(ACTIONS),
+                   help="show TRIAL: one trial in full; searches: list the searches; "
+                        "rm SEARCH: delete a search's rows; rebuild: refill from --storage")
+    p.add_argument("trial", nargs="?", metavar="TRIAL|SEARCH",
+                   help="with show: a trial id or unique prefix; with rm: a search name")
+    p.add_argument("--db", help="the leaderboard file (default STORAGE/leaderboard.sqlite)")
+    p.add_argument("--storage", help=f"a tune storage folder holding leaderboard.sqlite and "
+                                     f"the searches' results (default: ./{DEFAULT_STORAGE})")
     p.add_argument("--sort", default="psnr_hole",
                    help=f"metric to rank by (default psnr_hole): {', '.join(SORT_KEYS)}")
     p.add_argument("--search", help="only this search")
@@ -83,12 +97,22 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--top", type=int, help="show the best N")
     p.add_argument("--group", action="store_true", help="mean ± std across seeds per config")
     p.add_argument("--format", default="table", help=f"{', '.join(LIST_FORMATS)} (default table)")
+    p.add_argument("--columns", metavar="A,B",
+                   help="extra columns: any metric (e.g. psnr_hole@0-10, val_ssim_hole) or "
+                        "config option (e.g. lr, unet.fusion_merge) of the trials")
+    p.add_argument("--yes", "-y", action="store_true", help="with rm: do not ask")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """List the leaderboard, or show one trial."""
+    """List the leaderboard, show one trial, list or delete searches, or rebuild the file."""
+    if args.action == "rebuild":
+        return _rebuild(args)
     lb = Leaderboard(resolve_db_path(args.db, args.storage), create=False)
+    if args.action == "searches":
+        return _searches(lb, args)
+    if args.action == "rm":
+        return _rm(lb, args)
     if args.action == "show":
         if not args.trial:
             raise ZooError("`zoo leaderboard show` needs a trial id (or a unique prefix); "
@@ -108,29 +132,175 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
         raise unknown("format", args.format, LIST_FORMATS)
     if args.sort not in SORT_KEYS:
         raise unknown("sort metric", args.sort, SORT_KEYS)
+    extras = _extra_columns(args.columns)
     filters = dict(search=args.search, encoder=args.encoder, dataset=args.dataset, mask=args.mask)
+    left_out: dict[str, int] = {}
     if args.group:
         if args.status not in (None, "completed"):
-            raise ZooError("--group ranks completed trials only; drop --status or use "
-                           "--status completed")
+            raise ZooError("--group averages completed trials only; drop --status or use "
+                           "--status completed (list the others without --group)")
         if args.sort not in METRICS:
             raise unknown("metric to sort groups by", args.sort, METRICS)
         rows = lb.grouped(**filters, sort=args.sort, top=args.top)
+        for r in lb.trials(**filters):
+            if r["status"] != "completed":
+                left_out[r["status"]] = left_out.get(r["status"], 0) + 1
     else:
         rows = lb.trials(**filters, status=args.status, sort=args.sort, top=args.top)
+    _check_columns(extras, rows)
+    sets = _by_eval_set(rows)
     refs = _references_for(lb, rows, args.dataset, args.mask)
     if args.format == "json":
         key = "groups" if args.group else "trials"
-        sys.stdout.write(dumps({key: rows, "references": refs}, indent=2) + "\n")
-    elif args.format == "csv":
-        _write_csv(rows, args.group)
-    else:
-        header, body, ref_body = _cells(rows, refs, args.sort, args.group)
+        out: dict[str, Any] = {key: rows, "references": refs,
+                               "eval_sets": [{"eval_id": e, "n": len(members)}
+                                             for e, members in sets]}
+        if left_out:
+            out["not_grouped"] = left_out
+        sys.stdout.write(dumps(out, indent=2) + "\n")
+        return 0
+    if args.format == "csv":
+        _write_csv(rows, args.group, extras)
+        return 0
+    if not rows:
         if args.format == "markdown":
-            _write_markdown(header, body, ref_body)
+            return 0
+        from zoo.cli._console import console, escape
+
+        searches = ", ".join(lb.searches()) or "(none yet)"
+        console.print(f"no trials match in {escape(str(lb.path))}; searches there: "
+                      f"{escape(searches)} (`zoo leaderboard searches` lists them). `zoo tune` "
+                      "records trials as they run", style="yellow", highlight=False)
+        return 0
+    for n, (eval_key, members) in enumerate(sets):
+        set_refs = lb.references(eval_id=eval_key) if eval_key else []
+        header, body, ref_body, status = _cells(members, set_refs, args.sort, args.group, extras)
+        label = _eval_label(eval_key)
+        if args.format == "markdown":
+            _write_markdown(header, body, ref_body, label if len(sets) > 1 else None, n)
         else:
-            _print_table(header, body, ref_body, args.sort, args.group, lb)
+            _print_table(header, body, ref_body, status, args.sort, args.group, lb, label)
+    if args.group and left_out and args.format == "table":
+        from zoo.cli._console import console
+
+        what = ", ".join(f"{v} {k}" for k, v in sorted(left_out.items()))
+        console.print(f"not in the groups: {what} (a group averages completed trials over "
+                      "seeds; list the others without --group, e.g. --status stopped)",
+                      style="yellow", highlight=False)
     return 0
+
+
+# run-time settings and what the table shows anyway: never "searched settings" columns
+_NOT_SETTINGS = ("seed", "epochs", "data_dir", "device", "threads", "eval_batch_size",
+                 "compile", "channels_last", "encoder", "loss", "dataset", "mask", "amp")
+MAX_SETTING_COLUMNS = 6
+
+
+def _flat(config: dict | None, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (config or {}).items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))  # an empty mapping sets nothing
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _varying(rows: list[dict]) -> list[str]:
+    """The config options whose value differs between the rows (the searched settings)."""
+    flats = [_flat(r.get("config")) for r in rows]
+    keys = list(dict.fromkeys(k for f in flats for k in f))
+    out = []
+    for key in keys:
+        if key in _NOT_SETTINGS or key.split(".")[0] in ("data_dir",):
+            continue
+        values = {dumps(f.get(key), sort_keys=True) for f in flats}
+        if len(values) > 1:
+            out.append(key)
+    return out[:MAX_SETTING_COLUMNS]
+
+
+def _extra_columns(text: str | None) -> list[str]:
+    if not text:
+        return []
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise ZooError("--columns expects names separated by commas, e.g. "
+                       "--columns lr,psnr_hole@0-10")
+    return cols
+
+
+def _check_columns(extras: list[str], rows: list[dict]) -> None:
+    """A --columns name that no listed trial has is a typo: say so, with the names known."""
+    if not extras or not rows:
+        return
+    known: set[str] = set()
+    for row in rows:
+        known |= {k for k in row if k not in ("config", "metrics")}
+        known |= set((row.get("metrics") or {}))
+        known |= set(_flat(row.get("config")))
+    for col in extras:
+        if col not in known:
+            raise unknown("column for --columns (a metric or config option of these trials)",
+                          col, known)
+
+
+def _value(row: dict, key: str) -> Any:
+    """A column of a trial row: a row field, a metric it recorded, or a config option."""
+    if key in row and key not in ("config", "metrics"):
+        return row[key]
+    metrics = row.get("metrics") or {}
+    if key in metrics:
+        return metrics[key]
+    flat = _flat(row.get("config"))
+    return flat.get(key)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if key in METRICS or key.startswith(("psnr", "val_psnr")):
+            return _fmt(key if key in METRICS else "psnr_hole" if "psnr" in key else key, value)
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _eval_key(row: dict) -> str | None:
+    """The frozen evaluation set a row was (or would be) scored on: its ``eval_id``, else
+    the one its config names (stopped and failed trials have no test score)."""
+    if row.get("eval_id"):
+        return row["eval_id"]
+    cfg = row.get("config") or {}
+    dataset, mask = cfg.get("dataset", "cifar10"), cfg.get("mask", "paper")
+    limit = cfg.get("test_limit")
+    n = min(limit, 10000) if dataset == "cifar10" and limit else 10000 if dataset == "cifar10" \
+        else limit
+    if not n:
+        return None
+    args = ",".join(f"{k}={v}" for k, v in sorted((cfg.get("mask_args") or {}).items()))
+    size = "" if dataset == "cifar10" else f"/{cfg.get('image_size', 32)}px"
+    return f"{dataset}{size}/{mask}{'(' + args + ')' if args else ''}/n{n}/s2024"
+
+
+def _by_eval_set(rows: list[dict]) -> list[tuple[str | None, list[dict]]]:
+    """Rows split by evaluation set, in the order of each set's best row."""
+    sets: dict[str | None, list[dict]] = {}
+    for row in rows:
+        sets.setdefault(_eval_key(row), []).append(row)
+    return list(sets.items())
+
+
+def _eval_label(key: str | None) -> str:
+    if not key:
+        return "eval set: unknown (no test score)"
+    parts = key.split("/")
+    n = next((p[1:] for p in parts if p.startswith("n") and p[1:].isdigit()), None)
+    return f"eval set {key}" + (f" ({int(n):,} test images)" if n else "")
 
 
 def _references_for(lb: Leaderboard, rows: list[dict], dataset: str | None,
@@ -149,49 +319,59 @@ def _metric_columns(sort: str) -> list[str]:
     return cols
 
 
-def _cells(rows: list[dict], refs: list[dict], sort: str,
-           group: bool) -> tuple[list[str], list[list[str]], list[list[str]]]:
-    """Header, trial rows and reference rows as display strings (shared by table and markdown)."""
+def _cells(rows: list[dict], refs: list[dict], sort: str, group: bool, extras: list[str]
+           ) -> tuple[list[str], list[list[str]], list[list[str]], list[str | None]]:
+    """Header, trial rows, reference rows (display strings, shared by table and markdown),
+    and each trial row's status."""
     metrics = _metric_columns(sort)
     if group:
-        header = ["#", "config", "encoder", "data", "epochs", "seeds", *metrics, "params", "time/s"]
-        body = [[str(i), r["config_hash"] or "-", r["encoder"] or "-", _data(r),
-                 _fmt("epochs", r["epochs"]), str(r["n"]),
+        settings = [k for k in _varying(rows) if k not in extras]
+        header = ["#", "config", "encoder", "loss", *settings, "data", "epochs", "seeds",
+                  *metrics, *extras, "params", "time/s"]
+        body = [[str(i), r["config_hash"] or "-", r["encoder"] or "-",
+                 _cell("loss", _flat(r.get("config")).get("loss")),
+                 *(_cell(k, _flat(r.get("config")).get(k)) for k in settings), _data(r),
+                 _fmt("epochs", r["epochs"]), f"{r['n']} ({','.join(map(str, r['seeds']))})",
                  *(_mean_std(m, r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics),
+                 *(_cell(k, _value(r, k)) for k in extras),
                  _fmt("params", r["params_mean"]), _fmt("train_time_s", r["train_time_s_mean"])]
                 for i, r in enumerate(rows, 1)]
-        ref_body = [["", ref["name"], "reference", _data(ref), "", "",
-                     *(_fmt(m, ref.get(m)) for m in metrics), "", ""] for ref in refs]
-    else:
-        # the validation hole PSNR the search ranked by: the only score of a stopped trial
-        header = ["#", "trial", "status", "encoder", "data", "seed", "epochs", *metrics,
-                  "val_psnr_hole", "params", "time/s", "device"]
-        body = [[str(i), _trial_name(r, rows), r["status"], r["encoder"] or "-", _data(r),
-                 _fmt("seed", r["seed"]), _fmt("epochs", r["epochs"]),
-                 *(_fmt(m, r[m]) for m in metrics),
-                 _fmt("psnr_hole", (r.get("metrics") or {}).get("val_psnr_hole")),
-                 _fmt("params", r["params"]),
-                 _fmt("train_time_s", r["train_time_s"]), r["device"] or "-"]
-                for i, r in enumerate(rows, 1)]
-        ref_body = [["", ref["name"], "reference", "-", _data(ref), "", "",
-                     *(_fmt(m, ref.get(m)) for m in metrics), "", "", "", ""] for ref in refs]
-    return header, body, ref_body
+        pad = 2 + len(settings)
+        ref_body = [["", ref["name"], "reference", *([""] * pad), _data(ref), "", "",
+                     *(_fmt(m, ref.get(m)) for m in metrics), *([""] * len(extras)), "", ""]
+                    for ref in refs]
+        return header, body, ref_body, [None] * len(body)
+    settings = [k for k in _varying(rows) if k not in extras]
+    # the validation hole PSNR the search ranked by: the only score of a stopped trial
+    header = ["#", "trial", "status", "encoder", "loss", *settings, "data", "seed", "epochs",
+              *metrics, "val_psnr_hole", *extras, "params", "time/s", "device"]
+    body = [[str(i), _trial_name(r, rows), r["status"], r["encoder"] or "-",
+             _cell("loss", _flat(r.get("config")).get("loss")),
+             *(_cell(k, _flat(r.get("config")).get(k)) for k in settings), _data(r),
+             _fmt("seed", r["seed"]), _fmt("epochs", r["epochs"]),
+             *(_fmt(m, r[m]) for m in metrics),
+             _fmt("psnr_hole", (r.get("metrics") or {}).get("val_psnr_hole")),
+             *(_cell(k, _value(r, k)) for k in extras),
+             _fmt("params", r["params"]),
+             _fmt("train_time_s", r["train_time_s"]), r["device"] or "-"]
+            for i, r in enumerate(rows, 1)]
+    ref_body = [["", ref["name"], "reference", "-", "", *([""] * len(settings)), _data(ref), "",
+                 "", *(_fmt(m, ref.get(m)) for m in metrics), "", *([""] * len(extras)),
+                 "", "", ""] for ref in refs]
+    return header, body, ref_body, [r["status"] for r in rows]
 
 
 def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[str]],
-                 sort: str, group: bool, lb: Leaderboard) -> None:
+                 status_of: list[str | None], sort: str, group: bool, lb: Leaderboard,
+                 label: str) -> None:
     from rich.table import Table
 
-    from zoo.cli._console import console
+    from zoo.cli._console import console, escape
 
-    if not body:
-        searches = ", ".join(lb.searches()) or "(none yet)"
-        console.print(f"no trials match in {lb.path}; searches there: {searches}. "
-                      "`zoo tune` records trials as they finish", style="yellow")
-        return
-    status_of = [cells[header.index("status")] if "status" in header else None for cells in body]
     better = "higher" if SORT_KEYS[sort] else "lower"
-    what = "configs (mean ± std over seeds)" if group else "trials"
+    n = len(body)
+    what = (f"config{'s' if n != 1 else ''} (mean ± std over seeds)" if group
+            else f"trial{'s' if n != 1 else ''}")
     header, body, ref_body, same = _fold_constant(header, body, ref_body)
     header, body, ref_body, widths, hidden = _fit(header, body, ref_body, console.width,
                                                   keep=sort)
@@ -200,23 +380,28 @@ def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[s
         notes.append("dimmed: reference methods on the same masks")
     if hidden:
         notes.append(f"hidden to fit the terminal: {', '.join(hidden)} (see --format markdown)")
-    table = Table(title=f"leaderboard: {len(body)} {what}, by {sort} ({better} first)",
-                  caption="; ".join(notes))
+    table = Table(title=escape(f"{label}: {n} {what}, by {sort} ({better} first)"),
+                  caption=escape("; ".join(notes)))
     for name, width in zip(header, widths):
         # fixed widths from _fit: numbers stay whole, names and headers may be cut instead
-        table.add_column(name, justify="left" if name in _TEXT_COLUMNS else "right",
+        table.add_column(escape(name), justify="left" if name in _TEXT_COLUMNS or
+                         name not in _NUMERIC and not name.startswith(_NUMERIC) else "right",
                          style="bold" if name == sort else None, width=width, no_wrap=True)
     for row, cells in zip(status_of, body):
-        table.add_row(*cells, style="red" if row == "failed" else None)
+        table.add_row(*map(escape, cells), style="red" if row == "failed" else None)
     if ref_body:
         table.add_section()
         for cells in ref_body:
-            table.add_row(*cells, style="dim")
+            table.add_row(*map(escape, cells), style="dim")
     console.print(table)
 
 
+_NUMERIC = ("#", "seed", "epochs", "params", "time/s", "val_psnr_hole", "psnr", "ssim", "l1",
+            "dice", *METRICS)
+
+
 # columns that say nothing when every row agrees; the table moves them to its caption
-_FOLDABLE = ("status", "data", "epochs", "device")
+_FOLDABLE = ("data", "epochs", "device", "loss")  # status always stays visible
 
 
 def _fold_constant(header: list[str], body: list[list[str]], ref_body: list[list[str]]
@@ -237,9 +422,9 @@ def _fold_constant(header: list[str], body: list[list[str]], ref_body: list[list
     return [header[i] for i in keep], pick(body), pick(ref_body), same
 
 
-_TEXT_COLUMNS = ("trial", "config", "status", "encoder", "data", "device")
+_TEXT_COLUMNS = ("trial", "config", "status", "encoder", "data", "device", "loss")
 # what goes first when the terminal is too narrow for every column
-_DROP_ORDER = ("device", "time/s", "params", "seed", "seeds", "status", "data", "epochs",
+_DROP_ORDER = ("device", "time/s", "params", "seed", "seeds", "data", "epochs", "loss",
                "dice", "ssim_hole", "l1_hole")
 
 
@@ -283,13 +468,14 @@ def _fit(header: list[str], body: list[list[str]], ref_body: list[list[str]], wi
             hidden)
 
 
-def _write_markdown(header: list[str], body: list[list[str]], ref_body: list[list[str]]) -> None:
+def _write_markdown(header: list[str], body: list[list[str]], ref_body: list[list[str]],
+                    label: str | None = None, index: int = 0) -> None:
     def table(head: list[str], rows: list[list[str]]) -> str:
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
 
-    out = table(header, body)
+    out = ("\n" if index else "") + (f"**{label}**\n\n" if label else "") + table(header, body)
     if ref_body:
         # the reference table reuses the trial header but names the method in column 2
         ref_head = [h if i != 1 else "reference" for i, h in enumerate(header)]
@@ -297,16 +483,19 @@ def _write_markdown(header: list[str], body: list[list[str]], ref_body: list[lis
     sys.stdout.write(out)
 
 
-def _write_csv(rows: list[dict], group: bool) -> None:
+def _write_csv(rows: list[dict], group: bool, extras: list[str] = ()) -> None:
     if group:
-        cols = ["rank", "config_hash", "eval_id", "encoder", "dataset", "mask", "epochs", "n",
-                "seeds", "trial_ids", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]
+        cols = ["rank", "config_hash", "eval_id", "encoder", "loss", "dataset", "mask", "epochs",
+                "n", "seeds", "trial_ids", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]
     else:
         cols = list(CSV_TRIAL_COLUMNS)
+        cols.insert(cols.index("dataset"), "loss")
+    cols += [c for c in extras if c not in cols]
     writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for i, row in enumerate(rows, 1):
-        out = {**row, "rank": i}
+        out = {**row, "rank": i, "loss": _flat(row.get("config")).get("loss"),
+               **{c: _value(row, c) for c in extras}}
         for key in ("config", "seeds", "trial_ids"):
             if key in out and out[key] is not None:
                 out[key] = dumps(out[key], sort_keys=True)
@@ -314,6 +503,82 @@ def _write_csv(rows: list[dict], group: bool) -> None:
 
 
 # -- one trial ---------------------------------------------------------------------------
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from zoo.checkpoint import CHECKPOINT_NAME
+    from zoo.cli._console import console, escape
+    from zoo.tune._store import rebuild, searches_in
+
+    if args.trial:
+        raise ZooError(f"unexpected argument '{args.trial}'; pick a search with --search")
+    storage = Path(args.storage or DEFAULT_STORAGE).expanduser().resolve()
+    if not storage.is_dir():
+        raise ZooError(f"--storage {storage} is not a folder; pass the folder `zoo tune "
+                       "--storage` wrote its results to (default ./results)")
+    if not searches_in(storage):
+        raise ZooError(f"no zoo search results in {storage} (a search folder holds "
+                       "zoo_search.json); pass the folder `zoo tune --storage` wrote to")
+    lb = Leaderboard(resolve_db_path(args.db, storage))
+    written = rebuild(storage, lb, search=args.search, checkpoint_name=CHECKPOINT_NAME)
+    for name, n in written.items():
+        console.print(f"{escape(name)}: {n} trials recorded", highlight=False)
+    console.print(f"leaderboard: {escape(str(lb.path))}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def _searches(lb: Leaderboard, args: argparse.Namespace) -> int:
+    if args.format not in SHOW_FORMATS:
+        raise unknown("format for searches", args.format, SHOW_FORMATS)
+    rows = lb.search_summaries()
+    if args.format == "json":
+        sys.stdout.write(dumps({"searches": rows}, indent=2) + "\n")
+        return 0
+    from rich.table import Table
+
+    from zoo.cli._console import console, escape
+
+    if not rows:
+        console.print(f"no searches in {escape(str(lb.path))} yet; `zoo tune` records them",
+                      style="yellow", highlight=False)
+        return 0
+    table = Table(title=f"searches in {escape(str(lb.path))}")
+    for col in ("search", "trials", "status", "best", "psnr_hole", "eval sets", "updated"):
+        table.add_column(col, justify="right" if col in ("trials", "psnr_hole") else "left")
+    for r in rows:
+        table.add_row(escape(r["search"]), str(r["trials"]),
+                      ", ".join(f"{n} {k}" for k, n in sorted(r["status"].items())),
+                      escape(r["best"] or "-"), _fmt("psnr_hole", r["best_psnr_hole"]),
+                      escape(", ".join(r["eval_ids"]) or "-"),
+                      r["updated_at"][:16].replace("T", " "))
+    console.print(table)
+    return 0
+
+
+def _rm(lb: Leaderboard, args: argparse.Namespace) -> int:
+    from zoo.cli._console import console, err_console, escape
+
+    if not args.trial:
+        raise ZooError("`zoo leaderboard rm` needs a search name; `zoo leaderboard searches` "
+                       "lists them")
+    names = lb.searches()
+    if args.trial not in names:
+        raise unknown(f"search in {lb.path}", args.trial, names)
+    n = len(lb.trials(search=args.trial))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ZooError(f"`zoo leaderboard rm {args.trial}` would delete {n} trials; "
+                           "confirm with --yes (no terminal to ask on)")
+        answer = err_console.input(f"delete the {n} trials of search {escape(args.trial)} "
+                                   f"from {escape(str(lb.path))}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            err_console.print("nothing deleted")
+            return 1
+    deleted = lb.delete_search(args.trial)
+    console.print(f"deleted {deleted} trials of search {escape(args.trial)}; its results in "
+                  "storage are kept (`zoo leaderboard rebuild` restores the rows)",
+                  highlight=False)
+    return 0
 
 
 def _show(lb: Leaderboard, args: argparse.Namespace) -> int:
@@ -328,15 +593,24 @@ def _show(lb: Leaderboard, args: argparse.Namespace) -> int:
 
     from zoo.cli._console import console
 
+    from zoo.cli._console import escape
+
     info = Table.grid(padding=(0, 2))
-    info.add_column(style="bold")
-    info.add_column()
+    info.add_column(style="bold", no_wrap=True)
+    info.add_column(overflow="fold")  # paths are shown whole (folded), never cut with "…"
     for key in ("search", "trial_id", "status", "encoder", "plugin_version", "dataset", "mask",
                 "seed", "epochs", "config_hash", "eval_id", "device", "params", "train_time_s",
                 "train_images_per_s", "checkpoint", "grid_png", "curves_png", "error",
                 "created_at", "updated_at"):
         if row.get(key) is not None:
-            info.add_row(key, _fmt(key, row[key]) if key in METRICS else str(row[key]))
+            info.add_row(key, escape(_fmt(key, row[key]) if key in METRICS else str(row[key])))
+    data_dir = (row.get("config") or {}).get("data_dir")
+    if data_dir:
+        info.add_row("data_dir", escape(data_dir))
+    extra = {k: v for k, v in (row.get("metrics") or {}).items()
+             if k not in REFERENCE_METRICS and "@" in k}
+    for key, value in sorted(extra.items()):  # e.g. psnr_hole@0-10: per hole-area bin
+        info.add_row(escape(key), _cell(key, value))
     console.print(info)
     scores = Table(title="metrics" + (" beside the references on the same masks" if refs else ""))
     scores.add_column("metric")
@@ -357,7 +631,9 @@ def _show(lb: Leaderboard, args: argparse.Namespace) -> int:
 def _trial_name(row: dict, rows: list[dict]) -> str:
     # the search name only matters when the listing mixes searches
     mixed = len({r["search"] for r in rows}) > 1
-    return f"{row['search']}/{row['trial_id']}" if mixed else row["trial_id"]
+    if not mixed or str(row["trial_id"]).startswith(f"{row['search']}-"):
+        return row["trial_id"]  # readable ids (quick-3) name their search already
+    return f"{row['search']}/{row['trial_id']}"
 
 
 def _data(row: dict) -> str:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from zoo.cli._common import add_data_args, config_from_args
+from zoo.errors import ZooError
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -67,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
         "test_limit": args.test_limit, "mask": args.mask, "seed": args.seed,
         "data_dir": args.data, "device": args.device, "compile": args.compile})
     out = Path(args.out or f"runs/{config.encoder}-{config.hash()}-s{config.seed}").resolve()
+    for parent in (out, *out.parents):  # refuse before any work, not after an epoch
+        if parent.exists():
+            if not parent.is_dir():
+                raise ZooError(f"--out {args.out or out}: {parent} is a file, not a folder; "
+                               "pass a folder for the run (checkpoint, pictures)")
+            break
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
         TimeRemainingColumn
@@ -90,6 +97,16 @@ def run(args: argparse.Namespace) -> int:
                     f"epoch {rec['epoch']}/{config.epochs}  loss {rec['train_loss']:.4f}  "
                     f"val hole PSNR {rec['val_psnr_hole']:.2f} dB  "
                     f"{rec['train_images_per_s']:.0f} img/s")
+            if rec["epoch"] >= config.epochs:
+                # the final evaluation scores the model, the ceiling and the classical
+                # baselines on the whole test set: minutes on a CPU, so say so
+                n = config.test_limit or "all"
+                progress.reset(task, total=None,
+                               description=f"scoring {n} test images (model, telea, mean "
+                                           "fill)")
+                if not args.json:
+                    progress.console.print(f"final evaluation: {n} test images with the "
+                                           "frozen masks, beside telea and mean fill ...")
 
         result = train(config, out, resume=not args.no_resume, on_step=on_step,
                        on_epoch=on_epoch)

@@ -8,7 +8,20 @@ import argparse
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="run a Ray Tune search from a YAML search space",
                        description="Run a search. Local Ray by default; --address joins a "
-                                   "cluster. Results and the leaderboard go to --storage.")
+                                   "cluster. Results and the leaderboard go to --storage.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n"
+                              "  zoo tune search_spaces/smoke.yaml --dry-run\n"
+                              "  zoo tune search_spaces/quick.yaml --dry-run --set lr=0.002\n"
+                              "  zoo tune search_spaces/quick.yaml\n"
+                              "  zoo tune search_spaces/quick.yaml --resume\n"
+                              "  zoo tune search_spaces/quick.yaml --name quick2 --max-epochs 5\n"
+                              "\nexit status: 0 every trial completed or was stopped by the "
+                              "scheduler;\n  1 a trial failed or diverged; 2 bad input "
+                              "(nothing ran); 130 interrupted\n  (the trials that ran are "
+                              "recorded as interrupted; --resume continues them).\n"
+                              "on --resume only --address, --db, --no-live and --json may "
+                              "differ;\n  any other change is refused: use --name NEW.")
     p.add_argument("space", help="search space YAML, e.g. search_spaces/quick.yaml")
     p.add_argument("--storage", default=None,
                    help="results location every node can reach: a path (default ./results) "
@@ -27,10 +40,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--cpus", type=float, default=None, help="CPUs per trial")
     p.add_argument("--gpus", type=float, default=None, help="GPUs per trial (may be fractional)")
     p.add_argument("--data", default=None, metavar="DIR",
-                   help="CIFAR-10 folder (default $ZOO_DATA_DIR, else download)")
+                   help="CIFAR-10 folder (default $ZOO_DATA_DIR, else download); recorded "
+                        "in the search, so later commands need neither")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="fix a config field for every trial, e.g. train_limit=1000")
-    p.add_argument("--no-live", action="store_true", help="no live table (for logs)")
+    p.add_argument("--no-live", action="store_true",
+                   help="one line per trial event instead of the live table (for logs; the "
+                        "default when the output is not a terminal)")
     p.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     p.set_defaults(func=run)
 
@@ -56,9 +72,24 @@ def _overrides(args: argparse.Namespace) -> dict:
     return out
 
 
+def _resume_command(args: argparse.Namespace, spec_name: str, storage: str) -> str:
+    import shlex
+
+    parts = ["zoo", "tune", args.space, "--resume", "--storage", storage]
+    if args.name:
+        parts += ["--name", spec_name]
+    if args.db:
+        parts += ["--db", args.db]
+    if args.address:
+        parts += ["--address", args.address]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from zoo._json import dumps
-    from zoo.cli._console import console, err_console
+    from zoo.cli._console import console, err_console, escape
     from zoo.leaderboard import DEFAULT_STORAGE
     from zoo.tune.space import load_space, render_plan
 
@@ -69,22 +100,49 @@ def run(args: argparse.Namespace) -> int:
     from zoo.tune.runner import resolve_storage, run_search
 
     storage = resolve_storage(args.storage or DEFAULT_STORAGE)
-    err_console.print(f"search [bold]{spec.name}[/]: results in {storage}")
-    live = not (args.no_live or args.json)
-    grid = run_search(spec, storage, address=args.address, resume=args.resume,
-                      db_path=args.db, console=err_console if live else None)
+    err_console.print(f"search [bold]{escape(spec.name)}[/]: results in {escape(storage)}",
+                      highlight=False)
+    # a live table on a terminal; one line per trial event otherwise (logs, CI, --no-live)
+    live = not (args.no_live or args.json) and err_console.is_terminal
+
+    def event(line: str) -> None:
+        err_console.print(escape(line), highlight=False, soft_wrap=True)
+
+    outcome = run_search(spec, storage, address=args.address, resume=args.resume,
+                         db_path=args.db, console=err_console if live else None,
+                         events=None if live else event)
     if live:
         err_console.print()  # the live table leaves the cursor at its last line
-    rows = []
-    for r in grid:
-        m = r.metrics or {}
-        rows.append({"trial_id": m.get("trial_id"), "error": str(r.error) if r.error else None,
-                     **{k: m.get(k) for k in (spec.metric, "dice", "psnr_hole", "ssim_hole",
-                                              "l1_hole", "epoch")}})
-    failed = sum(1 for r in rows if r["error"])
+    counts = ", ".join(f"{n} {status}" for status, n in outcome.counts.items()) or "no trials"
+    total = sum(n for s, n in outcome.counts.items() if s != "not started")
+    db_flag = f"--db {outcome.db_path}" if args.db else f"--storage {outcome.storage}"
     if args.json:
-        print(dumps({"search": spec.name, "storage": storage, "trials": rows}))
+        rows = [{k: r.get(k) for k in ("trial_id", "status", "error", "epochs", "checkpoint",
+                                       "dice", "psnr_hole", "ssim_hole", "l1_hole")}
+                for r in outcome.rows]
+        print(dumps({"search": spec.name, "storage": outcome.storage,
+                     "leaderboard": str(outcome.db_path), "counts": outcome.counts,
+                     "interrupted": outcome.interrupted, "trials": rows}))
     else:
-        console.print(f"{len(rows)} trials, {failed} failed. Leaderboard: "
-                      f"zoo leaderboard --storage {storage} --search {spec.name}")
-    return 0
+        style = "red" if outcome.exit_code else "green"
+        console.print(f"search {escape(spec.name)}: {total} trials: {escape(counts)}",
+                      style=style, highlight=False)
+        console.print(f"leaderboard: zoo leaderboard {escape(db_flag)} --search "
+                      f"{escape(spec.name)}", highlight=False, soft_wrap=True)
+    if outcome.unrecorded:
+        err_console.print(f"[red]error:[/] {len(outcome.unrecorded)} trial results could not "
+                          f"be recorded in {escape(str(outcome.db_path))} (first: "
+                          f"{escape(outcome.unrecorded[0])}); `zoo leaderboard rebuild "
+                          f"--storage {escape(outcome.storage)} --db PATH` rebuilds them from "
+                          "the stored results", highlight=False)
+    if outcome.interrupted:
+        err_console.print("[yellow]interrupted[/]: unfinished trials are recorded as "
+                          "interrupted; continue with:\n  "
+                          + escape(_resume_command(args, spec.name, outcome.storage)),
+                          highlight=False, soft_wrap=True)
+    elif outcome.failed:
+        err_console.print(f"[red]{outcome.failed} trial(s) failed[/]; their errors: "
+                          f"zoo leaderboard {escape(db_flag)} --search {escape(spec.name)} "
+                          "--status failed", highlight=False, soft_wrap=True)
+    sys.stdout.flush()
+    return outcome.exit_code

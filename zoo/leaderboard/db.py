@@ -31,7 +31,11 @@ from zoo._json import to_jsonable
 from zoo.errors import ZooError, did_you_mean, unknown
 
 SCHEMA_VERSION = 1
-STATUSES = ("completed", "stopped", "failed", "running")  # stopped: pruned early by the scheduler
+# stopped: pruned early by the scheduler; interrupted: the search was stopped (Ctrl-C) while
+# the trial ran, `zoo tune --resume` continues it
+STATUSES = ("completed", "stopped", "failed", "running", "interrupted")
+# the row columns that hold paths: stored relative to the leaderboard's folder when inside it
+PATH_COLUMNS = ("checkpoint", "grid_png", "curves_png")
 
 # metric -> True when higher is better; these are also the sortable metric columns
 METRICS: dict[str, bool] = {
@@ -150,8 +154,16 @@ class Leaderboard:
 
     def __init__(self, path: str | Path, *, create: bool = True, timeout_s: float = 60.0):
         """Open the leaderboard at ``path``; ``create=False`` refuses to make a new file."""
-        self.path = Path(path).expanduser().resolve()
+        given = Path(path).expanduser()
+        if create and given.is_symlink():
+            raise ZooError(f"leaderboard {given} is a symbolic link; zoo does not write through "
+                           "links: pass --db with the real file")
+        self.path = given.resolve()
         self.timeout_s = float(timeout_s)
+        if self.path.is_dir():
+            raise ZooError(f"leaderboard {self.path} is a folder; pass --db with a file path "
+                           f"(e.g. --db {self.path / 'leaderboard.sqlite'}) or --storage "
+                           "with the folder")
         if not self.path.exists():
             if not create:
                 raise ZooError(
@@ -159,6 +171,9 @@ class Leaderboard:
                     "`zoo tune ... --storage DIR` (the file is DIR/leaderboard.sqlite); "
                     "point at an existing one with --db PATH or --storage DIR"
                 )
+            if self.path.parent.exists() and not self.path.parent.is_dir():
+                raise ZooError(f"cannot create leaderboard {self.path}: {self.path.parent} is a "
+                               "file, not a folder; pass another --db or --storage")
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema(create)
 
@@ -169,7 +184,11 @@ class Leaderboard:
 
     @contextlib.contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ZooError(f"cannot open leaderboard {self.path} (SQLite says: {exc}); check "
+                           "the folder exists and is writable, or pass another --db") from None
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
@@ -185,6 +204,9 @@ class Leaderboard:
             if "not a database" in str(exc) or "malformed" in str(exc):
                 raise ZooError(f"{self.path} is not a zoo leaderboard (SQLite says: {exc}); "
                                "pass --db with a leaderboard.sqlite file") from None
+            if isinstance(exc, sqlite3.OperationalError) and "locked" not in str(exc):
+                raise ZooError(f"cannot use leaderboard {self.path} (SQLite says: {exc}); "
+                               "check the file's permissions or pass another --db") from None
             raise
         except BaseException:
             if conn.in_transaction:
@@ -197,6 +219,10 @@ class Leaderboard:
         with self._connect() as conn:
             tables = {r[0] for r in
                       conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if create and tables and "trials" not in tables:
+                raise ZooError(f"{self.path} is an SQLite file of something else (tables: "
+                               f"{', '.join(sorted(tables))}), not a zoo leaderboard; pass "
+                               "--db with a new or zoo leaderboard file")
             if not create and "trials" not in tables:
                 raise ZooError(f"{self.path} is not a zoo leaderboard (no trials table); "
                                "pass --db with a leaderboard.sqlite written by `zoo tune`")
@@ -251,14 +277,15 @@ class Leaderboard:
             "config": _dumps(cfg),
             "config_hash": config_hash or _full_config(cfg)[1],
             "dataset": _str(picked.get("dataset")), "mask": _str(picked.get("mask")),
-            "seed": _int(picked.get("seed")), "epochs": _int(picked.get("epochs")),
+            # epochs actually trained (a stopped trial did fewer than its budget)
+            "seed": _int(picked.get("seed")), "epochs": _epochs_done(result),
             **{m: _num(result.get(m)) for m in REFERENCE_METRICS},
             "metrics": _dumps(metrics) if metrics else None,
             "params": _int(result.get("params")),
             "train_time_s": _num(result.get("train_time_s")),
             "train_images_per_s": _num(result.get("train_images_per_s")),
-            "device": result.get("device"), "checkpoint": _str(result.get("checkpoint")),
-            "grid_png": _str(result.get("grid_png")), "curves_png": _str(result.get("curves_png")),
+            "device": result.get("device"),
+            **{c: self._relative(result.get(c)) for c in PATH_COLUMNS},
             "error": error, "eval_id": result.get("eval_id"), "created_at": now, "updated_at": now,
         }
         cols = list(TRIAL_COLUMNS)
@@ -274,6 +301,39 @@ class Leaderboard:
                 self._upsert_references(conn, row["eval_id"], row["dataset"], row["mask"],
                                         baselines)
         return written
+
+    def _relative(self, path: Any) -> str | None:
+        """A path inside the leaderboard's folder as relative to it (a results folder copied
+        elsewhere keeps working); any other path as given."""
+        if path is None or str(path) == "":
+            return None
+        text = str(path)
+        if "://" in text or not Path(text).is_absolute():
+            return text
+        try:
+            return Path(text).resolve().relative_to(self.path.parent).as_posix()
+        except ValueError:
+            return text
+
+    def _absolute(self, row: dict) -> dict:
+        for col in PATH_COLUMNS:
+            value = row.get(col)
+            if value and "://" not in value and not Path(value).is_absolute():
+                row[col] = str(self.path.parent / value)
+        return row
+
+    def mark_interrupted(self, search: str, error: str) -> int:
+        """Turn the ``running`` rows of ``search`` into ``interrupted``; returns how many."""
+        with self._connect(write=True) as conn:
+            return conn.execute(
+                "UPDATE trials SET status = 'interrupted', error = ?, updated_at = ? "
+                "WHERE search = ? AND status = 'running'", (error, _now(), search)).rowcount
+
+    def delete_search(self, search: str) -> int:
+        """Delete every row of ``search``; returns how many (references stay: other searches
+        may share them)."""
+        with self._connect(write=True) as conn:
+            return conn.execute("DELETE FROM trials WHERE search = ?", (search,)).rowcount
 
     def record_references(self, eval_id: str, dataset: str, mask: str,
                           baselines: dict[str, dict]) -> None:
@@ -317,7 +377,7 @@ class Leaderboard:
             sql += " LIMIT ?"
             params.append(_top(top))
         with self._connect() as conn:
-            return [_decode(r) for r in conn.execute(sql, params)]
+            return [self._absolute(_decode(r)) for r in conn.execute(sql, params)]
 
     def get(self, trial: str, search: str | None = None) -> dict:
         """One trial by exact id or unique id prefix; a ZooError lists the candidates otherwise."""
@@ -335,7 +395,7 @@ class Leaderboard:
                     f"SELECT * FROM trials {extra} substr(trial_id, 1, ?) = ? ORDER BY trial_id",
                     [*params, len(trial), trial]).fetchall()
             if len(rows) == 1:
-                return _decode(rows[0])
+                return self._absolute(_decode(rows[0]))
             if rows:
                 names = ", ".join(f"{r['search']}/{r['trial_id']}" for r in rows[:20])
                 more = f" (+{len(rows) - 20} more)" if len(rows) > 20 else ""
@@ -374,6 +434,25 @@ class Leaderboard:
         groups = present + [g for g in groups if g[key] is None]
         return groups[:_top(top)] if top is not None else groups
 
+    def search_summaries(self) -> list[dict]:
+        """One entry per search: trials, count per status, best trial by psnr_hole, eval
+        sets, first and last update; newest first."""
+        out: dict[str, dict] = {}
+        for row in self.trials(sort="created_at", descending=False):
+            s = out.setdefault(row["search"], {
+                "search": row["search"], "trials": 0, "status": {}, "best": None,
+                "best_psnr_hole": None, "eval_ids": [], "created_at": row["created_at"],
+                "updated_at": row["updated_at"]})
+            s["trials"] += 1
+            s["status"][row["status"]] = s["status"].get(row["status"], 0) + 1
+            if row["eval_id"] and row["eval_id"] not in s["eval_ids"]:
+                s["eval_ids"].append(row["eval_id"])
+            s["updated_at"] = max(s["updated_at"], row["updated_at"])
+            value = row["psnr_hole"]
+            if value is not None and (s["best_psnr_hole"] is None or value > s["best_psnr_hole"]):
+                s["best"], s["best_psnr_hole"] = row["trial_id"], value
+        return sorted(out.values(), key=lambda s: s["updated_at"], reverse=True)
+
     def searches(self) -> list[str]:
         """The names of the searches recorded here, sorted."""
         with self._connect() as conn:
@@ -397,6 +476,13 @@ def _defaults() -> dict[str, Any]:
 
     return {f.name: f.default for f in dataclasses.fields(TrainConfig)
             if f.default is not dataclasses.MISSING}
+
+
+def _epochs_done(result: dict) -> int | None:
+    for key in ("epochs_done", "epoch", "training_iteration"):
+        if _int(result.get(key)) is not None:
+            return _int(result.get(key))
+    return None
 
 
 def _str(value: Any) -> str | None:

@@ -9,11 +9,14 @@ from rich.live import Live
 from rich.table import Table
 
 STYLE = {"running": "cyan", "completed": "green", "failed": "red", "stopped": "yellow",
-         "pending": "dim"}
+         "pending": "dim", "interrupted": "magenta"}
 
 
 class LiveView(Callback):
-    """Shows one row per trial: status, sampled values, epoch, validation metric."""
+    """Shows one row per trial: status, sampled values, epoch, validation metric.
+
+    The table is redrawn on trial events only (no timer), so a terminal recorder or a log
+    gets one frame per event, never a flood."""
 
     def __init__(self, spec: Any, console: Any) -> None:
         self.spec, self.console = spec, console
@@ -29,7 +32,10 @@ class LiveView(Callback):
                             f"{self.spec.mode})", expand=False)
         for col in ("trial", "status", *keys, "seed", "epoch", self.spec.metric, "test PSNR hole"):
             table.add_column(col, justify="right" if col not in ("trial", "status") else "left")
+        from zoo.tune._store import trial_name
+
         for tid, row in self.rows.items():
+            tid = trial_name(self.spec.name, tid)
             status = row["status"]
             metric = row.get(self.spec.metric)
             test = row.get("psnr_hole")
@@ -47,10 +53,10 @@ class LiveView(Callback):
         row.update(status=status, **{k: v for k, v in (trial.last_result or {}).items()
                                      if isinstance(v, (int, float))})
         if self.live is None:
-            self.live = Live(self._render(), console=self.console, refresh_per_second=2,
+            self.live = Live(self._render(), console=self.console, auto_refresh=False,
                              transient=False)
             self.live.start()
-        self.live.update(self._render())
+        self.live.update(self._render(), refresh=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._update(trial, "running")
@@ -80,3 +86,58 @@ def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return "-" if value is None else str(value)
+
+
+class EventLines(Callback):
+    """One line per trial event (start, epoch result, stop, failure) for ``--no-live`` and
+    output that is not a terminal; ``emit`` takes each line (the CLI prints it)."""
+
+    def __init__(self, spec: Any, emit: Any) -> None:
+        self.spec, self.emit = spec, emit
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"spec": self.spec, "emit": None}
+
+    def _name(self, trial: Any) -> str:
+        from zoo.tune._store import trial_name
+
+        return trial_name(self.spec.name, trial.trial_id)
+
+    def _say(self, line: str) -> None:
+        if self.emit is not None:
+            self.emit(line)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        sampled = " ".join(f"{k}={_short(trial.config.get(k))}" for k in [*self.spec.space, "seed"]
+                           if k in trial.config)
+        self._say(f"{self._name(trial)} started  {sampled}".rstrip())
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        if result.get("diverged") or result.get("final"):
+            return  # said by on_trial_complete
+        metric = result.get(self.spec.metric)
+        value = "-" if metric is None else f"{metric:.3f}"
+        self._say(f"{self._name(trial)} epoch {result.get('epoch', '?')}/{self.spec.max_epochs}"
+                  f"  {self.spec.metric} {value}")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        from zoo.tune.runner import _status_and_error
+
+        status, error = _status_and_error(trial)
+        last = trial.last_result or {}
+        if status == "completed":
+            test = last.get("psnr_hole")
+            detail = f"test psnr_hole {test:.2f}" if isinstance(test, float) else ""
+            line = f"{self._name(trial)} completed  epoch {last.get('epoch')}  {detail}"
+            self._say(line.rstrip())
+        elif status == "stopped":
+            self._say(f"{self._name(trial)} stopped by the scheduler after epoch "
+                      f"{last.get('epoch', '?')}")
+        else:
+            self._say(f"{self._name(trial)} {status}: {error}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        from zoo.tune.runner import _trial_error
+
+        self._say(f"{self._name(trial)} failed: {_trial_error(trial)}")

@@ -7,12 +7,15 @@ the same function as ``zoo train``. Data is put in Ray's object store once by th
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import shutil
+import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +51,7 @@ def _splits_from_numpy(arrays: dict[str, np.ndarray]) -> Any:
 
 def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> None:
     """One Tune trial: build the TrainConfig, restore, train, report each epoch."""
-    import ray
     from ray import tune
-
-    from zoo.train import TrainingDiverged, train
 
     ctx = tune.get_context()
     resources = ctx.get_trial_resources().required_resources
@@ -61,9 +61,22 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
     key, arrays = data if data is not None else (None, None)
     splits = _splits_from_numpy(arrays) if key == _data_key(cfg) else None
 
-    # Train into a private folder; Tune copies each epoch's checkpoint to storage.
-    work = Path(ctx.get_trial_dir()) / "work"  # removed with the trial's own folder
-    work.mkdir(parents=True, exist_ok=True)
+    # Train into a private folder outside the trial's folder (which Tune syncs to storage:
+    # a work folder there would be copied beside each checkpoint, and deleting it raced
+    # with that sync). tune.report copies the checkpoint to storage before it returns.
+    work = Path(tempfile.mkdtemp(prefix=f"zoo-{ctx.get_trial_id()}-"))
+    try:
+        _run_trial(spec, cfg, work, splits)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_trial(spec: Any, cfg: Any, work: Path, splits: Any) -> None:
+    import ray
+    from ray import tune
+
+    from zoo.train import TrainingDiverged, train
+
     restored = tune.get_checkpoint()
     if restored is not None:
         with restored.as_directory() as d:
@@ -84,16 +97,14 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
     final = {k: v for k, v in result.items() if k not in ("history", "checkpoint", "config")}
     tune.report({**last, **final, **node, "final": True},
                 checkpoint=tune.Checkpoint.from_directory(work))
-    shutil.rmtree(work, ignore_errors=True)  # Tune keeps its copy in the checkpoint folder
+
 
 
 def _status_and_error(trial: Any) -> tuple[str, str | None]:
-    result = trial.last_result or {}
-    if result.get("diverged"):
-        return "failed", result.get("error")
-    if result.get("final"):
-        return "completed", None
-    return "stopped", "stopped early by the scheduler"
+    """The leaderboard status of a trial Tune ended without an error."""
+    from zoo.tune._store import status_of
+
+    return status_of(trial.last_result, "TERMINATED")
 
 
 def _trial_error(trial: Any) -> str:
@@ -106,10 +117,12 @@ def _trial_error(trial: Any) -> str:
 
 class LeaderboardWriter(Callback):
     """Writes one leaderboard row per trial as it starts and ends; upserts keyed by
-    (search, trial id) keep re-runs and resumes free of duplicates."""
+    (search, trial id) keep re-runs and resumes free of duplicates. Trial ids are the
+    readable ``SEARCH-N`` of :func:`zoo.tune._store.trial_name`."""
 
     def __init__(self, spec: Any, db_path: Path) -> None:
         self.spec, self.db_path, self._board = spec, Path(db_path), None
+        self.failed_writes: list[str] = []
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles its run config; sqlite can't be
         return {**self.__dict__, "_board": None}
@@ -122,34 +135,36 @@ class LeaderboardWriter(Callback):
             self._board = Leaderboard(self.db_path)
         return self._board
 
+    def name(self, trial: Any) -> str:
+        from zoo.tune._store import trial_name
+
+        return trial_name(self.spec.name, trial.trial_id)
+
     def _config(self, trial: Any) -> dict[str, Any]:
         return self.spec.trial_config(trial.config).to_dict()
 
     def _write(self, trial: Any, status: str, error: str | None) -> None:
-        result = dict(trial.last_result or {})
-        if trial.checkpoint is not None:  # the copy in storage; the trial's own folder is gone
-            saved = trial.checkpoint.path
-            result["checkpoint"] = os.path.join(saved, CHECKPOINT_NAME)
-            for key, name in (("grid_png", "grid.png"), ("curves_png", "curves.png")):
-                if result.get(key) or os.path.exists(os.path.join(saved, name)):
-                    result[key] = os.path.join(saved, name)
-        # Tune overwrites result["config"] with the sampled values; rebuild the full one.
-        config = result["config"] = self._config(trial)
+        from zoo.tune._store import trial_result
+
+        saved = trial.checkpoint.path if trial.checkpoint is not None else None
+        result = trial_result(trial.last_result, saved, self._config(trial), CHECKPOINT_NAME)
         # (the row's baselines and eval_id also record the reference rows)
-        self.board.record_trial(self.spec.name, trial.trial_id, status, result or None, config,
-                                error=error)
+        self.board.record_trial(self.spec.name, self.name(trial), status, result,
+                                result["config"], error=error)
 
     def _safely(self, write: Any, trial: Any) -> None:
         # An exception in a Tune callback aborts the whole search: a leaderboard that is
-        # locked or full must cost one row (logged), not every running trial.
+        # locked or full must cost one row (counted, and the search then exits non-zero),
+        # not every running trial. The file was checked before the search started.
         try:
             write()
-        except Exception:  # noqa: BLE001
-            log.exception("could not record trial %s in %s", trial.trial_id, self.db_path)
+        except Exception as exc:  # noqa: BLE001
+            self.failed_writes.append(f"{self.name(trial)}: {exc}")
+            log.error("could not record trial %s in %s: %s", self.name(trial), self.db_path, exc)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._safely(lambda: self.board.record_trial(
-            self.spec.name, trial.trial_id, "running", None, self._config(trial)), trial)
+            self.spec.name, self.name(trial), "running", None, self._config(trial)), trial)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._safely(lambda: self._write(trial, *_status_and_error(trial)), trial)
@@ -165,22 +180,94 @@ def resolve_storage(storage: str) -> str:
     return str(Path(storage).expanduser().resolve())
 
 
-def run_search(spec: Any, storage: str, *, address: str | None = None, resume: bool = False,
-               db_path: str | Path | None = None, console: Any = None,
-               ray_init_kwargs: dict[str, Any] | None = None) -> Any:
-    """Run (or resume) ``spec`` on local Ray or the cluster at ``address``.
+@dataclass
+class SearchOutcome:
+    """What a search ended with: its leaderboard rows and a count per status."""
 
-    Returns Tune's ResultGrid. Refuses to start over an existing search of the same name
-    (``resume=True`` continues it), so nothing already done is lost.
+    name: str
+    storage: str
+    db_path: Path
+    grid: Any  # Tune's ResultGrid
+    rows: list[dict[str, Any]]
+    counts: dict[str, int]  # leaderboard status -> trials; "not started" for pending ones
+    interrupted: bool
+    unrecorded: list[str] = field(default_factory=list)  # rows the leaderboard refused
+
+    def __iter__(self) -> Any:  # iterates Tune's results, as the ResultGrid it wraps
+        return iter(self.grid if self.grid is not None else ())
+
+    def __len__(self) -> int:
+        return len(self.grid) if self.grid is not None else 0
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)
+
+    @property
+    def exit_code(self) -> int:
+        """0: every trial completed or was stopped by the scheduler; 130: interrupted;
+        1: a trial failed (or diverged) or a row could not be recorded."""
+        if self.interrupted:
+            return 130
+        return 1 if self.failed or self.unrecorded else 0
+
+
+def _check_storage(storage: str) -> None:
+    if "://" in storage:
+        return
+    path = Path(storage)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ZooError(f"--storage {storage}: {parent} is a file, not a folder; pass "
+                               "a folder for the results (default ./results)")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ZooError(f"--storage {storage}: cannot write in {parent}; pass a folder "
+                               "you can write to")
+            return
+
+
+def pin_data_dir(spec: Any) -> None:
+    """Record where CIFAR-10 comes from: ``$ZOO_DATA_DIR`` (made absolute) becomes the
+    search's ``data_dir``, so its trials, checkpoints and rows name their data and later
+    commands need no environment variable."""
+    from zoo.data import ENV_DATA_DIR
+
+    space = getattr(spec, "space", {})
+    given = spec.base.get("data_dir")
+    if given:  # a relative folder from the YAML: the trials run in other working folders
+        path = Path(str(given)).expanduser().resolve()
+        if not path.is_dir():
+            raise ZooError(f"data_dir {given} (from the search space or --set) is not a "
+                           "folder; pass --data DIR or fix base.data_dir")
+        spec.base["data_dir"] = str(path)
+        return
+    if "data_dir" in space or "dataset" in space:
+        return
+    if spec.base.get("dataset", "cifar10") != "cifar10" or not os.environ.get(ENV_DATA_DIR):
+        return
+    path = Path(os.environ[ENV_DATA_DIR]).expanduser().resolve()
+    if not path.is_dir():
+        raise ZooError(f"${ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]} is not a folder; point it "
+                       "(or --data DIR) at CIFAR-10 (npz shards or cifar-10-batches-py/)")
+    spec.base["data_dir"] = str(path)
+
+
+def prepare_search(spec: Any, storage: str, *, resume: bool = False,
+                   db_path: str | Path | None = None) -> tuple[str, Path, Any]:
+    """Every check that needs no Ray: storage, leaderboard, resume rules, data location.
+
+    Returns (storage, leaderboard path, Leaderboard). Raises ZooError before anything runs.
     """
-    import ray
     from ray import tune
 
-    from zoo.data import load_dataset
-    from zoo.leaderboard.db import default_db_path
+    from zoo.leaderboard.db import Leaderboard, default_db_path
+    from zoo.tune._store import check_resume, read_record, rebuild
 
     storage = resolve_storage(storage)
-    db_path = db_path or default_db_path(storage)
+    _check_storage(storage)
+    db_path = Path(db_path).expanduser().absolute() if db_path else default_db_path(storage)
+    board = Leaderboard(db_path)  # a folder, a non-SQLite file, no write access: refused here
     exp_path = f"{storage.rstrip('/')}/{spec.name}"
     exists = tune.Tuner.can_restore(exp_path)
     if resume and not exists:
@@ -189,26 +276,107 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
     if not resume and exists:
         raise ZooError(f"search '{spec.name}' already exists in {storage}; use --resume to "
                        "continue it, --name NEW to start another, or another --storage")
+    local = "://" not in storage
+    if resume:
+        stored = read_record(Path(exp_path)) if local else None
+        if stored is not None:
+            # the data location the search ran with, unless --data names it again
+            if "data_dir" not in spec.base and stored.get("base", {}).get("data_dir"):
+                spec.base["data_dir"] = stored["base"]["data_dir"]
+            check_resume(spec, stored)
+            rebuild(Path(storage), board, search=spec.name)  # a deleted leaderboard refills
+    else:
+        if board.trials(search=spec.name):
+            raise ZooError(f"search '{spec.name}' already has rows in {board.path}; start "
+                           f"another with --name NEW, or delete them first: zoo leaderboard "
+                           f"rm {spec.name} --db {board.path}")
+        pin_data_dir(spec)
+    return storage, board.path, board
 
+
+def check_address(address: str | None, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT that nothing answers on is refused at once (Ray would retry for
+    minutes, logging each attempt)."""
+    import socket
+
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ZooError(f"--address {address}: expected HOST:PORT of a Ray head node (e.g. "
+                       "10.0.0.5:6379) or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ZooError(f"--address {address}: no Ray head node answers there ({exc}); check "
+                       "the host and port (`ray status` on the head node shows them), or leave "
+                       "--address out to run on this machine") from None
+
+
+def _init_ray(address: str | None, kwargs: dict[str, Any]) -> None:
+    import ray
+
+    # Ray logs one notice at every start about its token authentication (on by default,
+    # which is what keeps the embedded cluster's ports safe): the README says it once.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR)
+    if ray.is_initialized():
+        return
+    try:
+        # without --address: always a cluster of our own ("local"). Ray's default would join
+        # any cluster already running on this machine (or named by $RAY_ADDRESS): someone
+        # else's, with their code and their resources.
+        ray.init(address=address or "local", **kwargs)
+    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        hint = ("check the address (HOST:PORT of the head node, or auto on a node of a "
+                "running cluster) or leave --address out to run on this machine"
+                if address else "see `ray status`")
+        raise ZooError(f"could not start or join {where}: {first[:300]}; {hint}") from None
+
+
+def run_search(spec: Any, storage: str, *, address: str | None = None, resume: bool = False,
+               db_path: str | Path | None = None, console: Any = None, events: Any = None,
+               ray_init_kwargs: dict[str, Any] | None = None) -> SearchOutcome:
+    """Run (or resume) ``spec`` on local Ray or the cluster at ``address``.
+
+    Everything that can be checked is checked before Ray starts (:func:`prepare_search`).
+    Refuses to start over an existing search of the same name (``resume=True`` continues
+    it), so nothing already done is lost. ``console`` draws a live table; ``events`` (a
+    callable taking one line) receives one line per trial event instead.
+    """
+    import ray  # noqa: F401
+    from ray import tune
+
+    from zoo.data import load_dataset
+    from zoo.tune._store import trial_dirname, write_record
+
+    storage, db_path, board = prepare_search(spec, storage, resume=resume, db_path=db_path)
+    check_address(address)
+    exp_path = f"{storage.rstrip('/')}/{spec.name}"
     base = spec.trial_config({})
-    t0 = time.perf_counter()
-    splits = load_dataset(base)  # once, in the driver; trials share it via the object store
-    log.info("data loaded in %.1fs", time.perf_counter() - t0)
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # The leaderboard is the record; Tune's TensorBoard/CSV loggers only add noise (and
     # warn about the ceiling's infinite PSNR). Its JSON log stays for ResultGrid.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if not ray.is_initialized():
-        kwargs = {"include_dashboard": False, "log_to_driver": False,
-                  "configure_logging": False, **(ray_init_kwargs or {})}
-        ray.init(address=address, **kwargs)
+    kwargs = {"include_dashboard": False, "log_to_driver": False,
+              "configure_logging": False, **(ray_init_kwargs or {})}
+    _init_ray(address, kwargs)
     gpus = ray.cluster_resources().get("GPU", 0)
     if spec.resources.get("gpu", 0) > 0 and gpus == 0:
         raise ZooError(f"search '{spec.name}' asks for {spec.resources['gpu']} GPU per trial but "
                        "this Ray cluster has no GPU (the trials would wait forever); "
                        "pass --gpus 0 to train on CPUs")
+    t0 = time.perf_counter()
+    splits = load_dataset(base)  # once, in the driver; trials share it via the object store
+    log.info("data loaded in %.1fs", time.perf_counter() - t0)
+    if "://" not in storage and not resume and hasattr(spec, "space"):
+        write_record(Path(exp_path), spec)
+
     fn = tune.with_parameters(trainable, spec=spec,
                               data=(_data_key(base), _splits_to_numpy(splits)))
     res = {"cpu": float(spec.resources.get("cpu", 1)),
@@ -216,28 +384,58 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
     fn = tune.with_resources(fn, res)
     from ray.tune.logger import JsonLoggerCallback
 
-    callbacks: list[Any] = [LeaderboardWriter(spec, Path(db_path)), JsonLoggerCallback()]
+    writer = LeaderboardWriter(spec, Path(db_path))
+    callbacks: list[Any] = [writer, JsonLoggerCallback()]
     if console is not None:
         from zoo.tune._live import LiveView
 
         callbacks.append(LiveView(spec, console))
+    elif events is not None:
+        from zoo.tune._live import EventLines
+
+        callbacks.append(EventLines(spec, events))
     if resume:
         tuner = tune.Tuner.restore(exp_path, trainable=fn, resume_unfinished=True,
-                                   resume_errored=True, param_space=spec.param_space())
+                                   resume_errored=True)
+        # Tuner.restore keeps the original run config; callbacks are not restored with it.
+        tuner._local_tuner._run_config.callbacks = callbacks
     else:
+        dirname = functools.partial(trial_dirname, spec.name)
         tuner = tune.Tuner(
             fn,
             param_space=spec.param_space(),
             tune_config=tune.TuneConfig(
                 metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
                 scheduler=spec.scheduler_obj(), search_alg=spec.search_alg(),
-                max_concurrent_trials=spec.max_concurrent),
+                max_concurrent_trials=spec.max_concurrent,
+                trial_name_creator=dirname, trial_dirname_creator=dirname),
             run_config=tune.RunConfig(
                 name=spec.name, storage_path=storage, verbose=0, callbacks=callbacks,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
-    if resume:
-        # Tuner.restore keeps the original run config; callbacks are not restored with it.
-        tuner._local_tuner._run_config.callbacks = callbacks
-    return tuner.fit()
+    # Tune's own interrupt notice suggests Tuner.restore(...); the CLI prints the zoo
+    # command instead.
+    tune_log = logging.getLogger("ray.tune.tune")
+    level = tune_log.level
+    tune_log.setLevel(logging.CRITICAL)
+    grid = None
+    try:
+        grid = tuner.fit()
+    finally:
+        tune_log.setLevel(level)
+        # trials still running when the search ended were interrupted (Ctrl-C, a crash)
+        marked = board.mark_interrupted(
+            spec.name, "the search was interrupted; `zoo tune SPACE --resume` continues it")
+    rows = board.trials(search=spec.name, sort="created_at", descending=False)
+    counts: dict[str, int] = {}
+    for status in ("completed", "stopped", "failed", "interrupted", "running"):
+        n = sum(1 for row in rows if row["status"] == status)
+        if n:
+            counts[status] = n
+    pending = max(0, len(grid) - len(rows)) if grid is not None else 0
+    if pending:
+        counts["not started"] = pending
+    return SearchOutcome(name=spec.name, storage=storage, db_path=Path(db_path), grid=grid,
+                         rows=rows, counts=counts, interrupted=bool(marked or pending),
+                         unrecorded=list(writer.failed_writes))

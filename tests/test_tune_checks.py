@@ -1,0 +1,155 @@
+"""`zoo tune` refuses what it cannot do before Ray starts, and leaves files as they were."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zoo.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = str(ROOT / "search_spaces" / "smoke.yaml")
+
+
+def _tune(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["tune", SMOKE, "--no-live", *argv])
+    return code, " ".join(capsys.readouterr().err.split())
+
+
+def _ray_started() -> bool:
+    import ray
+
+    return ray.is_initialized()
+
+
+def test_a_corrupt_leaderboard_stops_the_search_before_ray(tmp_path: Path, capsys) -> None:
+    storage = tmp_path / "results"
+    storage.mkdir()
+    db = storage / "leaderboard.sqlite"
+    junk = b"this is not SQLite " * 200
+    db.write_bytes(junk)
+    code, err = _tune(capsys, "--storage", str(storage))
+    assert code == 2 and "not a zoo leaderboard" in err, err
+    assert db.read_bytes() == junk  # untouched
+    assert sorted(p.name for p in storage.iterdir()) == ["leaderboard.sqlite"]
+    assert not _ray_started()
+
+
+def test_a_db_folder_or_storage_file_is_refused(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "dbdir"
+    folder.mkdir()
+    code, err = _tune(capsys, "--storage", str(tmp_path / "r"), "--db", str(folder))
+    assert code == 2 and "is a folder" in err, err
+    assert list(folder.iterdir()) == []
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("x")
+    code, err = _tune(capsys, "--storage", str(a_file))
+    assert code == 2 and "is a file, not a folder" in err, err
+    assert a_file.read_text() == "x"
+    code, err = _tune(capsys, "--storage", str(a_file / "sub"))
+    assert code == 2 and "is a file, not a folder" in err, err
+    assert not _ray_started()
+
+
+def test_leaderboard_db_folder_is_an_error(tmp_path: Path, capsys) -> None:
+    code = main(["leaderboard", "--db", str(tmp_path)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "is a folder" in err
+
+
+def test_resume_without_a_search_is_refused(tmp_path: Path, capsys) -> None:
+    code, err = _tune(capsys, "--storage", str(tmp_path), "--resume")
+    assert code == 2 and "nothing to resume" in err
+
+
+def test_rows_of_the_same_search_name_are_not_overwritten(tmp_path: Path, capsys) -> None:
+    from zoo.leaderboard import Leaderboard
+
+    lb = Leaderboard(tmp_path / "shared.sqlite")
+    lb.record_trial("smoke", "smoke-1", "completed", {"psnr_hole": 17.0}, {"encoder": "none"})
+    code, err = _tune(capsys, "--storage", str(tmp_path / "other"), "--db", str(lb.path))
+    assert code == 2 and "already has rows" in err and "zoo leaderboard rm smoke" in err, err
+    assert lb.get("smoke-1")["psnr_hole"] == 17.0
+
+
+def test_check_resume_names_the_changed_setting() -> None:
+    from zoo.errors import ZooError
+    from zoo.tune._store import check_resume, spec_from_record, spec_record
+    from zoo.tune.space import load_space
+
+    spec = load_space(SMOKE)
+    stored = spec_record(spec)
+    assert spec_record(spec_from_record(stored)) == stored  # the record round-trips
+    check_resume(load_space(SMOKE), stored)  # same settings: fine
+    for overrides, named in (({"max_epochs": 3}, "--max-epochs"),
+                             ({"base": {"lr": 0.01}}, "lr"),
+                             ({"resources": {"cpu": 2}}, "--cpus/--gpus"),
+                             ({"num_samples": 2}, "--num-samples")):
+        with pytest.raises(ZooError, match=f"--resume cannot change {named} "):
+            check_resume(load_space(SMOKE, overrides=overrides), stored)
+
+
+def test_trial_names_are_readable_and_unique() -> None:
+    from zoo.tune._store import trial_name
+
+    assert trial_name("quick", "a1b2c_00000") == "quick-1"
+    assert trial_name("quick", "a1b2c_00011") == "quick-12"
+    assert trial_name("quick", "odd") == "quick-odd"
+
+
+def test_rich_escape_keeps_brackets(capsys) -> None:
+    from zoo.cli._console import console, escape
+
+    console.print(escape("pip install 'zoo-inpaint[export]'"), soft_wrap=True)
+    assert "zoo-inpaint[export]" in capsys.readouterr().out
+
+
+def test_an_unreachable_address_is_one_message(tmp_path: Path, capsys) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, err = _tune(capsys, "--storage", str(tmp_path), "--address", f"127.0.0.1:{port}")
+    assert code == 2 and "no Ray head node answers" in err, err
+    code, err = _tune(capsys, "--storage", str(tmp_path), "--address", "nohostport")
+    assert code == 2 and "HOST:PORT" in err
+    assert not _ray_started()
+
+
+def test_bad_eval_batch_size_and_lr_are_refused_before_work(capsys) -> None:
+    for setting, message in (("eval_batch_size=0", "eval_batch_size must be >= 1"),
+                             ("eval_batch_size=-5", "eval_batch_size must be >= 1"),
+                             ("lr=.inf", "lr must be a finite number")):
+        code, err = _tune(capsys, "--set", setting, "--dry-run")
+        assert code == 2 and message in err, err
+
+
+def test_another_sqlite_file_is_not_taken_over(tmp_path: Path, capsys) -> None:
+    import sqlite3
+
+    db = tmp_path / "app.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    before = db.read_bytes()
+    code, err = _tune(capsys, "--storage", str(tmp_path / "r"), "--db", str(db))
+    assert code == 2 and "not a zoo leaderboard" in err, err
+    assert db.read_bytes() == before
+
+
+def test_without_address_ray_starts_its_own_cluster(monkeypatch) -> None:
+    """Ray's default would join any cluster already running on the machine (another
+    user's, or a test's): the embedded search must not."""
+    import ray
+
+    from zoo.tune import runner
+
+    seen = {}
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda address=None, **kw: seen.update(address=address))
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    runner._init_ray(None, {})
+    assert seen["address"] == "local"
+    runner._init_ray("10.0.0.9:6379", {})
+    assert seen["address"] == "10.0.0.9:6379"
