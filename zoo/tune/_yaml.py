@@ -27,7 +27,7 @@ METRICS = {"val_psnr_hole": "max", "val_ssim_hole": "max", "val_l1_hole": "min",
            "val_dice": "max", "val_psnr": "max", "val_ssim": "max", "val_l1": "min",
            "train_loss": "min"}
 SCHEDULERS = {"asha": ("grace_period", "reduction_factor"), "fifo": ()}
-SEARCHES = {"random": (), "grid": (), "optuna": ("seed",)}
+SEARCHES = {"random": ("seed",), "grid": (), "optuna": ("seed",)}
 # option dicts whose valid keys depend on a registry name chosen in the same config
 SELECTORS = {"encoder_args": "encoder", "mask_args": "mask"}
 Path_ = tuple[Any, ...]  # a key path into the document: ("space", "lr", "loguniform", 0)

@@ -117,10 +117,13 @@ class SearchSpec:
                              reduction_factor=float(self.scheduler.get("reduction_factor", 2)))
 
     def search_alg(self) -> Any:
-        """None for random and grid (Tune's default BasicVariantGenerator expands
-        ``param_space()``), else an OptunaSearch on ``metric``/``mode``."""
+        """Tune's BasicVariantGenerator for random and grid (it expands ``param_space()``),
+        seeded by ``search.seed`` (default 0) so that a rerun samples the same trials; else
+        an OptunaSearch on ``metric``/``mode``."""
         if self.search["type"] != "optuna":
-            return None
+            from ray.tune.search import BasicVariantGenerator
+
+            return BasicVariantGenerator(random_state=int(self.search.get("seed", 0)))
         _require_optuna()
         from ray.tune.search.optuna import OptunaSearch
 
