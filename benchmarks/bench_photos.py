@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     zoo_mean = float(np.mean([r["zoo"] for r in rows]))
     one_mean = float(np.mean([r["zoo_one_pass"] for r in rows]))
     tel_mean = float(np.mean([r["telea"] for r in rows]))
-    wins = sum(r["zoo"] > r["telea"] for r in rows)
+    wins = int(sum(r["zoo"] > r["telea"] for r in rows))
     summary = {"photos": len(rows), "zoo_mean": zoo_mean, "zoo_one_pass_mean": one_mean,
                "telea_mean": tel_mean, "zoo_wins": wins, "seconds": elapsed}
     for kind in MASKS:
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{np.mean([r['zoo'] for r in sub]):.2f} / "
             f"{np.mean([r['zoo_one_pass'] for r in sub]):.2f} / "
             f"{np.mean([r['telea'] for r in sub]):.2f} / "
-            f"{sum(r['zoo'] > r['telea'] for r in sub)} of {len(sub)}")
+            f"{int(sum(r['zoo'] > r['telea'] for r in sub))} of {len(sub)}")
     if args.out and figure is not None:
         gap = 4
         h, w = figure[0].shape[:2]

@@ -103,3 +103,24 @@ def test_bench_tune_spec_is_the_runner_type():
     config = spec.trial_config({"seed": 2})
     assert (config.seed, config.epochs, config.unet.depth) == (2, 2, 2)
     assert type(spec.scheduler_obj()).__name__ == "FIFOScheduler"  # what run_search calls
+
+
+def test_bench_quality_and_photos_smoke(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The results-table script trains, scores every mask kind with area bins and prints
+    the table; the photo script inpaints real photos and scores zoo beside Telea."""
+    quality = _load("bench_quality")
+    assert quality.main(["--smoke", "--presets", "strong", "--seeds", "0",
+                         "--runs", str(tmp_path / "q"), "--json", str(tmp_path / "q.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| strong |" in out and "| telea |" in out and "by hole area" in out
+    data = json.loads((tmp_path / "q.json").read_text())
+    assert set(data["results"]["strong"]) == {"paper", "square", "irregular"}
+    photos = _load("bench_photos")
+    model = tmp_path / "q" / "strong-s0"
+    assert photos.main([str(model), "--smoke", "--json", "--out", str(tmp_path / "p.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["photos"] == len(report["rows"]) >= 3
+    for row in report["rows"]:
+        assert all(math.isfinite(row[k]) for k in ("zoo", "zoo_one_pass", "telea"))
+        assert 0 < row["hole_pct"] < 30
+    assert (tmp_path / "p.png").exists()
