@@ -316,8 +316,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The recipe zoo recommends, chosen by measurement (README, "The strong preset"): the
     # mask as an input channel, known pixels pasted back, no dropout, concatenated skips,
     # two convs per level, batch 16 (more steps), a one-cycle lr, an EMA of the weights,
-    # MSE (PSNR's own loss), and masks of both kinds so that it also serves photos.
+    # MSE (PSNR's own loss), masks of both kinds so that it also serves photos, and the
+    # paper's fused ConvMixer (+0.07 dB over the vanilla U-Net at the same budget).
     "strong": {
+        "encoder": "convmixer",
         "unet": {**asdict(UNetConfig()), "mask_channel": True, "composite": True,
                  "dropout": 0.0, "skip_merge": "concat", "convs_per_level": 2,
                  "decoder_convs": 1},
