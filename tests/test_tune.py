@@ -83,6 +83,28 @@ def test_smoke_search_fills_the_leaderboard(tmp_path: Path, data_env: dict,
     row = json.loads(shown.stdout)
     assert row["checkpoint"].startswith(str(moved)) and Path(row["checkpoint"]).exists()
     assert row["config"]["data_dir"] == str(cifar_dir)
+    # every command that takes a model works on the copied folder's trial ids in a new
+    # shell with no ZOO_DATA_DIR: the search remembered where its data came from
+    asset = Path(__file__).resolve().parent / "assets" / "hopper.png"
+    follow_ups = {
+        "eval": ["eval", "smoke-1", "--test-limit", "16", "--json"],
+        "compare": ["compare", "smoke-1", "smoke-2", "--n", "2", "--out",
+                    str(tmp_path / "compare.png")],
+        "inpaint": ["inpaint", "--model", "smoke-2", "--image", str(asset), "--mask-kind",
+                    "irregular", "--out", str(tmp_path / "filled")],
+        "export": ["export", "smoke-1", "--format", "torchscript", "--out",
+                   str(tmp_path / "smoke-1.torchscript.pt")],
+    }
+    outputs = {}
+    for name, args in follow_ups.items():
+        done = subprocess.run([sys.executable, "-m", "zoo", *args, "--storage", str(moved)],
+                              capture_output=True, text=True, env=no_env, timeout=300,
+                              cwd=tmp_path)
+        assert done.returncode == 0, (name, done.stderr[-2000:])
+        outputs[name] = done.stdout
+    assert json.loads(outputs["eval"])["n_images"] == 16
+    assert (tmp_path / "compare.png").exists() and (tmp_path / "filled" / "hopper.png").exists()
+    assert (tmp_path / "smoke-1.torchscript.pt").exists()
 
     # running the same search again refuses, and loses nothing
     again = zoo("tune", SMOKE, "--storage", str(storage), "--no-live", env=data_env)
