@@ -143,6 +143,6 @@ def test_check_names_select_plugins(plugin_env: PluginEnv, capsys) -> None:
     assert data["summary"]["line"] == "1 of 1 passed the contract; exit 0"
     code, data = _json(capsys, "--check", "paper", "liar")  # a registered name or a plugin
     assert code == 1
-    assert {c["name"] for c in data["check"]} == {"irregular", "paper", "square", "liar"}
+    assert {c["name"] for c in data["check"]} == {"irregular", "mixed", "paper", "square", "liar"}
     assert main(["plugins", "--check", "myencodr"]) == 2  # a typo: ZooError, suggestion
     assert "did you mean 'myencoder'?" in capsys.readouterr().err
