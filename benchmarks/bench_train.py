@@ -54,7 +54,8 @@ from _common import (load_splits, machine, peak_memory, print_json, print_table,
 
 from zoo.config import TrainConfig, preset  # noqa: E402
 from zoo.data import Splits  # noqa: E402
-from zoo.train import compute_loss, resolve_device, set_threads, train  # noqa: E402
+from zoo.losses import build_loss  # noqa: E402
+from zoo.train import resolve_device, set_threads, train  # noqa: E402
 
 PAPER_SIDE, PAPER_LOW, PAPER_HIGH = 11, 2, 19  # the reference code's cv2 square (PAPER.md)
 PARTS = ("zoo", "reference")
@@ -192,6 +193,7 @@ def _reference_pass(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     device: torch.device) -> None:
     use_cl = config.channels_last and device.type == "cuda"
     amp = config.amp and device.type == "cuda"
+    loss_fn = build_loss(config).to(device)  # the same weighted loss zoo's loop uses
     for masked, mask, target in loader:
         masked = masked.to(device, non_blocking=True)
         mask = mask.to(device, non_blocking=True)
@@ -200,7 +202,7 @@ def _reference_pass(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             masked = masked.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             out = model(masked, mask)
-        loss = compute_loss(config.loss, out.float(), target, mask)
+        loss, _ = loss_fn(out.float(), target, mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
