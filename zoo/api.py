@@ -30,31 +30,9 @@ MASK_THRESHOLD = 127
 
 def _picture_from_pil(im: Any) -> Any:
     """A PIL image of any mode as a ``zoo.inpaint.Picture`` (the rules of ``read_image``)."""
-    from zoo.inpaint import Picture
+    from zoo.inpaint import picture_from_pil
 
-    mode = im.mode
-    if mode in _GRAY16:
-        arr = np.asarray(im)
-        if mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535):
-            raise ZooError("the image is 32-bit integer with values outside 0..65535; "
-                           "convert it to 8- or 16-bit first")
-        return Picture(arr.astype(np.uint16)[..., None])
-    if mode in ("P", "PA"):
-        im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
-    elif mode == "1":
-        im = im.convert("L")
-    elif mode not in ("RGB", "RGBA", "L", "LA"):
-        try:
-            im = im.convert("RGBA" if "A" in mode else "RGB")
-        except (ValueError, OSError) as exc:
-            raise ZooError(f"the image has mode {mode}, which cannot become RGB ({exc}); "
-                           "give an RGB or grayscale image") from None
-    arr = np.asarray(im)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if im.mode in ("RGBA", "LA"):
-        return Picture(np.ascontiguousarray(arr[..., :-1]), np.ascontiguousarray(arr[..., -1]))
-    return Picture(np.ascontiguousarray(arr))
+    return picture_from_pil(im)
 
 
 def _picture_from_array(arr: np.ndarray) -> Any:

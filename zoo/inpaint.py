@@ -92,15 +92,15 @@ def _open(path: Path, what: str) -> Image.Image:
         raise ZooError(f"cannot read {what} {path}: {exc}; fix or remove the file") from None
 
 
-def read_image(path: str | Path) -> Picture:
-    """Read an image file of any Pillow mode into a ``Picture``."""
-    path = Path(path)
-    im = _open(path, "image")
+def picture_from_pil(im: Image.Image, what: str = "the image") -> Picture:
+    """A Pillow image of any mode as a ``Picture``: 16-bit (and in-range 32-bit) grayscale
+    stays 16-bit, palette becomes RGB (RGBA when transparent), 1-bit becomes L, any other
+    mode RGB(A); alpha is kept apart. ``what`` names the image in errors."""
     mode = im.mode
     if mode in _GRAY16:
         arr = np.asarray(im)
-        if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
-            raise ZooError(f"image {path} is 32-bit integer with values outside 0..65535; "
+        if mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ZooError(f"{what} is 32-bit integer with values outside 0..65535; "
                            "convert it to 8- or 16-bit first")
         return Picture(arr.astype(np.uint16)[..., None])
     if mode == "P" or mode == "PA":
@@ -112,14 +112,20 @@ def read_image(path: str | Path) -> Picture:
         try:
             im = im.convert("RGBA" if "A" in mode else "RGB")
         except (ValueError, OSError) as exc:
-            raise ZooError(f"image {path} has mode {mode}, which cannot become RGB ({exc}); "
-                           "save it as an 8-bit RGB or grayscale PNG") from None
+            raise ZooError(f"{what} has mode {mode}, which cannot become RGB ({exc}); "
+                           "save it as an 8-bit RGB or grayscale image") from None
     arr = np.asarray(im)
     if arr.ndim == 2:
         arr = arr[..., None]
     if im.mode in ("RGBA", "LA"):
         return Picture(np.ascontiguousarray(arr[..., :-1]), np.ascontiguousarray(arr[..., -1]))
     return Picture(np.ascontiguousarray(arr))
+
+
+def read_image(path: str | Path) -> Picture:
+    """Read an image file of any Pillow mode into a ``Picture`` (``picture_from_pil``)."""
+    path = Path(path)
+    return picture_from_pil(_open(path, "image"), what=f"image {path}")
 
 
 def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
