@@ -59,7 +59,7 @@ def _options_epilog() -> str:
 def run(args: argparse.Namespace) -> int:
     from zoo._json import dumps
     from zoo.cli._console import console, err_console
-    from zoo.cli._report import metrics_table
+    from zoo.cli._report import area_table, metrics_table
     from zoo.train import train
 
     config = config_from_args(args, {
@@ -115,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         console.print(metrics_table(result, title=f"{config.encoder} on {config.dataset} "
                                                   f"test ({config.mask} masks)"))
+        by_area = area_table(result, title="hole PSNR / SSIM by hole area")
+        if by_area is not None:
+            console.print(by_area)
         console.print(f"checkpoint: {result['checkpoint']}")
     return 0
 
