@@ -181,7 +181,14 @@ def build(config: TimmConfig, in_channels: int) -> TimmEncoder:
     return TimmEncoder(config, in_channels)
 
 
+def reload_args(args: dict) -> dict:
+    """A saved model brings its own weights: neither download nor read initial ones."""
+    return {**args, **{k: v for k, v in (("pretrained", False), ("weights", None))
+                       if k in args}}
+
+
 @zoo.hookimpl
 def zoo_register_encoders(register) -> None:
     register(EncoderSpec(name="timm", config=TimmConfig, build=build,
-                         description="any timm backbone's feature level (default resnet18, deepest)"))
+                         description="any timm backbone's feature level (default resnet18, deepest)",
+                         reload_args=reload_args))

@@ -321,3 +321,25 @@ def test_mixed_masks_draw_each_kind_and_check_their_options() -> None:
         frozen_masks("mixed", {"weights": "1"}, 4, 32, 32)
     with pytest.raises(ZooError, match="unknown mask"):
         frozen_masks("mixed", {"kinds": "paper,irreguler"}, 4, 32, 32)
+
+
+def test_saved_timm_model_reloads_without_its_initial_weights(tmp_path: Path) -> None:
+    """The timm plugin says how its model is rebuilt from a save (no initial weights are
+    read again): a model trained from a local weights file still loads after that file is
+    gone, with its trained weights; the core names none of the plugin's fields."""
+    import timm
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "resnet18.safetensors"
+    save_file(timm.create_model("resnet18", pretrained=False).state_dict(), str(weights))
+    config = tiny(epochs=1, encoder="timm",
+                  encoder_args={"model": "resnet18", "weights": str(weights)})
+    train(config, tmp_path / "run", final_eval=False)
+    weights.unlink()
+    model, loaded, payload = load_model(tmp_path / "run")
+    assert loaded.encoder_args["weights"] == str(weights)  # the record is kept as trained
+    saved = payload["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    spec = get_registry().encoder("timm").spec
+    assert spec.reload_args({"weights": "x", "pretrained": True}) == {"weights": None,
+                                                                     "pretrained": False}

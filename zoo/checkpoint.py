@@ -453,10 +453,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[An
     except ZooError as exc:
         raise ZooError(f"{folder / CONFIG_NAME}: {exc}") from None
     check_plugins(config, payload.get("requires") or {}, folder)
-    # The checkpoint's weights replace any initial ones: rebuild without fetching those
-    # again (offline machines, moved weight files).
-    initial = {"pretrained": False, "weights": None}
-    args = {k: initial.get(k, v) for k, v in config.encoder_args.items()}
+    # The saved weights replace any initial ones: the encoder's plugin says how to rebuild
+    # without fetching those again (offline machines, moved weight files).
+    from zoo.registry import get_registry
+
+    reload_args = get_registry().encoder(config.encoder).spec.reload_args
+    args = dict(config.encoder_args)
+    if reload_args is not None:
+        args = reload_args(args)
     model = build_model(dataclasses.replace(config, encoder_args=args))
     try:
         model.load_state_dict(payload["model"])

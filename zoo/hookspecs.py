@@ -78,7 +78,9 @@ class EncoderSpec:
         declared (``zoo.contract.check_encoder_output`` holds it to that).
     The U-Net resizes whatever ``forward`` returns to its bottleneck; it never asks the
     encoder's name. ``test_args``: small settings for the contract tests (``zoo.testing``)
-    of a big default model; users never get them.
+    of a big default model; users never get them. ``reload_args``: how the encoder's
+    options (a dict) change when a saved model is rebuilt, whose weights then replace any
+    initial ones (e.g. don't download pretrained weights again); None: unchanged.
     """
 
     name: str
@@ -86,6 +88,7 @@ class EncoderSpec:
     build: Callable[[Any, int], FusionEncoder]
     description: str
     test_args: dict[str, Any] = field(default_factory=dict)
+    reload_args: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
