@@ -40,6 +40,17 @@ def _num(value: Any) -> Any:
     return value
 
 
+def scored_section(metrics: dict[str, Any] | None, missing: str) -> str:
+    """Markdown: the model's test metrics beside the baselines and the ceiling on the same
+    frozen masks, or ``missing`` when there are none (model cards, export cards)."""
+    if not metrics:
+        return missing
+    rows = {"this model": metrics, **(metrics.get("baselines") or {})}
+    return (f"Scored on the frozen test masks `{metrics.get('eval_id', '?')}` "
+            f"({metrics.get('n_images', '?')} images), beside the classical baselines "
+            "and the ceiling on the same holes:\n\n" + _table(rows))
+
+
 def _table(rows: dict[str, dict[str, Any]]) -> str:
     lines = ["| method | " + " | ".join(METRIC_KEYS) + " |", "|---" * (len(METRIC_KEYS) + 1) + "|"]
     for name, m in rows.items():
@@ -80,14 +91,8 @@ def model_card(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None
         "config_hash": config.hash(),
     })
     history = history or []
-    if metrics:
-        rows = {"this model": metrics, **(metrics.get("baselines") or {})}
-        scored = (f"Scored on the frozen test masks `{metrics.get('eval_id', '?')}` "
-                  f"({metrics.get('n_images', '?')} images), beside the classical baselines "
-                  "and the ceiling on the same holes:\n\n" + _table(rows))
-    else:
-        scored = ("No test metrics yet (the card is rewritten after training's final "
-                  "evaluation; `zoo eval` scores the model).")
+    scored = scored_section(metrics, "No test metrics yet (the card is rewritten after "
+                                     "training's final evaluation; `zoo eval` scores the model).")
     last = history[-1] if history else {}
     val = last.get("val_psnr_hole")
     plugins = "\n".join(

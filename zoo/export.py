@@ -186,30 +186,17 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
     return result
 
 
-def _table(rows: dict[str, dict[str, Any]]) -> str:
-    keys = ("psnr_hole", "ssim_hole", "l1_hole", "dice", "psnr", "ssim")
-    lines = ["| method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for name, m in rows.items():
-        cells = [f"{m[k]:.4g}" if isinstance(m.get(k), (int, float)) else "-" for k in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def write_model_card(result: ExportResult, checkpoint: Path, config: Any,
                      payload: dict[str, Any]) -> Path:
     """Write MODEL_CARD.md: what the model is, how it was trained and scored, how to call it."""
     from zoo import __version__
+    from zoo.card import scored_section
 
     s = result.size
     metrics = payload.get("metrics") or {}
     history = payload.get("history") or []
-    if metrics:
-        rows = {"this model": metrics, **(metrics.get("baselines") or {})}
-        scored = (f"Scored on the frozen test masks `{metrics.get('eval_id', '?')}` "
-                  f"({metrics.get('n_images', '?')} images), beside the classical baselines "
-                  "and the ceiling on the same holes:\n\n" + _table(rows))
-    else:
-        scored = "No test metrics in the checkpoint (training was stopped before the final eval)."
+    scored = scored_section(metrics, "No test metrics in the checkpoint (training was "
+                                     "stopped before the final eval).")
     last = history[-1] if history else {}
     data_line = (f"`{config.dataset}`" + (f" from `{config.data_dir}`" if config.data_dir else "")
                  + f", image size {config.image_size}, train_limit={config.train_limit}, "
