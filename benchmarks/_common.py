@@ -117,3 +117,15 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
     return str(value)
+
+
+def apply_smoke(parser: Any, args: Any, smoke: dict[str, Any]) -> Any:
+    """With ``--smoke``, the ``smoke`` settings replace every option left at its default
+    (explicit flags still win)."""
+    if args.smoke:
+        given = set(vars(parser.parse_args([])).items())
+        for key, value in smoke.items():
+            if (key, getattr(args, key)) in given:
+                setattr(args, key, value)
+    return args
+

@@ -49,8 +49,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (load_splits, machine, peak_memory, print_json, print_table,  # noqa: E402
-                     rss_now_mb, sync)
+from _common import (apply_smoke, load_splits, machine, peak_memory, print_json,  # noqa: E402
+                     print_table, rss_now_mb, sync)
 
 from zoo.config import TrainConfig, preset  # noqa: E402
 from zoo.data import Splits  # noqa: E402
@@ -101,12 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "process) to show the script runs; its figures mean nothing")
     p.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.smoke:  # explicit flags still win
-        given = set(vars(p.parse_args([])).items())
-        for key, value in SMOKE.items():
-            if (key, getattr(args, key)) in given:
-                setattr(args, key, value)
-    return args
+    return apply_smoke(p, args, SMOKE)
 
 
 def finish_args(args: argparse.Namespace) -> torch.device:

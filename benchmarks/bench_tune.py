@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, print_json, print_table  # noqa: E402
+from _common import apply_smoke, machine, print_json, print_table  # noqa: E402
 
 from zoo.config import TrainConfig, preset  # noqa: E402
 from zoo.data import resolve_dir  # noqa: E402
@@ -94,12 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="CI: one CPU setting, one trial of 64 images (batch 32, 16 val/test "
                         "images) to show the script runs; its figures mean nothing")
     args = p.parse_args(argv)
-    if args.smoke:  # explicit flags still win
-        given = set(vars(p.parse_args([])).items())
-        for key, value in SMOKE.items():
-            if (key, getattr(args, key)) in given:
-                setattr(args, key, value)
-    return args
+    return apply_smoke(p, args, SMOKE)
 
 
 def finish_args(args: argparse.Namespace) -> torch.device:
