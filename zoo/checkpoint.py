@@ -340,17 +340,23 @@ def _unpickling_refused(path: Path, exc: Exception, fix: str) -> ZooError:
     return ZooError(f"{path} is truncated or not a torch file ({detail or exc}); {fix}")
 
 
+def _load_plain(path: Path, objects_fix: str, corrupt_fix: str = "") -> Any:
+    """``torch.load(weights_only=True)``, the only way zoo opens a torch file: Python objects
+    are refused (``objects_fix`` says what to do), a truncated or foreign file too."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise _unpickling_refused(path, exc, objects_fix) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        fix = f"; {corrupt_fix}" if corrupt_fix else ""
+        raise ZooError(f"{path} is truncated or not a torch file ({exc}){fix}") from None
+
+
 def read_state(folder: Path, save_id: str) -> dict[str, Any]:
     """The resume state (``training_state.pt``), loaded with weights_only=True only."""
     path = folder / STATE_NAME
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise _unpickling_refused(path, exc, "delete it to keep only the weights, or use "
-                                             "another --out") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ZooError(f"{path} is truncated or not a torch file ({exc}); delete it to keep "
-                       "only the weights, or copy the folder again") from None
+    data = _load_plain(path, "delete it to keep only the weights, or use another --out",
+                       "delete it to keep only the weights, or copy the folder again")
     if not isinstance(data, dict) or data.get("format") != FORMAT or \
             not isinstance(data.get("state"), dict):
         raise ZooError(f"{path} is not zoo resume state; delete it or copy the folder again")
@@ -488,13 +494,8 @@ def convert_legacy(old: str | Path, out_dir: str | Path) -> Path:
         raise ZooError(f"{out} is a file; give a folder to write the model into")
     if (out / WEIGHTS_NAME).exists():
         raise ZooError(f"{out} already holds a zoo model; choose an empty or new folder")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise _unpickling_refused(p, exc, "it cannot be converted safely; ask its author for "
-                                          "a model folder") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ZooError(f"{p} is truncated or not a torch file ({exc})") from None
+    payload = _load_plain(p, "it cannot be converted safely; ask its author for a model "
+                             "folder")
     if not isinstance(payload, dict) or payload.get("format") != LEGACY_FORMAT:
         raise ZooError(f"{p} is not a zoo checkpoint (no '{LEGACY_FORMAT}' header); only "
                        "checkpoints written by an older `zoo train`/`zoo tune` convert")
