@@ -138,9 +138,10 @@ def _ema_with_warmup(decay: float) -> Callable[..., None]:
 
     def update(ema_params: list[torch.Tensor], params: list[torch.Tensor],
                num_averaged: torch.Tensor) -> None:
-        n = float(num_averaged)
-        d = min(decay, (1 + n) / (10 + n))
         if ema_params and ema_params[0].is_floating_point():
+            # computed on the device: a float() here would sync the GPU on every step
+            n = num_averaged.to(ema_params[0].dtype)
+            d = torch.clamp((1 + n) / (10 + n), max=decay)
             torch._foreach_lerp_(ema_params, params, 1 - d)
         else:  # integer buffers (BatchNorm's step count) follow the model
             for e, p in zip(ema_params, params):
