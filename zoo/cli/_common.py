@@ -22,6 +22,13 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
+def add_lookup_args(p: argparse.ArgumentParser) -> None:
+    """Where trial ids are looked up, for every command that takes a model."""
+    p.add_argument("--storage", metavar="DIR", help="leaderboard for trial ids "
+                                                    "(DIR/leaderboard.sqlite; default ./results)")
+    p.add_argument("--db", metavar="PATH", help="leaderboard file for trial ids")
+
+
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
     """``["unet.depth=3", "encoder_args.width=128"]`` -> flat dict with YAML-typed values."""
     out: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zoo.cli._common import add_lookup_args
 from zoo.errors import ZooError
 
 
@@ -28,8 +29,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--data", metavar="DIR", help="dataset folder (default: the first model's, "
                                                  "else $ZOO_DATA_DIR)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--storage", metavar="DIR", help="leaderboard for trial ids (DIR/leaderboard.sqlite)")
-    p.add_argument("--db", metavar="PATH", help="leaderboard file for trial ids")
+    add_lookup_args(p)
     p.set_defaults(func=run)
 
 

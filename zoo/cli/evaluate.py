@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.cli._common import add_data_args, resolve_data_dir
+from zoo.cli._common import add_data_args, add_lookup_args, resolve_data_dir
 from zoo.errors import ZooError
 
 
@@ -32,9 +32,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="an option of the mask kind, e.g. max_frac=0.3 (repeatable)")
     p.add_argument("--mask-args", metavar="JSON", help='the mask options as one JSON object, '
                                                        'e.g. \'{"max_frac": 0.3}\'')
-    p.add_argument("--storage", metavar="DIR", help="leaderboard for trial ids "
-                                                    "(DIR/leaderboard.sqlite; default ./results)")
-    p.add_argument("--db", metavar="PATH", help="leaderboard file for trial ids")
+    add_lookup_args(p)
     add_data_args(p)
     p.set_defaults(func=run)
 

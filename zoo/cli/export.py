@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from zoo.cli._common import add_lookup_args
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     # zoo.export's FORMATS and TOLERANCE, spelled out: importing it would load torch for
@@ -26,9 +28,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                                  "folder, model.onnx / model.torchscript.pt)")
     p.add_argument("--size", type=int, default=None,
                    help="input height = width (default: the training image size)")
-    p.add_argument("--storage", metavar="DIR", help="leaderboard for trial ids "
-                                                    "(DIR/leaderboard.sqlite; default ./results)")
-    p.add_argument("--db", metavar="PATH", help="leaderboard file for trial ids")
+    add_lookup_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+from zoo.cli._common import add_lookup_args
 from zoo.errors import ZooError
 
 
@@ -26,9 +27,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     src.add_argument("--model", "--checkpoint", dest="model", metavar="REF",
                      help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
     src.add_argument("--trial", metavar="ID", help="a leaderboard trial id (or unique prefix)")
-    p.add_argument("--storage", metavar="DIR", help="where trial ids are looked up "
-                                                    "(DIR/leaderboard.sqlite; default ./results)")
-    p.add_argument("--db", metavar="PATH", help="the leaderboard file for trial ids")
+    add_lookup_args(p)
     p.add_argument("--image", required=True, metavar="FILE|DIR", help="an image or a folder")
     holes = p.add_mutually_exclusive_group()
     holes.add_argument("--mask", metavar="FILE|DIR",

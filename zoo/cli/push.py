@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from zoo.cli._common import add_lookup_args
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="upload a model folder (with its card) to the Hugging Face "
@@ -28,8 +30,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--message", metavar="TEXT", help="commit message")
     p.add_argument("--license", metavar="ID", help="license in the card's metadata, e.g. mit, "
                                                    "apache-2.0 (default: unknown)")
-    p.add_argument("--storage", metavar="DIR", help="leaderboard for trial ids")
-    p.add_argument("--db", metavar="PATH", help="leaderboard file for trial ids")
+    add_lookup_args(p)
     p.set_defaults(func=run)
 
 
