@@ -39,7 +39,7 @@ def evaluate(model: Any, config: Any, test: Any, kind: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zoo.config import TrainConfig, preset
+    from zoo.config import build_config, preset
     from zoo.data import load_dataset
     from zoo.train import train
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.smoke:
                 data.update(dataset="synthetic", train_limit=64, val_limit=16, test_limit=16,
                             epochs=1, unet={**data["unet"], "widths": [8, 16, 32]})
-            config = TrainConfig.from_dict(data)
+            config = build_config(data)
             out = train(config, Path(args.runs) / f"{name}-s{seed}", final_eval=False)
             from zoo.checkpoint import load_model
 

@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (apply_smoke, load_splits, machine, peak_memory, print_json,  # noqa: E402
                      print_table, rss_now_mb, sync)
 
-from zoo.config import TrainConfig, preset  # noqa: E402
+from zoo.config import TrainConfig, build_config, preset  # noqa: E402
 from zoo.data import Splits  # noqa: E402
 from zoo.losses import build_loss  # noqa: E402
 from zoo.train import resolve_device, set_threads, train  # noqa: E402
@@ -121,7 +121,7 @@ def finish_args(args: argparse.Namespace) -> torch.device:
 
 def make_config(args: argparse.Namespace, device: torch.device, **extra: Any) -> TrainConfig:
     """The paper preset with this run's encoder, batch size and speed settings."""
-    return TrainConfig.from_dict({
+    return build_config({
         **preset("paper"), "encoder": args.encoder, "batch_size": args.batch_size,
         "device": str(device), "amp": args.amp, "channels_last": args.channels_last,
         "compile": args.compile, "threads": args.threads, "seed": args.seed,

@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import apply_smoke, machine, print_json, print_table  # noqa: E402
 
-from zoo.config import TrainConfig, preset  # noqa: E402
+from zoo.config import preset  # noqa: E402
 from zoo.data import resolve_dir  # noqa: E402
 from zoo.data.cifar import TEST_SHARDS, TRAIN_SHARDS  # noqa: E402
 from zoo.train import resolve_device  # noqa: E402

@@ -27,7 +27,7 @@ from zoo.checkpoint import (
     save_checkpoint,
 )
 from zoo.cli import main
-from zoo.config import TrainConfig
+from zoo.config import TrainConfig, build_config
 from zoo.errors import ZooError
 
 TINY = dict(dataset="synthetic", epochs=1, train_limit=32, val_limit=8, test_limit=8,
@@ -101,7 +101,7 @@ def test_folder_layout_and_card(model_dir) -> None:
     assert meta["format"] == "zoo-model" and meta["requires"]["encoder"]["name"] == "convmixer"
     assert meta["requires"]["encoder"]["package"] == "zoo-inpaint"
     config = json.loads((model_dir / "config.json").read_text())
-    assert TrainConfig.from_dict(config) == TrainConfig(**TINY)
+    assert build_config(config) == TrainConfig(**TINY)
     card = (model_dir / "README.md").read_text()
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["license"] and front["library_name"] == "zoo-inpaint"

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from zoo.checkpoint import load_model, read_checkpoint
-from zoo.config import PRESETS, TrainConfig, format_loss, parse_loss
+from zoo.config import PRESETS, TrainConfig, build_config, format_loss, parse_loss
 from zoo.errors import ZooError
 from zoo.losses import build_loss
 from zoo.masks import frozen_masks
@@ -29,7 +29,7 @@ TINY = {"dataset": "synthetic", "train_limit": 64, "val_limit": 16, "test_limit"
 
 def tiny(**kw) -> TrainConfig:
     unet = {**TINY["unet"], **kw.pop("unet", {})}
-    return TrainConfig.from_dict({**TINY, **kw, "unet": unet})
+    return build_config({**TINY, **kw, "unet": unet})
 
 
 def _batch(seed: int = 0, n: int = 4, size: int = 32) -> tuple[torch.Tensor, ...]:
@@ -158,8 +158,8 @@ def test_unet_option_shape_gradient_learning_round_trip(unet: dict, tmp_path: Pa
 
 
 def test_gated_conv_adds_gates_and_paper_model_is_unchanged() -> None:
-    paper = build_model(TrainConfig.from_dict(PRESETS["paper"]))
-    gated = build_model(TrainConfig.from_dict({**PRESETS["paper"],
+    paper = build_model(build_config(PRESETS["paper"]))
+    gated = build_model(build_config({**PRESETS["paper"],
                                                "unet": {**PRESETS["paper"]["unet"],
                                                         "conv": "gated"}}))
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
@@ -175,7 +175,7 @@ def test_gated_conv_adds_gates_and_paper_model_is_unchanged() -> None:
                                           ({"grad_clip": -1}, "grad_clip must be")])
 def test_bad_recipe_options_are_refused(bad: dict, message: str) -> None:
     with pytest.raises(ZooError, match=message):
-        TrainConfig.from_dict({**TINY, **bad})
+        build_config({**TINY, **bad})
 
 
 # ---- the whole recipe through train() -----------------------------------------------------
@@ -224,7 +224,7 @@ def test_schedules_warm_up_then_decay(schedule: str, tmp_path: Path) -> None:
 
 
 def test_strong_preset_is_valid_and_uses_the_recipe() -> None:
-    config = TrainConfig.from_dict(PRESETS["strong"])
+    config = build_config(PRESETS["strong"])
     assert config.unet.mask_channel and config.unet.composite
     assert config.lr_schedule != "constant" and config.ema > 0 and config.batch_size < 64
     build_model(config), build_loss(config)

@@ -10,7 +10,7 @@ import torch
 
 from zoo.checkpoint import load_model, read_checkpoint
 from zoo.cli import main
-from zoo.config import TrainConfig, preset
+from zoo.config import TrainConfig, build_config, preset
 from zoo.errors import ZooError
 from zoo.train import TrainingDiverged, train
 
@@ -19,13 +19,13 @@ TINY = {"dataset": "synthetic", "train_limit": 64, "val_limit": 16, "test_limit"
 
 
 def tiny(**kw) -> TrainConfig:
-    return TrainConfig.from_dict({**TINY, **kw})
+    return build_config({**TINY, **kw})
 
 
 def test_paper_preset_learns_on_real_cifar(cifar_dir: Path, tmp_path: Path) -> None:
     """The paper's model on a CIFAR-10 subset: the loss falls and the hole PSNR beats the
     mean-fill baseline's on the same frozen test masks."""
-    config = TrainConfig.from_dict({**preset("paper"), "data_dir": str(cifar_dir),
+    config = build_config({**preset("paper"), "data_dir": str(cifar_dir),
                                     "train_limit": 2000, "val_limit": 200, "test_limit": 500,
                                     "epochs": 2, "batch_size": 16, "threads": 2})
     result = train(config, tmp_path / "run", baselines=("mean_fill",))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.config import TrainConfig, UNetConfig, preset
+from zoo.config import TrainConfig, UNetConfig, build_config, preset
 from zoo.errors import ZooError
 from zoo.model import InpaintUNet, build_model, count_parameters
 from zoo.model._blocks import resize_to
@@ -40,7 +40,7 @@ def paper_unet() -> int:
 
 
 def _paper(encoder: str) -> TrainConfig:
-    return TrainConfig.from_dict({**preset("paper"), "encoder": encoder})
+    return build_config({**preset("paper"), "encoder": encoder})
 
 
 def test_paper_vanilla_parameter_count() -> None:

@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from zoo.config import TrainConfig
+from zoo.config import TrainConfig, build_config
 from zoo.errors import ZooError
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         config = config.to_dict()
     if not isinstance(config, dict):
         raise ZooError("checkpoint 'config' must be a mapping (TrainConfig.to_dict())")
-    cfg = TrainConfig.from_dict(config)
+    cfg = build_config(config, plugins=False)
     weights = _tensors(payload["model"], "model")
     state = _plain({k: v for k, v in payload.items()
                     if k not in (*_OWN_FILES, *_HEADER, "requires")}, "payload")
@@ -455,7 +455,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[An
     folder = model_dir(path)
     payload = read_checkpoint(folder, state=False)
     try:
-        config = TrainConfig.from_dict(payload["config"])
+        config = build_config(payload["config"], plugins=False)
     except ZooError as exc:
         raise ZooError(f"{folder / CONFIG_NAME}: {exc}") from None
     check_plugins(config, payload.get("requires") or {}, folder)

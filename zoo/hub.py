@@ -103,7 +103,7 @@ def push(model: str | Path, repo_id: str, *, private: bool = False,
     from zoo.card import model_card, owns_card
     from zoo.checkpoint import (
         CARD_NAME, META_NAME, SHARED_FILES, _read_json, model_dir, read_checkpoint)
-    from zoo.config import TrainConfig
+    from zoo.config import build_config
 
     repo_id, rev = parse(repo_id)
     if rev:
@@ -117,7 +117,7 @@ def push(model: str | Path, repo_id: str, *, private: bool = False,
     meta = _read_json(folder / META_NAME, "zoo's header")
     from zoo._atomic import write_text
 
-    write_text(card, model_card(TrainConfig.from_dict(payload["config"]), meta,
+    write_text(card, model_card(build_config(payload["config"], plugins=False), meta,
                                 payload.get("metrics"), payload.get("history"), folder,
                                 license=license, repo_id=repo_id))
     try:

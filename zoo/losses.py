@@ -36,29 +36,38 @@ class WeightedLoss(nn.Module):
                 if hasattr(term, "update") and any(p.requires_grad for p in term.parameters())}
 
 
-def build_loss(config: Any) -> WeightedLoss:
-    """The weighted loss of ``config`` (a TrainConfig); unknown terms or options name the
-    valid ones."""
-    from zoo.registry import get_registry, loss_config
+def loss_configs(config: Any) -> dict[str, Any]:
+    """Each term of ``config.loss`` (a TrainConfig) with its own validated config, in order;
+    unknown terms, options for terms the loss does not use, and bad options name the fix."""
+    from zoo.registry import loss_config
 
-    terms_weights = parse_loss(config.loss)
-    names = {name for name, _ in terms_weights}
-    extra = sorted(set(config.loss_args) - names)
+    names = [name for name, _ in parse_loss(config.loss)]
+    extra = sorted(set(config.loss_args) - set(names))
     if extra:
         raise ZooError(f"loss_args has options for {', '.join(extra)}, which the loss "
                        f"'{config.loss}' does not use; add the term to loss or drop the options")
-    terms = {}
-    for name, _ in terms_weights:
-        spec = get_registry().loss(name).spec
+    out = {}
+    for name in names:
         args = config.loss_args.get(name) or {}
         if not isinstance(args, dict):
             raise ZooError(f"loss_args.{name} must be a mapping of options, got {args!r}")
-        module = spec.build(loss_config(name, args))
+        out[name] = loss_config(name, args)
+    return out
+
+
+def build_loss(config: Any) -> WeightedLoss:
+    """The weighted loss of ``config`` (a TrainConfig); unknown terms or options name the
+    valid ones."""
+    from zoo.registry import get_registry
+
+    terms = {}
+    for name, term_config in loss_configs(config).items():
+        module = get_registry().loss(name).spec.build(term_config)
         if not isinstance(module, nn.Module):
             raise ZooError(f"loss term '{name}' built a {type(module).__name__}, not an "
                            "nn.Module; the plugin is broken")
         terms[name] = module
-    return WeightedLoss(terms, dict(terms_weights))
+    return WeightedLoss(terms, dict(parse_loss(config.loss)))
 
 
 def term_optimizers(loss: WeightedLoss) -> dict[str, torch.optim.Optimizer]:

@@ -22,7 +22,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from zoo.checkpoint import CHECKPOINT_NAME, has_checkpoint, read_checkpoint, save_checkpoint
-from zoo.config import TrainConfig
+from zoo.config import TrainConfig, build_config
 from zoo.errors import ZooError
 from zoo.losses import WeightedLoss, build_loss, term_optimizers
 from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is scored on
@@ -332,7 +332,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     start_epoch, history = 0, []
     if has_checkpoint(out_dir):  # refuses an old pickled checkpoint.pt there
         payload = read_checkpoint(ckpt_path)
-        if TrainConfig.from_dict(payload["config"]).hash() != config.hash() or \
+        if build_config(payload["config"], plugins=False).hash() != config.hash() or \
                 payload["config"].get("seed") != config.seed:
             raise ZooError(f"{ckpt_path} was written by a different config; use another --out "
                            "(the old checkpoint is kept)")

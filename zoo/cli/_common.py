@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from zoo.config import TrainConfig, nest, preset
+from zoo.config import TrainConfig, build_config, preset
 from zoo.errors import ZooError
 
 
@@ -57,17 +57,6 @@ def load_yaml_config(path: str) -> dict[str, Any]:
     return data
 
 
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``extra`` (nested or dotted keys) into ``base``."""
-    out = dict(base)
-    for key, value in nest(extra).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def resolve_data_dir(value: str | None) -> str | None:
     """An absolute path for a folder given by --data or a config (Ray trials change the
     working dir). Without one, the loader falls back to $ZOO_DATA_DIR for CIFAR-10 only,
@@ -83,22 +72,18 @@ def resolve_data_dir(value: str | None) -> str | None:
 
 
 def config_from_args(args: argparse.Namespace, flags: dict[str, Any]) -> TrainConfig:
-    """preset < --config YAML < named flags < --set, validated in one place."""
-    data: dict[str, Any] = preset(args.preset) if getattr(args, "preset", None) else {}
-    if getattr(args, "config", None):
-        data = merge(data, load_yaml_config(args.config))
-    data = merge(data, {k: v for k, v in flags.items() if v is not None})
-    data = merge(data, parse_sets(getattr(args, "set", None) or []))
-    data_dir = resolve_data_dir(data.get("data_dir"))
-    if data_dir:
-        data["data_dir"] = data_dir
-    elif data.get("dataset", "cifar10") == "cifar10":
+    """preset < --config YAML < named flags < --set, through :func:`zoo.config.build_config`."""
+    layers = [preset(args.preset) if getattr(args, "preset", None) else None,
+              load_yaml_config(args.config) if getattr(args, "config", None) else None,
+              {k: v for k, v in flags.items() if v is not None},
+              parse_sets(getattr(args, "set", None) or [])]
+    core = build_config(*layers, plugins=False)  # where the data lies decides one more layer
+    data_dir = resolve_data_dir(core.data_dir)
+    if not data_dir and core.dataset == "cifar10":
         # remember $ZOO_DATA_DIR in the run's config (and so its checkpoint), so later
         # commands on the run need no environment variable
         data_dir = env_data_dir()
-        if data_dir:
-            data["data_dir"] = data_dir
-    return TrainConfig.from_dict(data)
+    return build_config(*layers, {"data_dir": data_dir} if data_dir else None)
 
 
 def env_data_dir() -> str | None:

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.checkpoint import load_model
     from zoo.cli._common import resolve_data_dir
     from zoo.cli._console import console
-    from zoo.config import TrainConfig
+    from zoo.config import build_config
     from zoo.data import load_dataset
     from zoo.errors import unknown
     from zoo.masks import EVAL_SEED, frozen_masks
@@ -70,12 +70,10 @@ def run(args: argparse.Namespace) -> int:
         models.append(model)
         configs.append(config)
 
-    data = configs[0].to_dict()
-    saved_dir = data.get("data_dir")
-    if args.data or not (saved_dir and Path(saved_dir).is_dir()):
-        # --data, else $ZOO_DATA_DIR: the training machine's folder may not exist here
-        data["data_dir"] = resolve_data_dir(args.data)
-    config = TrainConfig.from_dict(data)
+    saved_dir = configs[0].data_dir
+    moved = args.data or not (saved_dir and Path(saved_dir).is_dir())
+    # --data, else $ZOO_DATA_DIR: the training machine's folder may not exist here
+    config = build_config(configs[0], {"data_dir": resolve_data_dir(args.data)} if moved else None)
     test = load_dataset(config).test  # (N, 3, H, W) uint8, as scored by `zoo eval`
     n_all, _, h, w = test.shape
     # The whole frozen set, then the first n: exactly the holes the eval scored these on.

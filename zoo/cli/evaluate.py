@@ -59,16 +59,9 @@ def mask_override(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def run(args: argparse.Namespace) -> int:
     from zoo._json import dumps
-    from zoo.baselines import ALL, BASELINES
-    from zoo.checkpoint import load_model
+    from zoo.baselines import BASELINES
     from zoo.cli._console import console
     from zoo.cli._report import area_table, metrics_table
-    from zoo.config import TrainConfig
-    from zoo.data import load_dataset
-    from zoo.errors import unknown
-    from zoo.refs import resolve_model
-    from zoo.registry import mask_config
-    from zoo.train import evaluate_checkpoint_model, resolve_device
 
     if bool(args.model) == bool(args.baseline):
         raise ZooError("give either a MODEL or --baseline NAME; MODEL is a model folder, its "
@@ -76,39 +69,7 @@ def run(args: argparse.Namespace) -> int:
                        f"{', '.join(sorted(BASELINES))})")
     if (args.storage or args.db) and not args.model:
         raise ZooError("--storage/--db only apply to a MODEL given as a trial id")
-    mask_args = mask_override(args)
-    overrides = {"test_limit": args.test_limit, "data_dir": resolve_data_dir(args.data)}
-    if args.baseline:
-        if args.baseline not in ALL:
-            raise unknown("baseline", args.baseline, ALL)
-        config = TrainConfig.from_dict({"mask": args.mask or "paper",
-                                        "mask_args": mask_args or {}, **{
-            k: v for k, v in overrides.items() if v is not None}})
-        mask_config(config.mask, config.mask_args)  # a bad mask name fails before data loads
-        splits = load_dataset(config)
-        result = evaluate_checkpoint_model(None, config, splits.test,
-                                           baselines=(args.baseline,))
-        result.update(result["baselines"].pop(args.baseline))
-        name = args.baseline
-    else:
-        device = resolve_device(args.device or "auto")
-        folder = resolve_model(args.model, storage=args.storage, db=args.db)
-        model, saved, _ = load_model(folder, device=device)
-        data = saved.to_dict()
-        if data.get("data_dir") and not Path(data["data_dir"]).is_dir():
-            data["data_dir"] = None  # trained elsewhere: use --data or $ZOO_DATA_DIR here
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        if args.mask and args.mask != data["mask"]:
-            data["mask"], data["mask_args"] = args.mask, {}  # another kind: its own defaults
-        if mask_args is not None:
-            data["mask_args"] = mask_args
-        config = TrainConfig.from_dict(data)
-        mask_config(config.mask, config.mask_args)
-        splits = load_dataset(config)
-        result = evaluate_checkpoint_model(model, config, splits.test)
-        result["checkpoint"] = str(folder)
-        result["model"] = str(args.model)
-        name = config.encoder
+    name, config, result = _score_baseline(args) if args.baseline else _score_model(args)
     if args.json:
         print(dumps(result))
     else:
@@ -119,3 +80,48 @@ def run(args: argparse.Namespace) -> int:
         if by_area is not None:
             console.print(by_area)
     return 0
+
+
+def _overrides(args: argparse.Namespace) -> list[dict[str, Any] | None]:
+    """The command line's settings as layers over a model's (or the default) config;
+    --mask-args/--mask-arg replace the mask options rather than adding to them."""
+    mask_args = mask_override(args)
+    flags = {"test_limit": args.test_limit, "data_dir": resolve_data_dir(args.data),
+             "mask": args.mask}
+    return [{"mask_args": None} if mask_args is not None else None,
+            {k: v for k, v in flags.items() if v is not None},
+            {"mask_args": mask_args} if mask_args is not None else None]
+
+
+def _score_baseline(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
+    from zoo.baselines import ALL
+    from zoo.config import build_config
+    from zoo.data import load_dataset
+    from zoo.errors import unknown
+    from zoo.train import evaluate_checkpoint_model
+
+    if args.baseline not in ALL:
+        raise unknown("baseline", args.baseline, ALL)
+    config = build_config(*_overrides(args))  # a bad mask name fails before data loads
+    result = evaluate_checkpoint_model(None, config, load_dataset(config).test,
+                                       baselines=(args.baseline,))
+    result.update(result["baselines"].pop(args.baseline))
+    return args.baseline, config, result
+
+
+def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
+    from zoo.checkpoint import load_model
+    from zoo.config import build_config
+    from zoo.data import load_dataset
+    from zoo.refs import resolve_model
+    from zoo.train import evaluate_checkpoint_model, resolve_device
+
+    folder = resolve_model(args.model, storage=args.storage, db=args.db)
+    model, saved, _ = load_model(folder, device=resolve_device(args.device or "auto"))
+    # trained elsewhere: its data folder is not here, so use --data or $ZOO_DATA_DIR
+    moved = {"data_dir": None} if saved.data_dir and not Path(saved.data_dir).is_dir() else None
+    config = build_config(saved, moved, *_overrides(args))
+    result = evaluate_checkpoint_model(model, config, load_dataset(config).test)
+    result["checkpoint"] = str(folder)
+    result["model"] = str(args.model)
+    return config.encoder, config, result

@@ -22,6 +22,7 @@ import json
 import math
 import sqlite3
 import statistics
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -138,11 +139,11 @@ def _full_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
     Tune may hand over only the sampled overrides; filling in the defaults gives a failed
     trial the same dataset/mask/hash columns a completed one would have.
     """
-    from zoo.config import TrainConfig, nest
+    from zoo.config import build_config, nest
 
     config = nest(config or {})
     try:
-        full = TrainConfig.from_dict(config)
+        full = build_config(config, plugins=False)
         return full.to_dict(), full.hash()
     except Exception:  # a failed trial's config may be invalid; it still needs a group key
         d = {k: v for k, v in config.items() if k != "seed"}
@@ -235,13 +236,26 @@ class Leaderboard:
                 return  # reading never writes: the file may sit in someone else's folder
             # the journal mode lives in the file: set once, every later connection gets WAL
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._set_wal(conn)
         with self._connect(write=True) as conn:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
             # later versions migrate here: `if stored < 2: ALTER TABLE ...` then bump it
+
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL. Two processes opening a new file at once race for it, and
+        SQLite answers the loser "locked" at once instead of waiting the busy timeout."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def schema_version(self) -> int:
         """The schema version stored in the file."""

@@ -55,9 +55,9 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
 
     ctx = tune.get_context()
     resources = ctx.get_trial_resources().required_resources
-    cfg = spec.trial_config(config)
-    cfg.threads = max(1, int(resources.get("CPU", 1)))  # Ray sets OMP_NUM_THREADS=1
-    cfg.device = "cuda" if resources.get("GPU", 0) > 0 else "cpu"
+    cfg = spec.trial_config(config, runtime={  # Ray sets OMP_NUM_THREADS=1: use the trial's CPUs
+        "threads": max(1, int(resources.get("CPU", 1))),
+        "device": "cuda" if resources.get("GPU", 0) > 0 else "cpu"})
     key, arrays = data if data is not None else (None, None)
     splits = _splits_from_numpy(arrays) if key == _data_key(cfg) else None
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.config import TrainConfig, nest
+from zoo.config import TrainConfig, build_config
 from zoo.errors import ZooError, did_you_mean
 from zoo.tune._yaml import (KINDS, METRICS, SELECTORS, TOP_KEYS, Where,  # noqa: F401
                             check_path, parse_domain, parse_settings, read_yaml)
@@ -72,37 +72,26 @@ class SearchSpec:
         out["seed"] = tune.grid_search(list(self.seeds)) if len(self.seeds) > 1 else self.seeds[0]
         return out
 
-    def trial_config(self, flat: dict[str, Any]) -> TrainConfig:
+    def trial_config(self, flat: dict[str, Any],
+                     runtime: dict[str, Any] | None = None) -> TrainConfig:
         """The TrainConfig of one trial from Tune's flat config (or any part of one).
 
-        ``base`` < sampled values (a whole ``unet`` mapping < a dotted ``unet.x``);
-        ``epochs = max_epochs``; ``encoder_args`` / ``mask_args`` keys that the chosen
-        encoder / mask does not have are dropped, so one space can tune ConvMixer's
-        width beside the ``none`` encoder. Raises ZooError when the result is invalid.
+        ``base`` < sampled values (a whole ``unet`` mapping < a dotted ``unet.x``) <
+        ``epochs = max_epochs`` < ``runtime`` (where the trial runs: device, threads);
+        ``encoder_args`` / ``mask_args`` keys that the chosen encoder / mask does not have
+        are dropped, so one space can tune ConvMixer's width beside the ``none`` encoder.
+        Raises ZooError when the result is invalid.
         """
         from zoo.contract import verify_encoder
-        from zoo.registry import encoder_config, get_registry, mask_config
 
         base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
         picked = {k: v for k, v in flat.items() if k in self.space or k == "seed"}
         picked = dict(sorted(picked.items(), key=lambda kv: kv[0].count(".")))
-        data = _merge(nest(base), nest(picked))
-        data.setdefault("seed", self.seeds[0])
-        data["epochs"] = self.max_epochs
-        registry = get_registry()
-        for args_key, selector in SELECTORS.items():
-            name = str(data.get(selector, getattr(TrainConfig, selector)))
-            known = _fields(registry, selector, name)
-            args = data.get(args_key) or {}
-            if not isinstance(args, dict):
-                raise ZooError(f"'{args_key}' must be a mapping of options, got {args!r}")
-            data[args_key] = {k: v for k, v in args.items() if k in known}
-        config = TrainConfig.from_dict(data)
-        encoder_config(config.encoder, config.encoder_args)  # the plugins' own checks
+        config = build_config({"seed": self.seeds[0]}, base, picked,
+                              {"epochs": self.max_epochs}, runtime, plugin_args="filter")
         # the encoder's declared output against what forward returns (cached per config)
         verify_encoder(config.encoder, config.encoder_args, 4 if config.unet.mask_channel else 3,
                        (config.image_size,) * 2)
-        mask_config(config.mask, config.mask_args)
         return config
 
     def scheduler_obj(self) -> Any:
@@ -295,13 +284,6 @@ def _require_optuna() -> None:
 def _fields(registry: Any, selector: str, name: str) -> set[str]:
     entry = registry.encoder(name) if selector == "encoder" else registry.mask(name)
     return {f.name for f in dataclasses.fields(entry.spec.config)}
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _flatten(d: dict[str, Any], nested: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
