@@ -39,7 +39,8 @@ def evaluate(model: Any, config: Any, test: Any, kind: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zoo.config import build_config, preset
+    from zoo.config import preset
+    from zoo.settings import build_config
     from zoo.data import load_dataset
     from zoo.train import train
 

@@ -52,7 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (apply_smoke, load_splits, machine, peak_memory, print_json,  # noqa: E402
                      print_table, rss_now_mb, sync)
 
-from zoo.config import TrainConfig, build_config, preset  # noqa: E402
+from zoo.config import TrainConfig, preset  # noqa: E402
+from zoo.settings import build_config  # noqa: E402
 from zoo.data import Splits  # noqa: E402
 from zoo.losses import build_loss  # noqa: E402
 from zoo.train import resolve_device, set_threads, train  # noqa: E402

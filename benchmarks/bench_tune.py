@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = finish_args(args)
     base, source = base_config(args)
     logging.getLogger("ray").setLevel(logging.ERROR)
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    from zoo.cli.tune import quiet_ray
+
+    quiet_ray()  # Ray's console output, as `zoo tune` sets it
     record: dict[str, Any] = {
         **machine(device), "encoder": args.encoder, "batch_size": args.batch_size,
         "images_per_trial": args.images, "epochs": args.epochs, "data": source,

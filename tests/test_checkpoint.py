@@ -27,7 +27,8 @@ from zoo.checkpoint import (
     save_checkpoint,
 )
 from zoo.cli import main
-from zoo.config import TrainConfig, build_config
+from zoo.config import TrainConfig
+from zoo.settings import build_config
 from zoo.errors import ZooError
 
 TINY = dict(dataset="synthetic", epochs=1, train_limit=32, val_limit=8, test_limit=8,

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from zoo.cli import main
-from zoo.config import TrainConfig, build_config
+from zoo.config import TrainConfig
+from zoo.settings import build_config
 from zoo.errors import ZooError
 from zoo.leaderboard import (
     DEFAULT_STORAGE,

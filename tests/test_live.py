@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from zoo.tune._live import EventLines, LiveView
+from zoo.cli._search_view import EventLines, LiveView
 from zoo.tune.space import SearchSpec
 
 

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from zoo.checkpoint import load_model, read_checkpoint
-from zoo.config import PRESETS, TrainConfig, build_config, format_loss, parse_loss
+from zoo.config import PRESETS, TrainConfig, format_loss, parse_loss
+from zoo.settings import build_config
 from zoo.errors import ZooError
 from zoo.losses import build_loss
 from zoo.masks import frozen_masks

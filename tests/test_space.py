@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from zoo.cli._search_view import render_plan
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
 from zoo.metrics import KEYS
-from zoo.tune.space import METRICS, SearchSpec, load_space, render_plan
+from zoo.tune.space import METRICS, SearchSpec, load_space
 
 ROOT = Path(__file__).resolve().parents[1] / "search_spaces"
 SPACES = sorted(ROOT.glob("*.yaml"))

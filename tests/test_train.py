@@ -10,7 +10,8 @@ import torch
 
 from zoo.checkpoint import load_model, read_checkpoint
 from zoo.cli import main
-from zoo.config import TrainConfig, build_config, preset
+from zoo.config import TrainConfig, preset
+from zoo.settings import build_config
 from zoo.errors import ZooError
 from zoo.train import TrainingDiverged, train
 

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.config import TrainConfig, UNetConfig, build_config, preset
+from zoo.config import TrainConfig, UNetConfig, preset
+from zoo.settings import build_config
 from zoo.errors import ZooError
 from zoo.model import InpaintUNet, build_model, count_parameters
 from zoo.model._blocks import resize_to

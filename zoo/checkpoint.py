@@ -39,7 +39,8 @@ from typing import Any
 
 import torch
 
-from zoo.config import TrainConfig, build_config
+from zoo.config import TrainConfig
+from zoo.settings import build_config
 from zoo.errors import ZooError
 
 log = logging.getLogger(__name__)

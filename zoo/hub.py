@@ -103,7 +103,7 @@ def push(model: str | Path, repo_id: str, *, private: bool = False,
     from zoo.card import model_card, owns_card
     from zoo.checkpoint import (
         CARD_NAME, META_NAME, SHARED_FILES, _read_json, model_dir, read_checkpoint)
-    from zoo.config import build_config
+    from zoo.settings import build_config
 
     repo_id, rev = parse(repo_id)
     if rev:

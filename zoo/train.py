@@ -22,7 +22,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from zoo.checkpoint import CHECKPOINT_NAME, has_checkpoint, read_checkpoint, save_checkpoint
-from zoo.config import TrainConfig, build_config
+from zoo.config import TrainConfig
+from zoo.settings import build_config
 from zoo.errors import ZooError
 from zoo.losses import WeightedLoss, build_loss, term_optimizers
 from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is scored on

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from zoo.config import TrainConfig, build_config, preset
+from zoo.config import TrainConfig, preset
+from zoo.settings import build_config
 from zoo.errors import ZooError
 
 
@@ -72,7 +73,7 @@ def resolve_data_dir(value: str | None) -> str | None:
 
 
 def config_from_args(args: argparse.Namespace, flags: dict[str, Any]) -> TrainConfig:
-    """preset < --config YAML < named flags < --set, through :func:`zoo.config.build_config`."""
+    """preset < --config YAML < named flags < --set, through :func:`zoo.settings.build_config`."""
     layers = [preset(args.preset) if getattr(args, "preset", None) else None,
               load_yaml_config(args.config) if getattr(args, "config", None) else None,
               {k: v for k, v in flags.items() if v is not None},

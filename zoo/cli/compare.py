@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.checkpoint import load_model
     from zoo.cli._common import resolve_data_dir
     from zoo.cli._console import console
-    from zoo.config import build_config
+    from zoo.settings import build_config
     from zoo.data import load_dataset
     from zoo.errors import unknown
     from zoo.masks import EVAL_SEED, frozen_masks

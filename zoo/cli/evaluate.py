@@ -95,7 +95,7 @@ def _overrides(args: argparse.Namespace) -> list[dict[str, Any] | None]:
 
 def _score_baseline(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     from zoo.baselines import ALL
-    from zoo.config import build_config
+    from zoo.settings import build_config
     from zoo.data import load_dataset
     from zoo.errors import unknown
     from zoo.train import evaluate_checkpoint_model
@@ -111,7 +111,7 @@ def _score_baseline(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]
 
 def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     from zoo.checkpoint import load_model
-    from zoo.config import build_config
+    from zoo.settings import build_config
     from zoo.data import load_dataset
     from zoo.refs import resolve_model
     from zoo.train import evaluate_checkpoint_model, resolve_device

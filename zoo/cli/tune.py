@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -85,20 +86,30 @@ def _resume_command(args: argparse.Namespace, spec_name: str, storage: str) -> s
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def quiet_ray() -> None:
+    """Ray's console output, set for this process before Ray starts: the old reporter (its
+    new one prints progress tables over ours), no TensorBoard/CSV loggers (the
+    leaderboard is the record) and no sync-time warnings. A user's own values win."""
+    import os
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from zoo._json import dumps
     from zoo.cli._console import console, err_console, escape
+    from zoo.cli._search_view import EventLines, LiveView, render_plan
     from zoo.leaderboard import DEFAULT_STORAGE
-    from zoo.tune.space import load_space, render_plan
+    from zoo.tune.runner import resolve_storage, run_search
+    from zoo.tune.space import load_space
 
     spec = load_space(args.space, overrides=_overrides(args))
     if args.dry_run:
         console.print(render_plan(spec))
         return 0
-    from zoo.tune.runner import resolve_storage, run_search
-
     storage = resolve_storage(args.storage or DEFAULT_STORAGE)
     err_console.print(f"search [bold]{escape(spec.name)}[/]: results in {escape(storage)}",
                       highlight=False)
@@ -108,11 +119,23 @@ def run(args: argparse.Namespace) -> int:
     def event(line: str) -> None:
         err_console.print(escape(line), highlight=False, soft_wrap=True)
 
+    quiet_ray()
+    view = LiveView(spec, err_console) if live else EventLines(spec, event)
     outcome = run_search(spec, storage, address=args.address, resume=args.resume,
-                         db_path=args.db, console=err_console if live else None,
-                         events=None if live else event)
+                         db_path=args.db, callbacks=[view])
     if live:
         err_console.print()  # the live table leaves the cursor at its last line
+    _report(args, spec, outcome)
+    sys.stdout.flush()
+    return outcome.exit_code
+
+
+def _report(args: argparse.Namespace, spec: Any, outcome: Any) -> None:
+    """The search's summary: JSON, or a line of counts and where its leaderboard is; then
+    what to do about unrecorded rows, an interruption or failures."""
+    from zoo._json import dumps
+    from zoo.cli._console import console, err_console, escape
+
     counts = ", ".join(f"{n} {status}" for status, n in outcome.counts.items()) or "no trials"
     total = sum(n for s, n in outcome.counts.items() if s != "not started")
     db_flag = f"--db {outcome.db_path}" if args.db else f"--storage {outcome.storage}"
@@ -144,5 +167,3 @@ def run(args: argparse.Namespace) -> int:
         err_console.print(f"[red]{outcome.failed} trial(s) failed[/]; their errors: "
                           f"zoo leaderboard {escape(db_flag)} --search {escape(spec.name)} "
                           "--status failed", highlight=False, soft_wrap=True)
-    sys.stdout.flush()
-    return outcome.exit_code

@@ -139,7 +139,8 @@ def _full_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
     Tune may hand over only the sampled overrides; filling in the defaults gives a failed
     trial the same dataset/mask/hash columns a completed one would have.
     """
-    from zoo.config import build_config, nest
+    from zoo.config import nest
+    from zoo.settings import build_config
 
     config = nest(config or {})
     try:

@@ -155,6 +155,20 @@ def status_of(last: dict[str, Any] | None, tune_status: str | None) -> tuple[str
     return "interrupted", "the search was interrupted; `zoo tune SPACE --resume` continues it"
 
 
+def ended_status(trial: Any) -> tuple[str, str | None]:
+    """(leaderboard status, error) of a Tune trial that ended without an error."""
+    return status_of(trial.last_result, "TERMINATED")
+
+
+def trial_error(trial: Any) -> str:
+    """The last line of a failed Tune trial's error file (its exception)."""
+    path = trial.error_file
+    if path and os.path.exists(path):
+        lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+        return lines[-1][:500] if lines else "trial failed"
+    return "trial failed"
+
+
 def _last_line_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None

@@ -15,17 +15,18 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
 from ray.tune import Callback
 
 from zoo.checkpoint import CHECKPOINT_NAME, copy_model
 from zoo.errors import ZooError
+from zoo.tune._store import ended_status, trial_error
 
 log = logging.getLogger(__name__)
 
@@ -100,21 +101,6 @@ def _run_trial(spec: Any, cfg: Any, work: Path, splits: Any) -> None:
 
 
 
-def _status_and_error(trial: Any) -> tuple[str, str | None]:
-    """The leaderboard status of a trial Tune ended without an error."""
-    from zoo.tune._store import status_of
-
-    return status_of(trial.last_result, "TERMINATED")
-
-
-def _trial_error(trial: Any) -> str:
-    path = trial.error_file
-    if path and os.path.exists(path):
-        lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
-        return lines[-1][:500] if lines else "trial failed"
-    return "trial failed"
-
-
 class LeaderboardWriter(Callback):
     """Writes one leaderboard row per trial as it starts and ends; upserts keyed by
     (search, trial id) keep re-runs and resumes free of duplicates. Trial ids are the
@@ -167,10 +153,10 @@ class LeaderboardWriter(Callback):
             self.spec.name, self.name(trial), "running", None, self._config(trial)), trial)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._safely(lambda: self._write(trial, *_status_and_error(trial)), trial)
+        self._safely(lambda: self._write(trial, *ended_status(trial)), trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._safely(lambda: self._write(trial, "failed", _trial_error(trial)), trial)
+        self._safely(lambda: self._write(trial, "failed", trial_error(trial)), trial)
 
 
 def resolve_storage(storage: str) -> str:
@@ -338,95 +324,112 @@ def _init_ray(address: str | None, kwargs: dict[str, Any]) -> None:
 
 
 def run_search(spec: Any, storage: str, *, address: str | None = None, resume: bool = False,
-               db_path: str | Path | None = None, console: Any = None, events: Any = None,
+               db_path: str | Path | None = None, callbacks: Sequence[Any] = (),
                ray_init_kwargs: dict[str, Any] | None = None) -> SearchOutcome:
     """Run (or resume) ``spec`` on local Ray or the cluster at ``address``.
 
     Everything that can be checked is checked before Ray starts (:func:`prepare_search`).
     Refuses to start over an existing search of the same name (``resume=True`` continues
-    it), so nothing already done is lost. ``console`` draws a live table; ``events`` (a
-    callable taking one line) receives one line per trial event instead.
+    it), so nothing already done is lost. ``callbacks`` are more Tune callbacks, e.g. the
+    CLI's live table. The library prints nothing; the CLI quiets Ray's own console output
+    (``zoo.cli.tune.quiet_ray``).
     """
-    import ray  # noqa: F401
-    from ray import tune
-
-    from zoo.data import load_dataset
-    from zoo.tune._store import trial_dirname, write_record
+    from ray.tune.logger import JsonLoggerCallback
 
     storage, db_path, board = prepare_search(spec, storage, resume=resume, db_path=db_path)
     check_address(address)
     exp_path = f"{storage.rstrip('/')}/{spec.name}"
-    base = spec.trial_config({})
+    _init_ray(address, {"include_dashboard": False, "log_to_driver": False,
+                        "configure_logging": False, **(ray_init_kwargs or {})})
+    _check_gpus(spec)
+    fn = _trainable_with_data(spec, storage, exp_path, resume)
+    writer = LeaderboardWriter(spec, Path(db_path))
+    # The leaderboard is the record; of Tune's loggers only the JSON log is kept (for
+    # ResultGrid): its TensorBoard/CSV ones warn about the ceiling's infinite PSNR.
+    tuner = _tuner(spec, fn, storage, exp_path, resume,
+                   [writer, JsonLoggerCallback(), *callbacks])
+    grid = None
+    try:
+        grid = _fit(tuner)
+    finally:
+        # trials still running when the search ended were interrupted (Ctrl-C, a crash)
+        marked = board.mark_interrupted(
+            spec.name, "the search was interrupted; `zoo tune SPACE --resume` continues it")
+    return _outcome(spec, storage, Path(db_path), board, grid, bool(marked),
+                    writer.failed_writes)
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # The leaderboard is the record; Tune's TensorBoard/CSV loggers only add noise (and
-    # warn about the ceiling's infinite PSNR). Its JSON log stays for ResultGrid.
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    kwargs = {"include_dashboard": False, "log_to_driver": False,
-              "configure_logging": False, **(ray_init_kwargs or {})}
-    _init_ray(address, kwargs)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    if spec.resources.get("gpu", 0) > 0 and gpus == 0:
+
+def _check_gpus(spec: Any) -> None:
+    import ray
+
+    if spec.resources.get("gpu", 0) > 0 and ray.cluster_resources().get("GPU", 0) == 0:
         raise ZooError(f"search '{spec.name}' asks for {spec.resources['gpu']} GPU per trial but "
                        "this Ray cluster has no GPU (the trials would wait forever); "
                        "pass --gpus 0 to train on CPUs")
+
+
+def _trainable_with_data(spec: Any, storage: str, exp_path: str, resume: bool) -> Any:
+    """The trial function with the data loaded once, in the driver (trials share it through
+    Ray's object store) and the CPUs/GPUs each trial takes."""
+    from ray import tune
+
+    from zoo.data import load_dataset
+    from zoo.tune._store import write_record
+
+    base = spec.trial_config({})
     t0 = time.perf_counter()
-    splits = load_dataset(base)  # once, in the driver; trials share it via the object store
+    splits = load_dataset(base)
     log.info("data loaded in %.1fs", time.perf_counter() - t0)
     if "://" not in storage and not resume and hasattr(spec, "space"):
         write_record(Path(exp_path), spec)
-
     fn = tune.with_parameters(trainable, spec=spec,
                               data=(_data_key(base), _splits_to_numpy(splits)))
-    res = {"cpu": float(spec.resources.get("cpu", 1)),
-           "gpu": float(spec.resources.get("gpu", 0))}
-    fn = tune.with_resources(fn, res)
-    from ray.tune.logger import JsonLoggerCallback
+    return tune.with_resources(fn, {"cpu": float(spec.resources.get("cpu", 1)),
+                                    "gpu": float(spec.resources.get("gpu", 0))})
 
-    writer = LeaderboardWriter(spec, Path(db_path))
-    callbacks: list[Any] = [writer, JsonLoggerCallback()]
-    if console is not None:
-        from zoo.tune._live import LiveView
 
-        callbacks.append(LiveView(spec, console))
-    elif events is not None:
-        from zoo.tune._live import EventLines
+def _tuner(spec: Any, fn: Any, storage: str, exp_path: str, resume: bool,
+           callbacks: list[Any]) -> Any:
+    from ray import tune
 
-        callbacks.append(EventLines(spec, events))
+    from zoo.tune._store import trial_dirname
+
     if resume:
         tuner = tune.Tuner.restore(exp_path, trainable=fn, resume_unfinished=True,
                                    resume_errored=True)
         # Tuner.restore keeps the original run config; callbacks are not restored with it.
         tuner._local_tuner._run_config.callbacks = callbacks
-    else:
-        dirname = functools.partial(trial_dirname, spec.name)
-        tuner = tune.Tuner(
-            fn,
-            param_space=spec.param_space(),
-            tune_config=tune.TuneConfig(
-                metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
-                scheduler=spec.scheduler_obj(), search_alg=spec.search_alg(),
-                max_concurrent_trials=spec.max_concurrent,
-                trial_name_creator=dirname, trial_dirname_creator=dirname),
-            run_config=tune.RunConfig(
-                name=spec.name, storage_path=storage, verbose=0, callbacks=callbacks,
-                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
-        )
-    # Tune's own interrupt notice suggests Tuner.restore(...); the CLI prints the zoo
-    # command instead.
+        return tuner
+    dirname = functools.partial(trial_dirname, spec.name)
+    return tune.Tuner(
+        fn,
+        param_space=spec.param_space(),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
+            scheduler=spec.scheduler_obj(), search_alg=spec.search_alg(),
+            max_concurrent_trials=spec.max_concurrent,
+            trial_name_creator=dirname, trial_dirname_creator=dirname),
+        run_config=tune.RunConfig(
+            name=spec.name, storage_path=storage, verbose=0, callbacks=callbacks,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+    )
+
+
+def _fit(tuner: Any) -> Any:
+    """``tuner.fit()`` without Tune's interrupt notice, which suggests Tuner.restore(...):
+    the CLI names the zoo command instead."""
     tune_log = logging.getLogger("ray.tune.tune")
     level = tune_log.level
     tune_log.setLevel(logging.CRITICAL)
-    grid = None
     try:
-        grid = tuner.fit()
+        return tuner.fit()
     finally:
         tune_log.setLevel(level)
-        # trials still running when the search ended were interrupted (Ctrl-C, a crash)
-        marked = board.mark_interrupted(
-            spec.name, "the search was interrupted; `zoo tune SPACE --resume` continues it")
+
+
+def _outcome(spec: Any, storage: str, db_path: Path, board: Any, grid: Any, marked: bool,
+             unrecorded: list[str]) -> SearchOutcome:
     rows = board.trials(search=spec.name, sort="created_at", descending=False)
     counts: dict[str, int] = {}
     for status in ("completed", "stopped", "failed", "interrupted", "running"):
@@ -436,6 +439,6 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
     pending = max(0, len(grid) - len(rows)) if grid is not None else 0
     if pending:
         counts["not started"] = pending
-    return SearchOutcome(name=spec.name, storage=storage, db_path=Path(db_path), grid=grid,
+    return SearchOutcome(name=spec.name, storage=storage, db_path=db_path, grid=grid,
                          rows=rows, counts=counts, interrupted=bool(marked or pending),
-                         unrecorded=list(writer.failed_writes))
+                         unrecorded=list(unrecorded))

@@ -1,4 +1,6 @@
-"""A rich live table of a search's trials, driven by Tune's callback events."""
+"""How `zoo tune` shows a search: the plan (``--dry-run``), then a rich live table or one
+line per trial event while it runs (Tune callbacks that the CLI hands to
+``zoo.tune.runner.run_search``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from typing import Any
 from ray.tune import Callback
 from rich.live import Live
 from rich.table import Table
+
+from zoo.tune._store import ended_status, trial_error, trial_name
 
 STYLE = {"running": "cyan", "completed": "green", "failed": "red", "stopped": "yellow",
          "pending": "dim", "interrupted": "magenta"}
@@ -32,8 +36,6 @@ class LiveView(Callback):
                             f"{self.spec.mode})", expand=False)
         for col in ("trial", "status", *keys, "seed", "epoch", self.spec.metric, "test PSNR hole"):
             table.add_column(col, justify="right" if col not in ("trial", "status") else "left")
-        from zoo.tune._store import trial_name
-
         for tid, row in self.rows.items():
             tid = trial_name(self.spec.name, tid)
             status = row["status"]
@@ -66,9 +68,7 @@ class LiveView(Callback):
         self._update(trial, "running")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from zoo.tune.runner import _status_and_error
-
-        self._update(trial, _status_and_error(trial)[0])
+        self._update(trial, ended_status(trial)[0])
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._update(trial, "failed")
@@ -82,10 +82,12 @@ class LiveView(Callback):
             self.live = None
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, width: int = 60) -> str:
+    """A table cell: floats to 3 significant digits, None as '-', long values cut."""
     if isinstance(value, float):
         return f"{value:.3g}"
-    return "-" if value is None else str(value)
+    text = "-" if value is None else str(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 class EventLines(Callback):
@@ -99,8 +101,6 @@ class EventLines(Callback):
         return {"spec": self.spec, "emit": None}
 
     def _name(self, trial: Any) -> str:
-        from zoo.tune._store import trial_name
-
         return trial_name(self.spec.name, trial.trial_id)
 
     def _say(self, line: str) -> None:
@@ -122,9 +122,7 @@ class EventLines(Callback):
                   f"  {self.spec.metric} {value}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from zoo.tune.runner import _status_and_error
-
-        status, error = _status_and_error(trial)
+        status, error = ended_status(trial)
         last = trial.last_result or {}
         if status == "completed":
             test = last.get("psnr_hole")
@@ -138,6 +136,51 @@ class EventLines(Callback):
             self._say(f"{self._name(trial)} {status}: {error}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from zoo.tune.runner import _trial_error
+        self._say(f"{self._name(trial)} failed: {trial_error(trial)}")
 
-        self._say(f"{self._name(trial)} failed: {_trial_error(trial)}")
+
+def render_plan(spec: Any) -> Any:
+    """A rich renderable of ``spec.plan()`` for ``zoo tune --dry-run``."""
+    from rich.console import Group
+    from rich.table import Table
+
+    plan = spec.plan()
+    settings = Table(title=f"search '{spec.name}' ({spec.path})", show_header=False)
+    for key in ("description", "metric", "mode", "max_epochs", "num_samples", "seeds",
+                "scheduler", "search", "resources", "max_failures", "max_concurrent"):
+        value = plan[key]
+        if isinstance(value, dict):  # {type: asha, grace_period: 1} -> asha (grace_period=1)
+            rest = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in value.items() if k != "type")
+            value = (f"{rest} per trial" if "type" not in value
+                     else f"{value['type']} ({rest})" if rest else value["type"])
+        if key == "max_concurrent" and value is None:
+            value = "no cap"
+        settings.add_row(key, _short(value, 80))
+    settings.add_row("trials", f"[bold]{plan['n_trials']}[/]"
+                     + ("" if plan["finite"] else " (values drawn when the search runs)"))
+    fixed = Table(title="fixed for every trial (base)")
+    fixed.add_column("option")
+    fixed.add_column("value")
+    for key, value in plan["base"].items():
+        fixed.add_row(key, _short(value))
+    fixed.add_row("epochs", f"{spec.max_epochs} (max_epochs)")
+    sampled = Table(title="searched (space)")
+    for col in ("option", "kind", "values"):
+        sampled.add_column(col)
+    grids = spec.grids()
+    for key, (kind, args) in spec.space.items():
+        shown = kind if key not in grids or kind == "grid" else f"{kind} (as grid)"
+        sampled.add_row(key, shown, _short(args, 80))
+    sampled.add_row("seed", "grid" if len(spec.seeds) > 1 else "fixed", _short(spec.seeds))
+    parts: list[Any] = [settings, fixed, sampled]
+    if "points" in plan:
+        trials = Table(title=f"the {len(plan['points'])} trials, in Tune's order")
+        trials.add_column("#", justify="right")
+        keys = [*spec.space, "seed"]
+        for key in keys:
+            trials.add_column(key)
+        for i, point in enumerate(plan["points"]):
+            trials.add_row(str(i), *(_short(point[k]) for k in keys))
+        parts.append(trials)
+    return Group(*parts)
