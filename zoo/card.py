@@ -14,6 +14,14 @@ import yaml
 
 MARKER = "<!-- written by zoo: a model card; zoo rewrites it on every save -->"
 METRIC_KEYS = ("psnr_hole", "ssim_hole", "l1_hole", "dice", "psnr", "ssim")
+_PICTURES = ("grid.png", "curves.png")  # linked from the card when the folder has them
+_MASK_PROTOCOL = (" Mask protocol: 1 (white) = hole; the\n  model's input is "
+                  "`image * (1 - mask)` and the mask.")
+_FILES = """## Files
+
+`model.safetensors` (weights), `config.json`, `zoo.json` (format and plugin requirements),
+`metrics.json`, `history.json`: no pickle anywhere.
+"""
 
 
 def owns_card(path: Path) -> bool:
@@ -72,6 +80,30 @@ def model_card(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None
     enc = requires.get("encoder") or {}
     mask = requires.get("mask") or {}
     license = license or meta.get("info", {}).get("license") or "unknown"
+    front = _front_matter(config, meta, metrics, license, (enc, mask))
+    history = history or []
+    ref = f"hf-hub:{repo_id}" if repo_id else "MODEL_FOLDER_OR_HUB_ID"
+    data = (f"`{config.dataset}`, image size {config.image_size}, train_limit="
+            f"{config.train_limit},\n  val_limit={config.val_limit}, "
+            f"test_limit={config.test_limit}")
+    body = "\n\n".join([
+        _intro(config, history, license),
+        _usage(ref),
+        "## Plugins it needs\n\n" + _plugins(enc, mask),
+        "## Data and masks\n\n" + training_lines(config, data, _MASK_PROTOCOL),
+        metrics_section(metrics, "No test metrics yet (the card is rewritten after training's "
+                                 "final evaluation; `zoo eval` scores the model)."),
+        # may be empty: the blank paragraph stays, so a card is the same with or without
+        "\n".join(f"![{p}]({p})" for p in _PICTURES if (folder / p).is_file()),
+        config_section(config),
+        _FILES,
+    ])
+    return "---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n" + body
+
+
+def _front_matter(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None,
+                  license: str, requires: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The YAML the Hugging Face Hub reads: license, library, tags, datasets, metrics."""
     front: dict[str, Any] = {
         "license": license,
         "library_name": "zoo-inpaint",
@@ -87,22 +119,15 @@ def model_card(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None
     front.setdefault("zoo", {})
     front["zoo"].update({
         "format": f"{meta.get('format')} v{meta.get('version')}",
-        "requires": [{k: v for k, v in r.items()} for r in (enc, mask) if r],
+        "requires": [{k: v for k, v in r.items()} for r in requires if r],
         "config_hash": config.hash(),
     })
-    history = history or []
-    scored = scored_section(metrics, "No test metrics yet (the card is rewritten after "
-                                     "training's final evaluation; `zoo eval` scores the model).")
-    last = history[-1] if history else {}
-    val = last.get("val_psnr_hole")
-    plugins = "\n".join(
-        f"- {role}: `{r.get('name')}` from package `{r.get('package', '?')}` "
-        f"{r.get('version', '?')} (plugin `{r.get('plugin', '?')}`)"
-        for role, r in (("fusion encoder", enc), ("mask generator", mask)) if r) or "- (none)"
-    ref = f"hf-hub:{repo_id}" if repo_id else "MODEL_FOLDER_OR_HUB_ID"
-    pictures = "\n".join(f"![{p}]({p})" for p in ("grid.png", "curves.png")
-                         if (folder / p).is_file())
-    body = f"""{MARKER}
+    return front
+
+
+def _intro(config: Any, history: list[dict[str, Any]], license: str) -> str:
+    val = history[-1].get("val_psnr_hole") if history else None
+    return f"""{MARKER}
 # {config.encoder} U-Net inpainter (zoo)
 
 An image-inpainting model trained with zoo (package `zoo-inpaint`): a configurable U-Net
@@ -111,13 +136,13 @@ with the fusion encoder `{config.encoder}`, trained on `{config.dataset}` with
 
 | | |
 |---|---|
-| fusion encoder | `{config.encoder}` {json.dumps(config.encoder_args) if config.encoder_args else ""} |
-| config hash | `{config.hash()}` (seed {config.seed}) |
-| epochs trained | {len(history)} of {config.epochs} |
+{model_rows(config, history)}
 | last validation hole PSNR | {f"{val:.2f} dB" if isinstance(val, (int, float)) else "-"} |
-| license | {license} |
+| license | {license} |"""
 
-## Use it
+
+def _usage(ref: str) -> str:
+    return f"""## Use it
 
 ```bash
 pip install zoo-inpaint
@@ -131,40 +156,45 @@ from PIL import Image
 
 model = zoo.load("{ref}")
 filled = model.inpaint(Image.open("photo.png"), Image.open("photo_mask.png"))  # white = hole
-```
+```"""
 
-## Plugins it needs
 
-{plugins}
+def _plugins(enc: dict[str, Any], mask: dict[str, Any]) -> str:
+    """One line per plugin the model needs: its name, package, version and plugin."""
+    return "\n".join(
+        f"- {role}: `{r.get('name')}` from package `{r.get('package', '?')}` "
+        f"{r.get('version', '?')} (plugin `{r.get('plugin', '?')}`)"
+        for role, r in (("fusion encoder", enc), ("mask generator", mask)) if r) or "- (none)"
 
-## Data and masks
 
-- Data: `{config.dataset}`, image size {config.image_size}, train_limit={config.train_limit},
-  val_limit={config.val_limit}, test_limit={config.test_limit}.
-- Masks: `{config.mask}` {json.dumps(config.mask_args) if config.mask_args else "(default options)"};
-  the model has only seen holes of this kind. Mask protocol: 1 (white) = hole; the
-  model's input is `image * (1 - mask)` and the mask.
-- Recipe: loss `{config.loss}`, optimizer `{config.optimizer}` lr {config.lr:g}, batch size
-  {config.batch_size}, {config.epochs} epochs.
+# ---- sections shared by model cards and export cards (zoo.export) -------------------------
 
-## Metrics
 
-{scored}
+def model_rows(config: Any, history: list[dict[str, Any]]) -> str:
+    """Markdown table rows: the fusion encoder and its options, config hash and seed, epochs."""
+    args = json.dumps(config.encoder_args) if config.encoder_args else ""
+    return (f"| fusion encoder | `{config.encoder}` {args} |\n"
+            f"| config hash | `{config.hash()}` (seed {config.seed}) |\n"
+            f"| epochs trained | {len(history)} of {config.epochs} |")
 
-PSNR/SSIM/L1 "hole" are measured only inside the hole; "dice" is the paper's whole-image
-Dice. Judge models by the hole metrics.
 
-{pictures}
+def training_lines(config: Any, data: str, mask_note: str = "") -> str:
+    """Markdown bullets: the data (``data`` says which), the masks, the recipe."""
+    masks = json.dumps(config.mask_args) if config.mask_args else "(default options)"
+    return (f"- Data: {data}.\n"
+            f"- Masks: `{config.mask}` {masks};\n"
+            f"  the model has only seen holes of this kind.{mask_note}\n"
+            f"- Recipe: loss `{config.loss}`, optimizer `{config.optimizer}` lr {config.lr:g}, "
+            f"batch size\n  {config.batch_size}, {config.epochs} epochs.")
 
-## Config
 
-```json
-{json.dumps(config.to_dict(), indent=2, default=str)}
-```
+def metrics_section(metrics: dict[str, Any] | None, missing: str, dice_note: str = "") -> str:
+    """The card's Metrics section: ``scored_section`` and how to read the metrics."""
+    return (f"## Metrics\n\n{scored_section(metrics, missing)}\n\n"
+            "PSNR/SSIM/L1 \"hole\" are measured only inside the hole; \"dice\" is the paper's "
+            f"whole-image\nDice{dice_note}. Judge models by the hole metrics.")
 
-## Files
 
-`model.safetensors` (weights), `config.json`, `zoo.json` (format and plugin requirements),
-`metrics.json`, `history.json`: no pickle anywhere.
-"""
-    return "---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n" + body
+def config_section(config: Any) -> str:
+    """The card's Config section: the whole TrainConfig as JSON."""
+    return f"## Config\n\n```json\n{json.dumps(config.to_dict(), indent=2, default=str)}\n```"

@@ -34,6 +34,7 @@ import pickle
 import uuid
 import zipfile
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +222,6 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     values only (dicts, lists, tuples, str, numbers, None), so it loads with weights_only.
     """
     from zoo import __version__
-    from zoo._atomic import atomic_path
 
     p = Path(path)
     folder = p.parent if p.name in MODEL_FILES or p.suffix == ".safetensors" else p
@@ -247,41 +247,62 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         metrics = {k: v for k, v in metrics.items() if k not in _LOCAL_PATHS}
     folder.mkdir(parents=True, exist_ok=True)
     _refuse_foreign(folder)
+    texts = _text_files(folder, save_id, meta, cfg, config, metrics, history)
+    _write_staged(folder, save_id, texts, state, weights)
+    _remove_stale(folder, {METRICS_NAME: metrics is not None, HISTORY_NAME: history is not None,
+                           STATE_NAME: bool(state)})
+    return folder / WEIGHTS_NAME
 
+
+def _text_files(folder: Path, save_id: str, meta: dict[str, Any], cfg: TrainConfig,
+                config: dict[str, Any], metrics: dict[str, Any] | None,
+                history: list[Any] | None) -> Iterator[tuple[str, str]]:
+    """``(name, text)`` of a save's text files, ``zoo.json`` first; lazily, so that each is
+    made only once the ones before it are staged."""
+    from zoo.card import model_card, owns_card
+
+    yield META_NAME, _dump_json(meta)
+    card = folder / CARD_NAME
+    if owns_card(card):
+        yield CARD_NAME, model_card(cfg, meta, metrics, history, folder)
+    else:
+        log.warning("%s exists and was not written by zoo; the model card is not written", card)
+    yield CONFIG_NAME, _dump_json(config)
+    if metrics is not None:
+        yield METRICS_NAME, _dump_json({"save_id": save_id, **metrics})
+    if history is not None:
+        yield HISTORY_NAME, _dump_json({"save_id": save_id, "history": history})
+
+
+def _write_staged(folder: Path, save_id: str, texts: Iterable[tuple[str, str]],
+                  state: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
+    """Write every file of one save to a temp file, then rename them all, the first staged
+    last: nothing is renamed unless every file was written."""
     from safetensors.torch import save_file
 
-    from zoo.card import model_card, owns_card
+    from zoo._atomic import atomic_path
 
     with contextlib.ExitStack() as stack:
         def stage(name: str) -> Path:
             return stack.enter_context(atomic_path(folder / name))
 
         # ExitStack renames in reverse: zoo.json, staged first, is renamed last.
-        tmp = stage(META_NAME)
-        tmp.write_text(_dump_json(meta))
-        card = folder / CARD_NAME
-        if owns_card(card):
-            stage(CARD_NAME).write_text(model_card(cfg, meta, metrics, history, folder))
-        else:
-            log.warning("%s exists and was not written by zoo; the model card is not written",
-                        card)
-        stage(CONFIG_NAME).write_text(_dump_json(config))
-        if metrics is not None:
-            stage(METRICS_NAME).write_text(_dump_json({"save_id": save_id, **metrics}))
-        if history is not None:
-            stage(HISTORY_NAME).write_text(_dump_json({"save_id": save_id,
-                                                       "history": history}))
+        for name, text in texts:
+            stage(name).write_text(text)
         if state:
             torch.save({"format": FORMAT, "save_id": save_id, "state": state},
                        stage(STATE_NAME))
         save_file(weights, str(stage(WEIGHTS_NAME)),
                   metadata={"format": "pt", "zoo_format": FORMAT, "zoo_save_id": save_id})
-    for name, present in ((METRICS_NAME, metrics is not None),
-                          (HISTORY_NAME, history is not None), (STATE_NAME, bool(state))):
+
+
+def _remove_stale(folder: Path, written: dict[str, bool]) -> None:
+    """Remove the optional files this save did not write (``written[name]`` false): they are
+    from an earlier save of this folder and would not match this one."""
+    for name, present in written.items():
         stale = folder / name
         if not present and stale.is_file() and not stale.is_symlink():
-            stale.unlink()  # from an earlier save of this folder; would not match this one
-    return folder / WEIGHTS_NAME
+            stale.unlink()
 
 
 # ---- reading --------------------------------------------------------------------------------

@@ -143,6 +143,17 @@ def check_encoder_output(encoder: Any, x_shape: Sequence[int], out: Any) -> None
                    "forward returns (the U-Net sizes and checks inputs from it)")
 
 
+def _forward(encoder: Any, x: Tensor, who: str) -> Tensor:
+    """``encoder(x)`` without gradients; whatever it raises becomes a ContractError naming
+    the input shape."""
+    try:
+        with torch.no_grad():
+            return encoder(x)
+    except Exception as exc:  # noqa: BLE001
+        raise ContractError(f"{who}: forward on {tuple(x.shape)} raised "
+                            f"{_one_line(exc)}") from exc
+
+
 def _declared(enc: Any, who: str, in_channels: int) -> None:
     if not isinstance(enc, torch.nn.Module):
         raise _err(who, f"build(config, {in_channels})", "an nn.Module",
@@ -189,12 +200,7 @@ def check_encoder(name: str, args: dict[str, Any] | None = None, *,
                                     "return (h2, w2) or raise ZooError for sizes it cannot "
                                     "take") from exc
             x = torch.rand(batch, cin, h, w, generator=torch.Generator().manual_seed(h * w))
-            try:
-                with torch.no_grad():
-                    out = enc(x)
-            except Exception as exc:  # noqa: BLE001
-                raise ContractError(f"{who}: forward on {tuple(x.shape)} raised "
-                                    f"{_one_line(exc)}") from exc
+            out = _forward(enc, x, who)
             check_encoder_output(enc, x.shape, out)
             if not torch.isfinite(out).all():
                 raise ContractError(f"{who}: forward on {tuple(x.shape)} returned NaN or inf")
@@ -228,12 +234,7 @@ def probe_encoder(encoder: Any, in_channels: int, size: tuple[int, int] = (32, 3
     try:
         param = next(encoder.parameters(), None)
         x = torch.zeros(1, in_channels, h, w, device=None if param is None else param.device)
-        try:
-            with torch.no_grad():
-                out = encoder(x)
-        except Exception as exc:  # noqa: BLE001
-            raise ContractError(f"{who}: forward on {tuple(x.shape)} raised "
-                                f"{_one_line(exc)}") from exc
+        out = _forward(encoder, x, who)
         check_encoder_output(encoder, x.shape, out)
     finally:
         for m, mode in zip(encoder.modules(), modes):

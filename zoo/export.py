@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -189,33 +188,33 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
 def write_model_card(result: ExportResult, checkpoint: Path, config: Any,
                      payload: dict[str, Any]) -> Path:
     """Write MODEL_CARD.md: what the model is, how it was trained and scored, how to call it."""
-    from zoo import __version__
-    from zoo.card import scored_section
+    from zoo._atomic import write_text
+    from zoo.card import config_section, metrics_section, training_lines
 
-    s = result.size
-    metrics = payload.get("metrics") or {}
     history = payload.get("history") or []
-    scored = scored_section(metrics, "No test metrics in the checkpoint (training was "
-                                     "stopped before the final eval).")
-    last = history[-1] if history else {}
-    data_line = (f"`{config.dataset}`" + (f" from `{config.data_dir}`" if config.data_dir else "")
-                 + f", image size {config.image_size}, train_limit={config.train_limit}, "
-                   f"val_limit={config.val_limit}, test_limit={config.test_limit}")
-    run_line = ("```python\n"
-                "import numpy as np, onnxruntime as ort\n"
-                f"sess = ort.InferenceSession('{result.path.name}')\n"
-                f"out = sess.run(['output'], {{'masked': masked, 'mask': mask}})[0]\n```"
-                if result.format == "onnx" else
-                "```python\n"
-                f"import torch\nmodel = torch.jit.load('{result.path.name}')\n"
-                "out = model(masked, mask)\n```")
-    composite = ("The model already pastes the known pixels back (unet.composite=true)."
-                 if config.unet.composite else
-                 "Known pixels are not pasted back by the model: for the final image use "
-                 "`masked * (1 - mask) + output * mask`.")
-    from zoo.card import MARKER
+    data = (f"`{config.dataset}`" + (f" from `{config.data_dir}`" if config.data_dir else "")
+            + f", image size {config.image_size}, train_limit={config.train_limit}, "
+              f"val_limit={config.val_limit}, test_limit={config.test_limit}")
+    text = "\n\n".join([
+        _card_header(result, checkpoint, config, history),
+        _input_contract(result, config),
+        "## Training data and masks\n\n" + training_lines(config, data),
+        metrics_section(payload.get("metrics") or {},
+                        "No test metrics in the checkpoint (training was stopped before the "
+                        "final eval).", " (batches of 2), kept for comparison with the paper"),
+        config_section(config),
+    ]) + "\n"
+    return write_text(result.card, text)
 
-    text = f"""{MARKER}
+
+def _card_header(result: ExportResult, checkpoint: Path, config: Any,
+                 history: list[dict[str, Any]]) -> str:
+    """The card's title, provenance line and table: file, model, training, verification."""
+    from zoo import __version__
+    from zoo.card import MARKER, model_rows
+
+    last = history[-1] if history else {}
+    return f"""{MARKER}
 # Model card: {config.encoder} U-Net inpainter
 
 Exported {_dt.date.today().isoformat()} by zoo {__version__} from `{checkpoint}`.
@@ -223,14 +222,20 @@ Exported {_dt.date.today().isoformat()} by zoo {__version__} from `{checkpoint}`
 | | |
 |---|---|
 | file | `{result.path.name}` ({result.format}, exporter: {result.exporter}) |
-| fusion encoder | `{config.encoder}` {json.dumps(config.encoder_args) if config.encoder_args else ""} |
-| config hash | `{config.hash()}` (seed {config.seed}) |
-| epochs trained | {len(history)} of {config.epochs} |
+{model_rows(config, history)}
 | last validation hole PSNR | {last.get('val_psnr_hole', float('nan')):.2f} dB |
 | verified | max abs diff vs PyTorch {result.max_abs_diff:.2e} on a batch of {VERIFY_BATCH} (tolerance {TOLERANCE:g}) |
-| torch | {torch.__version__} |
+| torch | {torch.__version__} |"""
 
-## Input contract
+
+def _input_contract(result: ExportResult, config: Any) -> str:
+    """What the exported file takes and returns, and how to run it."""
+    s = result.size
+    composite = ("The model already pastes the known pixels back (unet.composite=true)."
+                 if config.unet.composite else
+                 "Known pixels are not pasted back by the model: for the final image use "
+                 "`masked * (1 - mask) + output * mask`.")
+    return f"""## Input contract
 
 - `masked`: float32 `(B, 3, {s}, {s})`, RGB in 0..1, **hole pixels set to 0**
   (`masked = image * (1 - mask)`).
@@ -239,29 +244,16 @@ Exported {_dt.date.today().isoformat()} by zoo {__version__} from `{checkpoint}`
   are fixed at {s}x{s}: pad or tile other sizes (`zoo inpaint` does both).
 - {composite}
 
-{run_line}
+{_run_snippet(result)}"""
 
-## Training data and masks
 
-- Data: {data_line}.
-- Masks: `{config.mask}` {json.dumps(config.mask_args) if config.mask_args else "(default options)"};
-  the model has only seen holes of this kind.
-- Recipe: loss `{config.loss}`, optimizer `{config.optimizer}` lr {config.lr:g}, batch size
-  {config.batch_size}, {config.epochs} epochs.
-
-## Metrics
-
-{scored}
-
-PSNR/SSIM/L1 "hole" are measured only inside the hole; "dice" is the paper's whole-image
-Dice (batches of 2), kept for comparison with the paper. Judge models by the hole metrics.
-
-## Config
-
-```json
-{json.dumps(config.to_dict(), indent=2, default=str)}
-```
-"""
-    from zoo._atomic import write_text
-
-    return write_text(result.card, text)
+def _run_snippet(result: ExportResult) -> str:
+    """A Python snippet that runs the exported file."""
+    if result.format == "onnx":
+        return ("```python\n"
+                "import numpy as np, onnxruntime as ort\n"
+                f"sess = ort.InferenceSession('{result.path.name}')\n"
+                f"out = sess.run(['output'], {{'masked': masked, 'mask': mask}})[0]\n```")
+    return ("```python\n"
+            f"import torch\nmodel = torch.jit.load('{result.path.name}')\n"
+            "out = model(masked, mask)\n```")

@@ -133,45 +133,58 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
     if args.sort not in SORT_KEYS:
         raise unknown("sort metric", args.sort, SORT_KEYS)
     extras = _extra_columns(args.columns)
-    filters = dict(search=args.search, encoder=args.encoder, dataset=args.dataset, mask=args.mask)
-    left_out: dict[str, int] = {}
-    if args.group:
-        if args.status not in (None, "completed"):
-            raise ZooError("--group averages completed trials only; drop --status or use "
-                           "--status completed (list the others without --group)")
-        if args.sort not in METRICS:
-            raise unknown("metric to sort groups by", args.sort, METRICS)
-        rows = lb.grouped(**filters, sort=args.sort, top=args.top)
-        for r in lb.trials(**filters):
-            if r["status"] != "completed":
-                left_out[r["status"]] = left_out.get(r["status"], 0) + 1
-    else:
-        rows = lb.trials(**filters, status=args.status, sort=args.sort, top=args.top)
+    rows, left_out = _listed_rows(lb, args)
     _check_columns(extras, rows)
     sets = _by_eval_set(rows)
     refs = _references_for(lb, rows, args.dataset, args.mask)
     if args.format == "json":
-        key = "groups" if args.group else "trials"
-        out: dict[str, Any] = {key: rows, "references": refs,
-                               "eval_sets": [{"eval_id": e, "n": len(members)}
-                                             for e, members in sets]}
-        if left_out:
-            out["not_grouped"] = left_out
-        sys.stdout.write(dumps(out, indent=2) + "\n")
-        return 0
-    if args.format == "csv":
+        _write_json(rows, refs, sets, left_out, args.group)
+    elif args.format == "csv":
         _write_csv(rows, args.group, extras)
-        return 0
-    if not rows:
-        if args.format == "markdown":
-            return 0
-        from zoo.cli._console import console, escape
+    elif not rows:
+        if args.format != "markdown":  # an empty markdown table is an empty document
+            _say_no_trials(lb)
+    else:
+        _write_eval_sets(lb, sets, args, extras)
+        if args.group and left_out and args.format == "table":
+            _say_left_out(left_out)
+    return 0
 
-        searches = ", ".join(lb.searches()) or "(none yet)"
-        console.print(f"no trials match in {escape(str(lb.path))}; searches there: "
-                      f"{escape(searches)} (`zoo leaderboard searches` lists them). `zoo tune` "
-                      "records trials as they run", style="yellow", highlight=False)
-        return 0
+
+def _listed_rows(lb: Leaderboard, args: argparse.Namespace
+                 ) -> tuple[list[dict], dict[str, int]]:
+    """The trials to list, or with ``--group`` their groups and how many trials of each
+    status other than completed the groups leave out."""
+    filters = dict(search=args.search, encoder=args.encoder, dataset=args.dataset, mask=args.mask)
+    if not args.group:
+        return lb.trials(**filters, status=args.status, sort=args.sort, top=args.top), {}
+    if args.status not in (None, "completed"):
+        raise ZooError("--group averages completed trials only; drop --status or use "
+                       "--status completed (list the others without --group)")
+    if args.sort not in METRICS:
+        raise unknown("metric to sort groups by", args.sort, METRICS)
+    rows = lb.grouped(**filters, sort=args.sort, top=args.top)
+    left_out: dict[str, int] = {}
+    for r in lb.trials(**filters):
+        if r["status"] != "completed":
+            left_out[r["status"]] = left_out.get(r["status"], 0) + 1
+    return rows, left_out
+
+
+def _write_json(rows: list[dict], refs: list[dict], sets: list[tuple[str | None, list[dict]]],
+                left_out: dict[str, int], group: bool) -> None:
+    out: dict[str, Any] = {"groups" if group else "trials": rows, "references": refs,
+                           "eval_sets": [{"eval_id": e, "n": len(members)}
+                                         for e, members in sets]}
+    if left_out:
+        out["not_grouped"] = left_out
+    sys.stdout.write(dumps(out, indent=2) + "\n")
+
+
+def _write_eval_sets(lb: Leaderboard, sets: list[tuple[str | None, list[dict]]],
+                     args: argparse.Namespace, extras: list[str]) -> None:
+    """One table (rich or markdown) per eval set, each with that set's own references:
+    scores on different masks are never ranked together."""
     for n, (eval_key, members) in enumerate(sets):
         set_refs = lb.references(eval_id=eval_key) if eval_key else []
         header, body, ref_body, status = _cells(members, set_refs, args.sort, args.group, extras)
@@ -180,14 +193,24 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
             _write_markdown(header, body, ref_body, label if len(sets) > 1 else None, n)
         else:
             _print_table(header, body, ref_body, status, args.sort, args.group, lb, label)
-    if args.group and left_out and args.format == "table":
-        from zoo.cli._console import console
 
-        what = ", ".join(f"{v} {k}" for k, v in sorted(left_out.items()))
-        console.print(f"not in the groups: {what} (a group averages completed trials over "
-                      "seeds; list the others without --group, e.g. --status stopped)",
-                      style="yellow", highlight=False)
-    return 0
+
+def _say_no_trials(lb: Leaderboard) -> None:
+    from zoo.cli._console import console, escape
+
+    searches = ", ".join(lb.searches()) or "(none yet)"
+    console.print(f"no trials match in {escape(str(lb.path))}; searches there: "
+                  f"{escape(searches)} (`zoo leaderboard searches` lists them). `zoo tune` "
+                  "records trials as they run", style="yellow", highlight=False)
+
+
+def _say_left_out(left_out: dict[str, int]) -> None:
+    from zoo.cli._console import console
+
+    what = ", ".join(f"{v} {k}" for k, v in sorted(left_out.items()))
+    console.print(f"not in the groups: {what} (a group averages completed trials over "
+                  "seeds; list the others without --group, e.g. --status stopped)",
+                  style="yellow", highlight=False)
 
 
 # run-time settings and what the table shows anyway: never "searched settings" columns

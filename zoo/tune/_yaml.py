@@ -6,8 +6,10 @@ TrainConfig and the registry in ``zoo.tune.space``."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,68 +117,89 @@ def parse_settings(spec: Any, data: dict[str, Any], where: Where) -> None:
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
         raise where.error(("name",), f"must be letters, digits, '_', '.' or '-' (it names the "
                                      f"search's folder in the storage), got {name!r}")
-
-    def get(key: str, kind: type, ok: Any = lambda v: True, hint: str = "") -> None:
-        if data.get(key) is None:
-            return
-        value = data[key]
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise where.error((key,), f"must be an integer, got {value!r}")
-        if kind is str and not isinstance(value, str):
-            raise where.error((key,), f"must be a string, got {value!r}")
-        if not ok(value):
-            raise where.error((key,), hint)
-        setattr(spec, key, value)
-
-    get("description", str)
-    get("metric", str, lambda v: v in METRICS,
+    put = functools.partial(_setting, spec, data, where)
+    put("description", str)
+    put("metric", str, lambda v: v in METRICS,
         f"unknown metric '{data.get('metric')}';{did_you_mean(str(data.get('metric')), METRICS)}"
         f" valid: {', '.join(METRICS)} (validation metrics: never tune on test)")
-    spec.mode = METRICS[spec.metric]
-    get("mode", str, lambda v: v in ("min", "max"), "must be min or max")
-    get("max_epochs", int, lambda v: v >= 1, "must be >= 1")
-    get("num_samples", int, lambda v: v >= 1, "must be >= 1")
-    get("max_failures", int, lambda v: v >= 0, "must be >= 0")
-    get("max_concurrent", int, lambda v: v >= 1, "must be >= 1 (or null for no cap)")
-    if data.get("seeds") is not None:
-        seeds = data["seeds"]
-        seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
-        if (not isinstance(seeds, list) or not seeds
-                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-            raise where.error(("seeds",), f"must be a non-empty list of integers, got {seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise where.error(("seeds",), f"lists a seed twice: {seeds}")
-        spec.seeds = list(seeds)
+    spec.mode = METRICS[spec.metric]  # the metric's own direction unless mode overrides it
+    put("mode", str, lambda v: v in ("min", "max"), "must be min or max")
+    put("max_epochs", int, lambda v: v >= 1, "must be >= 1")
+    put("num_samples", int, lambda v: v >= 1, "must be >= 1")
+    put("max_failures", int, lambda v: v >= 0, "must be >= 0")
+    put("max_concurrent", int, lambda v: v >= 1, "must be >= 1 (or null for no cap)")
+    _seeds(spec, data.get("seeds"), where)
     for key, table in (("scheduler", SCHEDULERS), ("search", SEARCHES)):
-        value = data.get(key)
-        if value is None:
-            continue
-        value = {"type": value} if isinstance(value, str) else value
-        if not isinstance(value, dict):
-            raise where.error((key,), f"must be a mapping like {{type: {next(iter(table))}}}")
-        kind = value.get("type", next(iter(table)))
-        if kind not in table:
-            raise where.error((key, "type"), f"unknown {key} '{kind}';"
-                                             f"{did_you_mean(str(kind), table)} valid: "
-                                             f"{', '.join(table)}")
-        allowed = ("type", *table[kind])
-        for opt in value:
-            if opt not in allowed:
-                raise where.error((key, opt), f"unknown option of {key} '{kind}';"
-                                              f"{did_you_mean(str(opt), allowed)} valid: "
-                                              f"{', '.join(allowed)}")
-        setattr(spec, key, {**value, "type": kind})
+        _typed_setting(spec, key, table, data.get(key), where)
     if spec.scheduler["type"] == "asha":
-        grace = spec.scheduler.get("grace_period", 1)
-        if not _int(grace) or not 1 <= grace <= spec.max_epochs:
-            raise where.error(("scheduler", "grace_period"),
-                              f"must be an integer epoch in 1..max_epochs ({spec.max_epochs}), "
-                              f"got {grace!r}")
-        factor = spec.scheduler.get("reduction_factor", 2)
-        if not _num(factor) or factor <= 1:
-            raise where.error(("scheduler", "reduction_factor"),
-                              f"must be a number > 1, got {factor!r}")
+        _asha(spec.scheduler, spec.max_epochs, where)
     _resources(spec, data.get("resources"), where)
+
+
+def _setting(spec: Any, data: dict[str, Any], where: Where, key: str, kind: type,
+             ok: Callable[[Any], bool] = lambda v: True, hint: str = "") -> None:
+    """Set ``spec.key`` from ``data[key]`` (when given and not null): a ``kind`` for which
+    ``ok`` holds, else ``hint`` is the error."""
+    if data.get(key) is None:
+        return
+    value = data[key]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise where.error((key,), f"must be an integer, got {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise where.error((key,), f"must be a string, got {value!r}")
+    if not ok(value):
+        raise where.error((key,), hint)
+    setattr(spec, key, value)
+
+
+def _seeds(spec: Any, seeds: Any, where: Where) -> None:
+    """``seeds``: one integer or a non-empty list of distinct integers."""
+    if seeds is None:
+        return
+    seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise where.error(("seeds",), f"must be a non-empty list of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise where.error(("seeds",), f"lists a seed twice: {seeds}")
+    spec.seeds = list(seeds)
+
+
+def _typed_setting(spec: Any, key: str, table: dict[str, tuple[str, ...]], value: Any,
+                   where: Where) -> None:
+    """``scheduler`` / ``search``: a type name from ``table``, or ``{type: ..., option: ...}``
+    with that type's options only (the type defaults to the table's first)."""
+    if value is None:
+        return
+    value = {"type": value} if isinstance(value, str) else value
+    if not isinstance(value, dict):
+        raise where.error((key,), f"must be a mapping like {{type: {next(iter(table))}}}")
+    kind = value.get("type", next(iter(table)))
+    if kind not in table:
+        raise where.error((key, "type"), f"unknown {key} '{kind}';"
+                                         f"{did_you_mean(str(kind), table)} valid: "
+                                         f"{', '.join(table)}")
+    allowed = ("type", *table[kind])
+    for opt in value:
+        if opt not in allowed:
+            raise where.error((key, opt), f"unknown option of {key} '{kind}';"
+                                          f"{did_you_mean(str(opt), allowed)} valid: "
+                                          f"{', '.join(allowed)}")
+    setattr(spec, key, {**value, "type": kind})
+
+
+def _asha(scheduler: dict[str, Any], max_epochs: int, where: Where) -> None:
+    """ASHA's options (defaults as ``SearchSpec`` applies them): a grace period within the
+    epoch budget, a reduction factor above 1."""
+    grace = scheduler.get("grace_period", 1)
+    if not _int(grace) or not 1 <= grace <= max_epochs:
+        raise where.error(("scheduler", "grace_period"),
+                          f"must be an integer epoch in 1..max_epochs ({max_epochs}), "
+                          f"got {grace!r}")
+    factor = scheduler.get("reduction_factor", 2)
+    if not _num(factor) or factor <= 1:
+        raise where.error(("scheduler", "reduction_factor"),
+                          f"must be a number > 1, got {factor!r}")
 
 
 def _resources(spec: Any, res: Any, where: Where) -> None:
