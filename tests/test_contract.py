@@ -4,7 +4,6 @@ user meets (`zoo plugins --check`, `zoo train`, `zoo tune --dry-run`, the test k
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 
@@ -16,7 +15,7 @@ import zoo
 from zoo.cli import main
 from zoo.contract import ContractError, check_encoder, check_encoder_output, check_loss, check_mask
 from zoo.errors import ZooError
-from zoo.registry import build_encoder
+from zoo.registry import build_encoder, get_registry
 
 SMALL = ("encoder 'smallout' (plugin 'smallout', zoo-fx-smallout 9.9): output_size(32, 32) "
          "declares 8x8 but forward returned 4x4; make output_size compute the size forward "
@@ -50,10 +49,10 @@ def _one_line(text: str) -> str:
 
 def test_encoder_size_and_channel_lies_are_named(three: PluginEnv) -> None:
     with pytest.raises(ContractError) as info:
-        check_encoder("smallout")
+        check_encoder("smallout", registry=get_registry())
     assert str(info.value) == SMALL
     with pytest.raises(ContractError) as info:
-        check_encoder("fewchannels")
+        check_encoder("fewchannels", registry=get_registry())
     assert str(info.value) == FEW
 
 
@@ -101,8 +100,8 @@ def test_the_build_probe_leaves_the_encoder_as_it_was(three: PluginEnv) -> None:
 def test_builtins_and_example_keep_the_contract(plugin_env: PluginEnv) -> None:
     plugin_env.add_example()
     plugin_env.refresh()
-    check_encoder("myencoder", {"widths": [4, 8]})
-    check_encoder("none")
+    check_encoder("myencoder", {"widths": [4, 8]}, registry=get_registry())
+    check_encoder("none", registry=get_registry())
 
 
 @pytest.mark.parametrize("name, message", [
@@ -229,7 +228,7 @@ def test_verify_encoder_is_quick_and_remembered(three: PluginEnv, monkeypatch) -
     from zoo import contract
 
     with pytest.raises(ContractError) as info:
-        contract.verify_encoder("fewchannels", None, 4, (16, 16))
+        contract.verify_encoder("fewchannels", None, 4, (16, 16), registry=get_registry())
     assert ("out_channels declares 64 but forward returned 32 channels for input "
             "(2, 4, 16, 16)") in str(info.value)
     calls = []
@@ -237,20 +236,12 @@ def test_verify_encoder_is_quick_and_remembered(three: PluginEnv, monkeypatch) -
     monkeypatch.setattr(contract, "check_encoder",
                         lambda *a, **k: calls.append(a) or real(*a, **k))
     for _ in range(3):
-        contract.verify_encoder("convmixer", {"width": 8}, 3)
+        contract.verify_encoder("convmixer", {"width": 8}, 3, registry=get_registry())
     assert len(calls) == 1
-    contract.verify_encoder("convmixer", {"width": 8}, 3, (30, 30))  # refused size: not ours
+    contract.verify_encoder("convmixer", {"width": 8}, 3, (30, 30),
+                            registry=get_registry())  # refused size: not ours
 
 
-# the search-space validation calls verify_encoder once wired (zoo/tune/space.py, the lead's)
-import zoo.tune.space  # noqa: E402
-
-needs_space_wiring = pytest.mark.skipif(
-    "verify_encoder" not in inspect.getsource(zoo.tune.space),
-    reason="zoo/tune/space.py does not call zoo.contract.verify_encoder yet")
-
-
-@needs_space_wiring
 @pytest.mark.parametrize("name, message", [("smallout", SMALL), ("fewchannels", FEW)])
 def test_tune_dry_run_with_a_lying_encoder_is_one_line(three: PluginEnv, capsys, tmp_path,
                                                        name: str, message: str) -> None:

@@ -1,8 +1,8 @@
 """zoo: a plugin-based model zoo for image inpainting."""
 
+from zoo._version import __version__
 from zoo.hookspecs import EncoderSpec, MaskSpec, hookimpl
 
-__version__ = "0.1.0"
 __all__ = ["EncoderSpec", "MaskSpec", "hookimpl", "load", "__version__"]
 
 

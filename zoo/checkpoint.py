@@ -221,7 +221,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     ``epoch``, ``ema``, ``scheduler``, ...) is resume state and must hold tensors and plain
     values only (dicts, lists, tuples, str, numbers, None), so it loads with weights_only.
     """
-    from zoo import __version__
+    from zoo._version import __version__
 
     p = Path(path)
     folder = p.parent if p.name in MODEL_FILES or p.suffix == ".safetensors" else p

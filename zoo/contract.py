@@ -104,11 +104,9 @@ def _config(kind: str, name: str, spec: Any, args: dict[str, Any] | None, who: s
                             f"{_one_line(exc)}") from exc
 
 
-def _lookup(kind: str, name: str, registry: Registry | None) -> tuple[Any, Registered]:
-    if registry is None:
-        from zoo.registry import get_registry
-
-        registry = get_registry()
+def _lookup(kind: str, name: str, registry: Registry) -> tuple[Any, Registered]:
+    # the registry is always passed in: the registry checks plugins with this module, so
+    # this module never imports it (``zoo.registry.get_registry()`` is the usual one)
     item = getattr(registry, kind)(name)
     return item.spec, item
 
@@ -169,7 +167,7 @@ def _declared(enc: Any, who: str, in_channels: int) -> None:
 
 
 def check_encoder(name: str, args: dict[str, Any] | None = None, *,
-                  registry: Registry | None = None,
+                  registry: Registry,
                   sizes: Iterable[tuple[int, int]] = ENCODER_SIZES,
                   in_channels: Iterable[int] = IN_CHANNELS, batch: int = 2,
                   grads: bool = True) -> None:
@@ -242,17 +240,13 @@ def probe_encoder(encoder: Any, in_channels: int, size: tuple[int, int] = (32, 3
 
 
 def verify_encoder(name: str, args: dict[str, Any] | None = None, in_channels: int = 3,
-                   size: tuple[int, int] = (32, 32), *, registry: Registry | None = None) -> None:
+                   size: tuple[int, int] = (32, 32), *, registry: Registry) -> None:
     """One build and one forward of encoder ``name`` with ``args`` at ``size``, held against
     its declarations: the quick part of ``check_encoder`` for places that validate configs
     before anything trains (``zoo tune --dry-run``, ``zoo train`` before data loads).
     Remembered per (name, args, in_channels, size), so a plan of many trials pays once."""
     import json
 
-    if registry is None:
-        from zoo.registry import get_registry
-
-        registry = get_registry()
     key = (id(registry), name, json.dumps(args or {}, sort_keys=True, default=str),
            in_channels, tuple(size))
     if key in _VERIFIED:
@@ -301,7 +295,7 @@ def check_mask_output(masks: Any, n: int, h: int, w: int, who: str, call: str) -
 
 
 def check_mask(name: str, args: dict[str, Any] | None = None, *,
-               registry: Registry | None = None,
+               registry: Registry,
                sizes: Iterable[tuple[int, int]] = MASK_SIZES, n: int = 8) -> None:
     """The mask contract: ``(n, 1, h, w)`` float of only 0 and 1, every mask with a hole
     and some context, the same masks again for the same seed, and ``generator=None`` works."""
@@ -345,7 +339,7 @@ def check_mask(name: str, args: dict[str, Any] | None = None, *,
 
 
 def check_loss(name: str, args: dict[str, Any] | None = None, *,
-               registry: Registry | None = None, size: tuple[int, int] = LOSS_SIZE,
+               registry: Registry, size: tuple[int, int] = LOSS_SIZE,
                batch: int = 2) -> None:
     """The loss contract: builds with ``args``; ``forward(pred, target, mask)`` returns a
     finite scalar that sends a gradient to ``pred``; ``update``, if there is one, returns a
@@ -409,7 +403,7 @@ CHECKS = {"encoder": check_encoder, "mask": check_mask, "loss": check_loss}
 
 
 def check(kind: str, name: str, args: dict[str, Any] | None = None, *,
-          registry: Registry | None = None, **options: Any) -> None:
+          registry: Registry, **options: Any) -> None:
     """Run the contract of ``kind`` (encoder, mask or loss) on ``name``."""
     if kind not in CHECKS:
         raise ZooError(f"unknown plugin kind '{kind}'; valid: {', '.join(KINDS)}")

@@ -210,7 +210,7 @@ def write_model_card(result: ExportResult, checkpoint: Path, config: Any,
 def _card_header(result: ExportResult, checkpoint: Path, config: Any,
                  history: list[dict[str, Any]]) -> str:
     """The card's title, provenance line and table: file, model, training, verification."""
-    from zoo import __version__
+    from zoo._version import __version__
     from zoo.card import MARKER, model_rows
 
     last = history[-1] if history else {}

@@ -44,7 +44,7 @@ def _offline() -> bool:
 def download(ref: str) -> Path:
     """The local folder (in huggingface_hub's cache) of Hub model ``ref``; a ZooError names
     the id and the offline setting when it cannot be had."""
-    from zoo import __version__
+    from zoo._version import __version__
     from zoo.checkpoint import SHARED_FILES
 
     repo_id, revision = parse(ref)

@@ -34,10 +34,11 @@ __all__ = ["PluginContract", "run_contract"]
 
 def run_contract(kind: str, name: str, args: dict[str, Any] | None = None, *,
                  registry: Registry | None = None, **options: Any) -> None:
-    """``zoo.contract.check``, failing the test with the contract's one line (no traceback
-    of zoo's internals: the line says what to fix)."""
+    """``zoo.contract.check`` (on the process-wide registry unless ``registry`` is given),
+    failing the test with the contract's one line (no traceback of zoo's internals: the
+    line says what to fix)."""
     try:
-        check(kind, name, args, registry=registry, **options)
+        check(kind, name, args, registry=registry or get_registry(), **options)
     except ContractError as exc:
         pytest.fail(str(exc), pytrace=False)
 

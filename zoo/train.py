@@ -23,7 +23,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from zoo.checkpoint import CHECKPOINT_NAME, has_checkpoint, read_checkpoint, save_checkpoint
 from zoo.config import TrainConfig
-from zoo.settings import build_config
+from zoo.settings import build_config, check_plugin_args
 from zoo.errors import ZooError
 from zoo.losses import WeightedLoss, build_loss, term_optimizers
 from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is scored on
@@ -255,26 +255,25 @@ def _masker(config: TrainConfig, h: int, w: int, gen: torch.Generator, device: t
     return lambda n: spec.generate(mask_cfg, n, h, w, gen, device).float()
 
 
-def _fit_epoch(state: _TrainState, step_model: torch.nn.Module, train_x: torch.Tensor,
-               masker: Callable[[int], torch.Tensor], gen: torch.Generator,
-               config: TrainConfig, steps_per_epoch: int, epoch: int, use_cl: bool,
-               on_step: Callable[[int, int], None] | None) -> tuple[float, dict[str, float]]:
+def _fit_epoch(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
+               ) -> tuple[float, dict[str, float]]:
     """One pass over the training images; returns the mean loss and mean of each term."""
-    device = gen.device
-    n_train = len(train_x)
+    config, state, gen, device = run.config, run.state, run.gen, run.device
+    # Seeding per epoch makes a resumed run draw the same batches and masks.
+    gen.manual_seed(config.seed * 1000 + epoch)
     state.model.train()
-    perm = torch.randperm(n_train, device=device, generator=gen).to(train_x.device)
+    perm = torch.randperm(len(run.train_x), device=device, generator=gen).to(run.train_x.device)
     total = torch.zeros((), device=device)
     sums: dict[str, torch.Tensor] = {}
-    for step in range(steps_per_epoch):
+    for step in range(run.steps_per_epoch):
         idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
-        x = train_x[idx].to(device, non_blocking=True).float().div_(255)  # (B,3,H,W) 0..1
-        m = masker(len(idx))  # (B, 1, H, W), 1 = hole
+        x = run.train_x[idx].to(device, non_blocking=True).float().div_(255)  # (B,3,H,W) 0..1
+        m = run.masker(len(idx))  # (B, 1, H, W), 1 = hole
         masked = x * (1 - m)
-        if use_cl:
+        if run.channels_last:
             masked = masked.contiguous(memory_format=torch.channels_last)
         with _autocast(device, config.amp):
-            out = step_model(masked, m)
+            out = run.step_model(masked, m)
         loss, parts = state.step(out.float(), x, m)
         total += loss
         for k, v in parts.items():
@@ -282,13 +281,145 @@ def _fit_epoch(state: _TrainState, step_model: torch.nn.Module, train_x: torch.T
         if step % NAN_CHECK_EVERY == NAN_CHECK_EVERY - 1 and not torch.isfinite(total):
             _diverged(total.item(), epoch, config)  # a sync every N steps, not every step
         if on_step is not None:
-            on_step(step + 1, steps_per_epoch)
+            on_step(step + 1, run.steps_per_epoch)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    train_loss = total.item() / steps_per_epoch
+    train_loss = total.item() / run.steps_per_epoch
     if not math.isfinite(train_loss):
         _diverged(train_loss, epoch, config)
-    return train_loss, {k: float(v) / steps_per_epoch for k, v in sums.items()}
+    return train_loss, {k: float(v) / run.steps_per_epoch for k, v in sums.items()}
+
+
+@dataclass
+class _Run:
+    """What one training run holds between its steps: set up once by :meth:`start`."""
+
+    config: TrainConfig
+    out_dir: Path
+    device: torch.device
+    threads: int
+    splits: Any  # zoo.data.Splits
+    train_x: torch.Tensor  # (N, 3, H, W) uint8, on the training device
+    val_masks: torch.Tensor  # the frozen validation holes
+    state: _TrainState
+    step_model: torch.nn.Module  # the model, compiled when config.compile
+    masker: Callable[[int], torch.Tensor]
+    gen: torch.Generator
+    steps_per_epoch: int
+    channels_last: bool
+    facts: dict[str, Any]  # what the result and the leaderboard say about the run
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out_dir / CHECKPOINT_NAME
+
+    @classmethod
+    def start(cls, config: TrainConfig, out_dir: Path, splits: Any) -> _Run:
+        """Device, model, loss and masks (each fails fast on a bad option, before any data
+        loads), then the data and the optimisation state."""
+        from zoo.data import load_dataset
+        from zoo.masks import frozen_masks
+        from zoo.model import build_model, count_parameters
+        from zoo.registry import get_registry
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        threads = set_threads(config.threads)
+        device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        model = build_model(config).to(device)
+        check_plugin_args(config)  # the mask's and loss terms' options too, before data loads
+        gen = torch.Generator(device=device)
+        splits = splits if splits is not None else load_dataset(config)
+        train_x = place_on_device(splits.train, device)  # (N, 3, H, W) uint8
+        n_train, _, h, w = train_x.shape
+        masker = _masker(config, h, w, gen, device)
+        use_cl = config.channels_last and device.type == "cuda"
+        if use_cl:
+            model = model.to(memory_format=torch.channels_last)
+        # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
+        steps = max(1, n_train // config.batch_size + (n_train % config.batch_size >= 2))
+        facts = {"encoder": config.encoder,
+                 "plugin_version": get_registry().encoder(config.encoder).version,
+                 "params": count_parameters(model), "device": str(device), "threads": threads,
+                 "config": config.to_dict(), "config_hash": config.hash()}
+        val_masks = frozen_masks(config.mask, config.mask_args, len(splits.val), h, w,
+                                 seed=VAL_MASK_SEED)
+        return cls(config, out_dir, device, threads, splits, train_x, val_masks,
+                   _TrainState.build(model, config, steps, device),
+                   torch.compile(model) if config.compile else model, masker, gen, steps,
+                   use_cl, facts)
+
+
+def _resume(run: _Run, resume: bool) -> list[dict[str, Any]]:
+    """The history so far: empty for a new run, else the checkpoint's (state restored).
+    A checkpoint of another config in the folder is refused either way, and kept."""
+    if not has_checkpoint(run.out_dir):  # refuses an old pickled checkpoint.pt there
+        return []
+    payload = read_checkpoint(run.checkpoint)
+    if build_config(payload["config"], plugins=False).hash() != run.config.hash() or \
+            payload["config"].get("seed") != run.config.seed:
+        raise ZooError(f"{run.checkpoint} was written by a different config; use another "
+                       "--out (the old checkpoint is kept)")
+    if not resume:
+        return []
+    run.state.load(payload)
+    log.info("resumed %s at epoch %d", run.checkpoint, payload["epoch"])
+    return list(payload.get("history", []))[:payload["epoch"]]
+
+
+def _epoch_record(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
+                  ) -> dict[str, Any]:
+    """Train one epoch, then score the frozen validation holes."""
+    t0 = time.perf_counter()
+    train_loss, parts = _fit_epoch(run, epoch, on_step)
+    epoch_time = time.perf_counter() - t0
+    val = evaluate_model(run.state.eval_model, run.splits.val, run.val_masks,
+                         batch_size=run.config.eval_batch_size, channels_last=run.channels_last)
+    return {"epoch": epoch + 1, "train_loss": train_loss, "epoch_time_s": epoch_time,
+            "train_images_per_s": len(run.train_x) / epoch_time, "lr": run.state.lr,
+            **{f"loss_{k}": v for k, v in parts.items()},
+            **{f"val_{k}": v for k, v in val.items() if k != "n_images"}}
+
+
+def _save_curves(run: _Run, history: list[dict[str, Any]]) -> None:
+    from zoo.viz import save_learning_curves
+
+    # before the checkpoint, so the picture travels with each copy of the folder
+    save_learning_curves(history, run.out_dir / "curves.png")
+
+
+def _save_epoch(run: _Run, history: list[dict[str, Any]]) -> None:
+    save_checkpoint(run.checkpoint, {"config": run.config.to_dict(), **run.state.payload(),
+                                     "epoch": len(history), "history": history,
+                                     "plugin": run.facts["plugin_version"]})
+
+
+# What happens after each epoch, in order: side effects the loop itself knows nothing of.
+AFTER_EPOCH: tuple[Callable[[_Run, list[dict[str, Any]]], None], ...] = (_save_curves,
+                                                                          _save_epoch)
+
+
+def _final_eval(run: _Run, baselines: tuple[str, ...]) -> dict[str, Any]:
+    """Test metrics on the frozen test holes beside the references, the picture of a few,
+    and the metrics written into the checkpoint."""
+    from zoo.baselines import BASELINES
+    from zoo.masks import frozen_masks
+    from zoo.viz import save_eval_grid
+
+    model, test = run.state.eval_model, run.splits.test
+    n, _, h, w = test.shape
+    masks = frozen_masks(run.config.mask, run.config.mask_args, n, h, w, seed=EVAL_SEED)
+    result = evaluate_checkpoint_model(model, run.config, test, masks=masks,
+                                       baselines=baselines)
+    result["grid_png"] = str(save_eval_grid(model, test, masks, run.out_dir / "grid.png", n=8,
+                                            extra={"telea": BASELINES["telea"]}))
+    return result
+
+
+def _record_metrics(run: _Run, result: dict[str, Any]) -> None:
+    payload = read_checkpoint(run.checkpoint)
+    payload["metrics"] = {k: v for k, v in result.items() if k not in ("history", "config")}
+    save_checkpoint(run.checkpoint, payload)
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
@@ -299,100 +430,27 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
           ) -> dict[str, Any]:
     """Train ``config``'s model, checkpoint every epoch into ``out_dir``, evaluate on test.
 
-    Resumes from ``out_dir/checkpoint.pt`` when ``resume`` and it exists (same config
+    Resumes from ``out_dir``'s checkpoint when ``resume`` and it exists (same config
     required). ``splits`` (a ``zoo.data.Splits``) skips loading data, so a Tune node loads
     it once. ``on_epoch(record, checkpoint_path)`` runs after each epoch's checkpoint.
     Returns the final metrics (see README, "Metrics") with run facts and the checkpoint path.
     """
-    from zoo.data import load_dataset
-    from zoo.masks import frozen_masks
-    from zoo.model import build_model, count_parameters
-    from zoo.registry import get_registry, mask_config
-    from zoo.viz import save_learning_curves
-
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / CHECKPOINT_NAME
-    threads = set_threads(config.threads)
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-
-    model = build_model(config).to(device)  # fails fast on bad encoder/options, before data
-    mask_config(config.mask, config.mask_args)  # likewise for the mask kind
-    build_loss(config)  # and the loss terms
-    splits = splits if splits is not None else load_dataset(config)
-    train_x = place_on_device(splits.train, device)  # (N, 3, H, W) uint8
-    n_train, _, h, w = train_x.shape
-    use_cl = config.channels_last and device.type == "cuda"
-    if use_cl:
-        model = model.to(memory_format=torch.channels_last)
-    # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
-    steps_per_epoch = max(1, n_train // config.batch_size + (n_train % config.batch_size >= 2))
-    state = _TrainState.build(model, config, steps_per_epoch, device)
-
-    start_epoch, history = 0, []
-    if has_checkpoint(out_dir):  # refuses an old pickled checkpoint.pt there
-        payload = read_checkpoint(ckpt_path)
-        if build_config(payload["config"], plugins=False).hash() != config.hash() or \
-                payload["config"].get("seed") != config.seed:
-            raise ZooError(f"{ckpt_path} was written by a different config; use another --out "
-                           "(the old checkpoint is kept)")
-    if resume and has_checkpoint(out_dir):
-        state.load(payload)
-        start_epoch, history = payload["epoch"], payload.get("history", [])
-        log.info("resumed %s at epoch %d", ckpt_path, start_epoch)
-    step_model = torch.compile(model) if config.compile else model
-
-    val_x = splits.val
-    val_m = frozen_masks(config.mask, config.mask_args, len(val_x), h, w, seed=VAL_MASK_SEED)
-    entry = get_registry().encoder(config.encoder)
-    facts = {"encoder": config.encoder, "plugin_version": entry.version,
-             "params": count_parameters(model), "device": str(device), "threads": threads,
-             "config": config.to_dict(), "config_hash": config.hash()}
-    train_time = sum(r["epoch_time_s"] for r in history)
-    gen = torch.Generator(device=device)
-    masker = _masker(config, h, w, gen, device)
-
-    for epoch in range(start_epoch, config.epochs):
-        # Seeding per epoch makes a resumed run draw the same batches and masks.
-        gen.manual_seed(config.seed * 1000 + epoch)
-        t0 = time.perf_counter()
-        train_loss, parts = _fit_epoch(state, step_model, train_x, masker, gen, config,
-                                       steps_per_epoch, epoch, use_cl, on_step)
-        epoch_time = time.perf_counter() - t0
-        train_time += epoch_time
-        val = evaluate_model(state.eval_model, val_x, val_m,
-                             batch_size=config.eval_batch_size, channels_last=use_cl)
-        record = {"epoch": epoch + 1, "train_loss": train_loss, "epoch_time_s": epoch_time,
-                  "train_images_per_s": n_train / epoch_time, "lr": state.lr,
-                  **{f"loss_{k}": v for k, v in parts.items()},
-                  **{f"val_{k}": v for k, v in val.items() if k != "n_images"}}
-        history.append(record)
-        save_learning_curves(history, out_dir / "curves.png")  # travels with each checkpoint
-        save_checkpoint(ckpt_path, {"config": config.to_dict(), **state.payload(),
-                                    "epoch": epoch + 1, "history": history,
-                                    "plugin": facts["plugin_version"]})
+    run = _Run.start(config, Path(out_dir).resolve(), splits)
+    history = _resume(run, resume)
+    for epoch in range(len(history), config.epochs):
+        history.append(_epoch_record(run, epoch, on_step))
+        for after in AFTER_EPOCH:
+            after(run, history)
         if on_epoch is not None:
-            on_epoch(record, ckpt_path)
-    model = state.eval_model
-
-    result = {**facts, "epochs_done": len(history), "history": history,
-              "curves_png": str(out_dir / "curves.png") if history else None,
-              "checkpoint": str(ckpt_path), "train_time_s": train_time,
-              "train_images_per_s": n_train * len(history) / max(train_time, 1e-9)}
+            on_epoch(history[-1], run.checkpoint)
+    train_time = sum(r["epoch_time_s"] for r in history)
+    result = {**run.facts, "epochs_done": len(history), "history": history,
+              "curves_png": str(run.out_dir / "curves.png") if history else None,
+              "checkpoint": str(run.checkpoint), "train_time_s": train_time,
+              "train_images_per_s": len(run.train_x) * len(history) / max(train_time, 1e-9)}
     if final_eval:
-        from zoo.baselines import BASELINES
-        from zoo.viz import save_eval_grid
-
-        test = splits.test
-        masks = frozen_masks(config.mask, config.mask_args, len(test), h, w, seed=EVAL_SEED)
-        result.update(evaluate_checkpoint_model(model, config, test, masks=masks,
-                                                baselines=baselines))
-        result["grid_png"] = str(save_eval_grid(model, test, masks, out_dir / "grid.png", n=8,
-                                                extra={"telea": BASELINES["telea"]}))
-        payload = read_checkpoint(ckpt_path)
-        payload["metrics"] = {k: v for k, v in result.items() if k not in ("history", "config")}
-        save_checkpoint(ckpt_path, payload)
+        result.update(_final_eval(run, baselines))
+        _record_metrics(run, result)
     return result
 
 

@@ -27,7 +27,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every subcommand."""
-    from zoo import __version__
+    from zoo._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="zoo", description="zoo: a plugin-based model zoo for image inpainting.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from pathlib import Path
 
 from zoo.cli._common import add_data_args, config_from_args
@@ -58,7 +59,7 @@ def _options_epilog() -> str:
 
 def run(args: argparse.Namespace) -> int:
     from zoo._json import dumps
-    from zoo.cli._console import console, err_console
+    from zoo.cli._console import console
     from zoo.cli._report import area_table, metrics_table
     from zoo.train import train
 
@@ -74,42 +75,9 @@ def run(args: argparse.Namespace) -> int:
                 raise ZooError(f"--out {args.out or out}: {parent} is a file, not a folder; "
                                "pass a folder for the run (checkpoint, pictures)")
             break
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeRemainingColumn
-
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err_console, transient=True,
-                  disable=args.json) as progress:
-        task = progress.add_task("epoch 1", total=None)
-        epoch_no = [0]
-
-        def on_step(step: int, total: int) -> None:
-            if step == 1:
-                epoch_no[0] += 1
-                progress.reset(task, total=total, description=f"epoch {epoch_no[0]}")
-            progress.update(task, completed=step)
-
-        def on_epoch(rec: dict, ckpt: Path) -> None:
-            epoch_no[0] = rec["epoch"]
-            if not args.json:
-                progress.console.print(
-                    f"epoch {rec['epoch']}/{config.epochs}  loss {rec['train_loss']:.4f}  "
-                    f"val hole PSNR {rec['val_psnr_hole']:.2f} dB  "
-                    f"{rec['train_images_per_s']:.0f} img/s")
-            if rec["epoch"] >= config.epochs:
-                # the final evaluation scores the model, the ceiling and the classical
-                # baselines on the whole test set: minutes on a CPU, so say so
-                n = config.test_limit or "all"
-                progress.reset(task, total=None,
-                               description=f"scoring {n} test images (model, telea, mean "
-                                           "fill)")
-                if not args.json:
-                    progress.console.print(f"final evaluation: {n} test images with the "
-                                           "frozen masks, beside telea and mean fill ...")
-
-        result = train(config, out, resume=not args.no_resume, on_step=on_step,
-                       on_epoch=on_epoch)
+    with _Progress(config, quiet=args.json) as progress:
+        result = train(config, out, resume=not args.no_resume, on_step=progress.on_step,
+                       on_epoch=progress.on_epoch)
     if args.json:
         print(dumps({k: v for k, v in result.items() if k != "history"}))
     else:
@@ -120,6 +88,53 @@ def run(args: argparse.Namespace) -> int:
             console.print(by_area)
         console.print(f"checkpoint: {result['checkpoint']}")
     return 0
+
+
+class _Progress:
+    """A progress bar over each epoch's steps on stderr, a line per epoch, and a notice
+    before the final evaluation (minutes on a CPU); ``quiet`` (--json) shows nothing."""
+
+    def __init__(self, config: Any, quiet: bool) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+
+        from zoo.cli._console import err_console
+
+        self.config, self.quiet, self.epoch = config, quiet, 0
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
+                            transient=True, disable=quiet)
+        self.task = self.bar.add_task("epoch 1", total=None)
+
+    def __enter__(self) -> _Progress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def on_step(self, step: int, total: int) -> None:
+        if step == 1:
+            self.epoch += 1
+            self.bar.reset(self.task, total=total, description=f"epoch {self.epoch}")
+        self.bar.update(self.task, completed=step)
+
+    def on_epoch(self, rec: dict[str, Any], ckpt: Path) -> None:
+        config, self.epoch = self.config, rec["epoch"]
+        if not self.quiet:
+            self.bar.console.print(
+                f"epoch {rec['epoch']}/{config.epochs}  loss {rec['train_loss']:.4f}  "
+                f"val hole PSNR {rec['val_psnr_hole']:.2f} dB  "
+                f"{rec['train_images_per_s']:.0f} img/s")
+        if rec["epoch"] >= config.epochs:
+            # the final evaluation scores the model, the ceiling and the classical
+            # baselines on the whole test set: minutes on a CPU, so say so
+            n = config.test_limit or "all"
+            self.bar.reset(self.task, total=None,
+                           description=f"scoring {n} test images (model, telea, mean fill)")
+            if not self.quiet:
+                self.bar.console.print(f"final evaluation: {n} test images with the frozen "
+                                       "masks, beside telea and mean fill ...")
 
 
 def _presets() -> list[str]:

@@ -84,6 +84,7 @@ class SearchSpec:
         Raises ZooError when the result is invalid.
         """
         from zoo.contract import verify_encoder
+        from zoo.registry import get_registry
 
         base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
         picked = {k: v for k, v in flat.items() if k in self.space or k == "seed"}
@@ -92,7 +93,7 @@ class SearchSpec:
                               {"epochs": self.max_epochs}, runtime, plugin_args="filter")
         # the encoder's declared output against what forward returns (cached per config)
         verify_encoder(config.encoder, config.encoder_args, 4 if config.unet.mask_channel else 3,
-                       (config.image_size,) * 2)
+                       (config.image_size,) * 2, registry=get_registry())
         return config
 
     def scheduler_obj(self) -> Any:
@@ -296,11 +297,43 @@ def _check_search(spec: SearchSpec, where: Where) -> None:
 def _check_values(spec: SearchSpec, where: Where) -> None:
     """Build the TrainConfig of every listed value and of each range's bounds and an
     inside point, with every encoder and mask the search can pick that reads it."""
+    picks, known = _plugin_picks(spec, where)
+    _check_option_names(spec, known, where)
+    sampled = [s for s in SELECTORS.values() if s in spec.space]
+    combos = [dict(zip(sampled, names)) for names in
+              itertools.product(*(picks[s] for s in sampled))]
+    for combo in combos:
+        _check_point(spec, where, (), combo)  # base alone, with each encoder and mask
+    dims = [(key, kind, _candidates(kind, args)) for key, (kind, args) in spec.space.items()]
+    for key, kind, values in dims:
+        for at, value in values:
+            for combo in _fitting(combos, {key: value}, known):
+                _check_point(spec, where, ("space", key, kind, *at), {**combo, key: value},
+                             key, kind)
+    # pairs catch options that constrain each other (unet.depth with unet.widths); the
+    # full product can be huge, and pairs find the usual conflicts
+    pairs = list(itertools.combinations(dims, 2))
+    if sum(len(a[2]) * len(b[2]) for a, b in pairs) * len(combos) > PAIR_CHECKS_MAX:
+        return
+    for (key1, _, values1), (key2, kind2, values2) in pairs:
+        for (_, v1), (at2, v2) in itertools.product(values1, values2):
+            for combo in _fitting(combos, {key1: v1, key2: v2}, known):
+                try:
+                    spec.trial_config({**combo, key1: v1, key2: v2})
+                except ZooError as exc:
+                    raise where.error(("space", key2, kind2, *at2),
+                                      f"with {key1} = {v1!r}: {exc}") from None
+
+
+def _plugin_picks(spec: SearchSpec, where: Where
+                  ) -> tuple[dict[str, list[str]], dict[str, dict[str, set[str]]]]:
+    """The encoder and mask names the search can pick (selector -> names), and each one's
+    option names (selector -> name -> options); an unknown name is blamed where it stands."""
     from zoo.registry import get_registry
 
     registry = get_registry()
-    picks: dict[str, list[str]] = {}  # selector -> the names the search can pick
-    known: dict[str, dict[str, set[str]]] = {}  # selector -> name -> its option names
+    picks: dict[str, list[str]] = {}
+    known: dict[str, dict[str, set[str]]] = {}
     for selector in SELECTORS.values():
         if selector in spec.space:
             kind, args = spec.space[selector]
@@ -317,7 +350,12 @@ def _check_values(spec: SearchSpec, where: Where) -> None:
             except ZooError as exc:
                 raise where.error(at, str(exc)) from None
         picks[selector] = [str(n) for n in names]
+    return picks, known
 
+
+def _check_option_names(spec: SearchSpec, known: dict[str, dict[str, set[str]]],
+                        where: Where) -> None:
+    """Every encoder_args / mask_args option, in base or space, is read by some pick."""
     for args_key, selector in SELECTORS.items():
         for key in [*spec.base, *spec.space]:
             if key == args_key:  # a choice of whole option mappings
@@ -332,41 +370,21 @@ def _check_values(spec: SearchSpec, where: Where) -> None:
             elif key.startswith(args_key + "."):
                 _check_arg(args_key, selector, key.split(".", 1)[1], known, _at(spec, key), where)
 
-    def check(at: tuple[Any, ...], point: dict[str, Any], key: str = "", kind: str = "") -> None:
-        try:
-            spec.trial_config(point)
-        except ZooError as exc:
-            message = str(exc)
-            if key in ("unet.depth", "unet.widths") and "unet.widths needs" in message:
-                message += COUPLED_HINT
-            if "must be int" in message and kind in ("uniform", "loguniform", "quniform",
-                                                     "qloguniform"):
-                message += f"; {key} takes integers: use randint or qrandint"
-            raise where.error(at or _blame(spec, message), message) from None
 
-    sampled = [s for s in SELECTORS.values() if s in spec.space]
-    combos = [dict(zip(sampled, names)) for names in
-              itertools.product(*(picks[s] for s in sampled))]
-    for combo in combos:
-        check((), combo)  # base alone, with each encoder and mask the search can pick
-    dims = [(key, kind, _candidates(kind, args)) for key, (kind, args) in spec.space.items()]
-    for key, kind, values in dims:
-        for at, value in values:
-            for combo in _fitting(combos, {key: value}, known):
-                check(("space", key, kind, *at), {**combo, key: value}, key, kind)
-    # pairs catch options that constrain each other (unet.depth with unet.widths); the
-    # full product can be huge, and pairs find the usual conflicts
-    pairs = list(itertools.combinations(dims, 2))
-    if sum(len(a[2]) * len(b[2]) for a, b in pairs) * len(combos) > PAIR_CHECKS_MAX:
-        return
-    for (key1, _, values1), (key2, kind2, values2) in pairs:
-        for (_, v1), (at2, v2) in itertools.product(values1, values2):
-            for combo in _fitting(combos, {key1: v1, key2: v2}, known):
-                try:
-                    spec.trial_config({**combo, key1: v1, key2: v2})
-                except ZooError as exc:
-                    raise where.error(("space", key2, kind2, *at2),
-                                      f"with {key1} = {v1!r}: {exc}") from None
+def _check_point(spec: SearchSpec, where: Where, at: tuple[Any, ...], point: dict[str, Any],
+                 key: str = "", kind: str = "") -> None:
+    """The trial config of ``point`` builds, or the error is blamed on ``at`` (else on the
+    line the message names), with a hint for the usual mistakes."""
+    try:
+        spec.trial_config(point)
+    except ZooError as exc:
+        message = str(exc)
+        if key in ("unet.depth", "unet.widths") and "unet.widths needs" in message:
+            message += COUPLED_HINT
+        if "must be int" in message and kind in ("uniform", "loguniform", "quniform",
+                                                 "qloguniform"):
+            message += f"; {key} takes integers: use randint or qrandint"
+        raise where.error(at or _blame(spec, message), message) from None
 
 
 def _fitting(combos: list[dict[str, str]], point: dict[str, Any],
