@@ -7,6 +7,7 @@ mean fill) are scored on the same masks. Prints a markdown table of mean +- samp
 over seeds, and writes every number to ``--json``.
 
     python benchmarks/bench_quality.py --train-limit 10000 --epochs 3 --seeds 0,1,2
+    python benchmarks/bench_quality.py --presets "strong,strong+unet.prefill=pushpull"
     python benchmarks/bench_quality.py --smoke      # tiny, for CI: proves the script runs
 """
 
@@ -39,13 +40,16 @@ def evaluate(model: Any, config: Any, test: Any, kind: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from zoo.cli._common import parse_sets
     from zoo.config import preset
     from zoo.settings import build_config
     from zoo.data import load_dataset
     from zoo.train import train
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--presets", default="paper,strong")
+    p.add_argument("--presets", default="paper,strong",
+                   help="comma-separated presets, each optionally with +KEY=VALUE overrides "
+                        "(e.g. strong+unet.prefill=pushpull)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--train-limit", type=int, default=10000)
     p.add_argument("--epochs", type=int, default=3)
@@ -63,15 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for name in args.presets.split(","):
         for seed in seeds:
-            data = {**preset(name), "seed": seed, "train_limit": args.train_limit,
+            base, *sets = name.split("+")
+            data = {"seed": seed, "train_limit": args.train_limit,
                     "epochs": args.epochs, "test_limit": args.test_limit, "val_limit": 500}
             if args.data:
                 data["data_dir"] = str(Path(args.data).resolve())
             if args.smoke:
                 data.update(dataset="synthetic", train_limit=64, val_limit=16, test_limit=16,
-                            epochs=1, unet={**data["unet"], "widths": [8, 16, 32]})
-            config = build_config(data)
-            out = train(config, Path(args.runs) / f"{name}-s{seed}", final_eval=False)
+                            epochs=1, **{"unet.widths": [8, 16, 32]})
+            config = build_config(preset(base), parse_sets(sets), data)
+            folder = name.replace("+", "_").replace("=", "-").replace("/", "-")
+            out = train(config, Path(args.runs) / f"{folder}-s{seed}", final_eval=False)
             from zoo.checkpoint import load_model
 
             model = load_model(out["checkpoint"])[0]

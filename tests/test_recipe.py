@@ -20,7 +20,7 @@ from zoo.errors import ZooError
 from zoo.losses import build_loss
 from zoo.masks import frozen_masks
 from zoo.metrics import AREA_BINS, score
-from zoo.model import build_model
+from zoo.model import build_model, count_parameters
 from zoo.registry import get_registry
 from zoo.train import train
 
@@ -126,7 +126,8 @@ def test_loss_spec_is_canonical() -> None:
 # ---- U-Net options ------------------------------------------------------------------------
 
 UNET_OPTIONS = [{"conv": "gated"}, {"bottleneck": "dilated", "bottleneck_blocks": 3},
-                {"bottleneck": "ffc"}, {"conv": "gated", "bottleneck": "ffc"}]
+                {"bottleneck": "ffc"}, {"conv": "gated", "bottleneck": "ffc"},
+                {"prefill": "pushpull"}]
 
 
 @pytest.mark.parametrize("unet", UNET_OPTIONS, ids=lambda u: ",".join(f"{k}={v}" for k, v in u.items()))
@@ -344,3 +345,49 @@ def test_saved_timm_model_reloads_without_its_initial_weights(tmp_path: Path) ->
     spec = get_registry().encoder("timm").spec
     assert spec.reload_args({"weights": "x", "pretrained": True}) == {"weights": None,
                                                                      "pretrained": False}
+
+
+def test_pushpull_fill_keeps_known_pixels_and_fills_from_them() -> None:
+    from zoo.model._fill import pushpull_fill
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 33, 20)  # odd sides
+    hole = torch.zeros(3, 1, 33, 20)
+    hole[:, :, 5:25, 3:15] = 1
+    filled = pushpull_fill(x * (1 - hole), hole)
+    known = (1 - hole).bool().expand_as(x)
+    assert torch.equal(filled[known], x[known])  # known pixels untouched
+    inside = filled[~known].view(3, 3, -1)
+    lo = x.masked_fill(~known, 2).amin(dim=(2, 3), keepdim=True).view(3, 3, 1)
+    hi = x.masked_fill(~known, -1).amax(dim=(2, 3), keepdim=True).view(3, 3, 1)
+    assert (inside >= lo - 1e-6).all() and (inside <= hi + 1e-6).all()  # a mean of knowns
+    # a flat colour is filled exactly; a left/right split fills each side from its own side
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(pushpull_fill(flat * (1 - hole[:1, :, :16, :16]), hole[:1, :, :16, :16]),
+                          flat)
+    split = torch.zeros(1, 3, 32, 32)
+    split[..., 16:] = 1
+    box = torch.zeros(1, 1, 32, 32)
+    box[..., 8:24, 8:24] = 1
+    out = pushpull_fill(split * (1 - box), box)
+    assert out[..., 16, 9].mean() < 0.3 and out[..., 16, 22].mean() > 0.7
+
+
+def test_pushpull_beats_mean_fill_on_real_images(cifar_dir: Path) -> None:
+    from zoo.baselines import BASELINES
+    from zoo.data import load_dataset
+    from zoo.model._fill import pushpull_fill
+
+    config = build_config({"data_dir": str(cifar_dir), "train_limit": 8, "val_limit": 8,
+                           "test_limit": 200})
+    x = load_dataset(config).test.float() / 255
+    m = frozen_masks("paper", {}, len(x), 32, 32, seed=0)
+    ours = score(x, pushpull_fill(x * (1 - m), m), m)["psnr_hole"]
+    mean = score(x, BASELINES["mean_fill"](x * (1 - m), m).float(), m)["psnr_hole"]
+    assert ours > mean + 1.5  # a smooth fill from the hole's own borders, not a flat colour
+
+
+def test_prefill_adds_no_parameters() -> None:
+    paper = build_model(build_config(PRESETS["paper"]))
+    pre = build_model(build_config(PRESETS["paper"], {"unet.prefill": "pushpull"}))
+    assert count_parameters(pre) == count_parameters(paper) == 741_763

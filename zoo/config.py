@@ -24,6 +24,7 @@ FUSION_MERGES = ("add", "concat", "gated")
 ACTIVATIONS = ("relu", "gelu", "silu")
 CONVS = ("plain", "gated")
 BOTTLENECKS = ("none", "dilated", "ffc")
+PREFILLS = ("none", "pushpull")
 LR_SCHEDULES = ("constant", "cosine", "onecycle")
 OPTIMIZERS = ("adam", "adamw")
 DATASETS = ("cifar10", "folder", "synthetic")
@@ -52,6 +53,8 @@ class UNetConfig:
     bottleneck: str = "none"  # residual blocks at the bottleneck: "dilated" (dilations 1,2,4,..)
     #   or "ffc" (LaMa's fast Fourier convolution, a global receptive field); paper: none
     bottleneck_blocks: int = 2  # how many of those blocks (ignored for "none")
+    prefill: str = "none"  # what the network sees in the hole: zeros (the paper) or
+    #   "pushpull", a smooth fill from the known pixels (zoo.model._fill) to correct
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -68,6 +71,7 @@ class UNetConfig:
         _check(self.bottleneck_blocks >= 1, "unet.bottleneck_blocks must be >= 1")
         _choice("unet.conv", self.conv, CONVS)
         _choice("unet.bottleneck", self.bottleneck, BOTTLENECKS)
+        _choice("unet.prefill", self.prefill, PREFILLS)
         _choice("unet.norm", self.norm, NORMS)
         _choice("unet.activation", self.activation, ACTIVATIONS)
         _choice("unet.skip_merge", self.skip_merge, SKIP_MERGES)

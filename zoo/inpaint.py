@@ -30,6 +30,7 @@ from PIL import Image, ImageOps
 
 from zoo.data.folder import EXTENSIONS
 from zoo.errors import ZooError
+from zoo.model._fill import known_mean_pool
 
 DEFAULT_TILE = 512  # tile side for large images; U-Net activations at 512^2 fit any machine
 MAX_PIXELS = 1024 * 1024  # images above this are tiled instead of run whole
@@ -324,19 +325,6 @@ def predict(model: torch.nn.Module, rgb: np.ndarray, hole: np.ndarray, *,
     return out[:, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def _known_mean_pool(x: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Halve (1, C, H, W) ``x`` averaging only known pixels; a coarse pixel is known when any
-    of its fine pixels is, so holes shrink by half at each level -> (x, known)."""
-    h, w = x.shape[-2:]
-    ph, pw = h % 2, w % 2
-    if ph or pw:  # odd sides: replicate the last row/column so every pixel has a parent
-        x, known = F.pad(x, (0, pw, 0, ph), mode="replicate"), F.pad(known, (0, pw, 0, ph),
-                                                                     mode="replicate")
-    weight = F.avg_pool2d(known, 2)  # (1, 1, H/2, W/2) fraction of known children
-    coarse = F.avg_pool2d(x * known, 2) / weight.clamp(min=1e-6)
-    return coarse, (weight > 0).float()
-
-
 def _depth(hole: np.ndarray) -> np.ndarray:
     """Distance (px) of each hole pixel to the nearest known pixel; 0 on known pixels."""
     import cv2
@@ -363,7 +351,7 @@ def predict_multiscale(model: torch.nn.Module, rgb: np.ndarray, hole: np.ndarray
         depth = _depth(lk[0, 0].numpy() < 0.5)
         if depth.max() <= reach or min(lx.shape[-2:]) < 2 * MULTISCALE_MIN_SIDE:
             break
-        levels.append(_known_mean_pool(lx, lk))
+        levels.append(known_mean_pool(lx, lk))
     filled = None
     for lx, lk in reversed(levels):
         lhole = lk[0, 0].numpy() < 0.5

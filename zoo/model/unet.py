@@ -25,6 +25,7 @@ from torch import nn
 
 from zoo.config import UNetConfig
 from zoo.errors import ZooError
+from zoo.model._fill import pushpull_fill
 from zoo.model._blocks import (FUSIONS, activation, bottleneck_blocks, conv_layer, norm,
                                resize_to)
 
@@ -163,7 +164,10 @@ class InpaintUNet(nn.Module):
                                                                        *masked.shape[2:]):
             raise ZooError(f"expected masked (B, 3, H, W) and mask (B, 1, H, W), got "
                            f"{tuple(masked.shape)} and {tuple(mask.shape)}")
-        x = torch.cat([masked, mask], dim=1) if self.config.mask_channel else masked
+        x = masked
+        if self.config.prefill == "pushpull":  # a first guess in the hole, to be corrected
+            x = pushpull_fill(masked * (1 - mask), mask)
+        x = torch.cat([x, mask], dim=1) if self.config.mask_channel else x
         h, w = x.shape[-2:]
         ph = pw = 0
         if torch.compiler.is_compiling():
