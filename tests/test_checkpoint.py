@@ -455,3 +455,22 @@ def test_export_card_never_replaces_a_foreign_file(model_dir, tmp_path, capsys) 
         assert main(["export", str(model_dir), "--format", "torchscript", "--out",
                      str(out)]) == 0
     assert "# Model card" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_resume_counts_epochs_from_the_checkpoint_not_the_history(tmp_path) -> None:
+    """The epoch to resume at is the checkpoint's own; a lost history.json costs the
+    curve, not a restart (which would step a one-cycle schedule past its end)."""
+    from zoo.train import train
+
+    config = TrainConfig(**{**TINY, "epochs": 2, "lr_schedule": "onecycle"})
+
+    def stop(record, ckpt):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "a", on_epoch=stop, final_eval=False)
+    (tmp_path / "a" / "history.json").unlink()
+    seen = []
+    train(config, tmp_path / "a", on_epoch=lambda r, c: seen.append(r["epoch"]),
+          final_eval=False)
+    assert seen == [2] and read_checkpoint(tmp_path / "a")["epoch"] == 2

@@ -45,6 +45,22 @@ def test_switching_plugin_starts_its_options_afresh() -> None:
     assert (loss.loss, loss.loss_args) == ("l1_hole", {})
 
 
+def test_options_from_a_layer_that_named_no_plugin_serve_the_chosen_one() -> None:
+    # a config file with options only, then --encoder/--mask/--set loss=... on the CLI
+    file = {"encoder_args": {"width": 64}, "mask_args": {"max_frac": 0.3},
+            "loss_args": {"ssim": {"kernel_size": 5}}}
+    config = build_config(file, {"encoder": "convmixer", "mask": "square", "loss": "mse+ssim"})
+    assert config.encoder_args == {"width": 64} and config.mask_args == {"max_frac": 0.3}
+    assert config.loss_args == {"ssim": {"kernel_size": 5}}
+    # the preset names convmixer and mixed masks; options given without a name serve the
+    # plugin finally chosen
+    kept = build_config(preset("strong"), file | {"loss": "mse+ssim"}, {"mask": "square"})
+    assert kept.mask_args == {"max_frac": 0.3} and kept.encoder_args == {"width": 64}
+    # options for a term the loss does not use, given without naming a loss, are an error
+    with pytest.raises(ZooError, match="loss_args has options for ssim"):
+        build_config(file, {"encoder": "convmixer", "mask": "square", "loss": "mse"})
+
+
 def test_filter_mode_drops_options_the_chosen_plugin_lacks() -> None:
     layers = ({"encoder_args": {"width": 32}}, {"encoder": "none"})
     assert build_config(*layers, plugin_args="filter").encoder_args == {}

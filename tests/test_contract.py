@@ -222,6 +222,9 @@ def test_kit_reports_the_contract_line(three: PluginEnv) -> None:
     with pytest.raises(pytest.fail.Exception) as info:
         kit.test_defaults(("encoder", "smallout"))
     assert str(info.value) == SMALL
+    # raised outside the contract's except, so pytest prints the line once, not once more
+    # "during handling of the above exception"
+    assert info.value.__context__ is None
 
 
 def test_verify_encoder_is_quick_and_remembered(three: PluginEnv, monkeypatch) -> None:

@@ -25,7 +25,7 @@ def test_new_writes_the_package(tmp_path: Path, capsys) -> None:
     assert '[project.entry-points."zoo.plugins"]\ngated_conv = "zoo_gated_conv"' in pyproject
     assert 'plugin = "gated_conv"' in (root / "tests/test_contract.py").read_text()
     compile((root / "zoo_gated_conv/__init__.py").read_text(), "plugin", "exec")
-    assert f"pip install -e {root}" in capsys.readouterr().out
+    assert f"pip install -e '{root}[test]'" in capsys.readouterr().out
 
 
 def test_new_refuses_bad_names_and_existing_folders(tmp_path: Path) -> None:

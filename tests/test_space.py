@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.cli._search_view import render_plan
+from zoo.cli._plan import render_plan
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
 from zoo.metrics import KEYS
@@ -337,3 +337,19 @@ def test_plan_is_json_data() -> None:
 def test_search_name_must_be_a_folder_name(tmp_path: Path) -> None:
     with pytest.raises(ZooError, match=r"space.yaml:1: name: must be letters"):
         write(tmp_path, "", header="name: a/b\n")
+
+
+def test_dry_run_shows_values_as_written_and_never_imports_ray(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    space = tmp_path / "s.yaml"
+    space.write_text("base: {ema: 0.9995, train_limit: 8}\nspace:\n"
+                     "  lr: {grid: [0.001, 0.0010004]}\n")
+    code = ("import sys\nfrom zoo.cli import main\n"
+            f"rc = main(['tune', {str(space)!r}, '--dry-run'])\n"
+            "assert rc == 0, rc\nassert 'ray' not in sys.modules, 'the dry run imported ray'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "0.9995" in out.stdout and "0.0010004" in out.stdout

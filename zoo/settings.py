@@ -17,7 +17,8 @@ from zoo.config import TrainConfig, from_dict, nest, parse_loss
 from zoo.errors import ZooError
 
 # the plugin each options mapping belongs to
-PLUGIN_ARGS = {"encoder": "encoder_args", "mask": "mask_args"}
+# what names a plugin, and the key of its options
+PLUGIN_ARGS = {"encoder": "encoder_args", "mask": "mask_args", "loss": "loss_args"}
 
 
 def build_config(*layers: Mapping[str, Any] | TrainConfig | None, plugins: bool = True,
@@ -28,9 +29,11 @@ def build_config(*layers: Mapping[str, Any] | TrainConfig | None, plugins: bool 
     a TrainConfig), a config file, named flags, ``--set`` pairs, a search space's values.
     Each is nested (``{"unet": {"depth": 3}}``) or dotted (``{"unet.depth": 3}``); None or
     empty layers are skipped. A later layer replaces values key by key and option mappings
-    (``unet``, ``encoder_args``, ...) merge, except that a layer naming another encoder or
-    mask than the layers below starts that plugin's options afresh (``plugin_args="reset"``,
-    the default: the old options belonged to another plugin). ``plugin_args="filter"``
+    (``unet``, ``encoder_args``, ...) merge, except that a layer naming another encoder,
+    mask or loss than a layer below *named* starts its options afresh
+    (``plugin_args="reset"``, the default: those options were given for the other one;
+    options from layers that named none are kept for whichever is chosen, so a config file's
+    ``encoder_args`` serve ``--encoder``). ``plugin_args="filter"``
     instead keeps every layer's options and drops those the chosen plugin does not have: a
     search space tunes ConvMixer's width beside the ``none`` encoder.
 
@@ -42,6 +45,8 @@ def build_config(*layers: Mapping[str, Any] | TrainConfig | None, plugins: bool 
     if plugin_args not in ("reset", "filter"):
         raise ValueError(f"plugin_args must be 'reset' or 'filter', got {plugin_args!r}")
     data: dict[str, Any] = {}
+    # each plugin's options as given, in order: (did that layer name the plugin?, options)
+    given: dict[str, list[tuple[bool, Any]]] = {selector: [] for selector in PLUGIN_ARGS}
     for layer in layers:
         if isinstance(layer, TrainConfig):
             layer = layer.to_dict()
@@ -50,9 +55,16 @@ def build_config(*layers: Mapping[str, Any] | TrainConfig | None, plugins: bool 
         if not isinstance(layer, Mapping):
             raise ZooError(f"settings must be a mapping of options, got {layer!r}")
         layer = nest(dict(layer))
-        if plugin_args == "reset":
-            data = _reset_switched_plugins(data, layer)
+        for selector, args_key in PLUGIN_ARGS.items():
+            if plugin_args == "reset" and selector in layer and selector in data and \
+                    layer[selector] != data[selector]:
+                given[selector] = _switched(selector, layer[selector], given[selector])
+            if args_key in layer:
+                given[selector].append((selector in layer, layer.pop(args_key)))
         data = merge(data, layer)
+    for selector, args_key in PLUGIN_ARGS.items():
+        if given[selector]:
+            data[args_key] = _merged(options for _, options in given[selector])
     if plugin_args == "filter":
         data = _drop_foreign_args(data)
     config = from_dict(TrainConfig, data)
@@ -83,18 +95,28 @@ def check_plugin_args(config: TrainConfig) -> None:
     loss_configs(config)
 
 
-def _reset_switched_plugins(data: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
-    """``data`` without the options of a plugin that ``layer`` replaces by another."""
-    out = dict(data)
-    for selector, args_key in PLUGIN_ARGS.items():
-        if selector in layer and layer[selector] != out.get(selector, _selector_default(selector)):
-            out.pop(args_key, None)
-    if "loss" in layer and isinstance(out.get("loss_args"), Mapping):
-        try:
-            terms = {name for name, _ in parse_loss(layer["loss"])}
-        except ZooError:
-            terms = set()  # from_dict names the bad spec
-        out["loss_args"] = {k: v for k, v in out["loss_args"].items() if k in terms}
+def _switched(selector: str, new: Any, given: list[tuple[bool, Any]]) -> list[tuple[bool, Any]]:
+    """The options left when a layer names ``new`` instead of the encoder, mask or loss
+    named below: those given beside the old name go (for a loss, those of terms ``new``
+    does not use), those given without a name stay."""
+    if selector != "loss":
+        return [(named, options) for named, options in given if not named]
+    try:
+        terms = {name for name, _ in parse_loss(new)}
+    except ZooError:
+        terms = set()  # from_dict names the bad spec
+    return [(named, {k: v for k, v in options.items() if k in terms}
+             if named and isinstance(options, Mapping) else options)
+            for named, options in given]
+
+
+def _merged(layers: Any) -> Any:
+    """Option mappings merged in order; a value that is not a mapping replaces them (and
+    from_dict names it)."""
+    out: Any = {}
+    for options in layers:
+        out = merge(out, options) if isinstance(options, Mapping) and \
+            isinstance(out, Mapping) else options
     return out
 
 
@@ -104,7 +126,7 @@ def _drop_foreign_args(data: dict[str, Any]) -> dict[str, Any]:
 
     registry = get_registry()
     out = dict(data)
-    for selector, args_key in PLUGIN_ARGS.items():
+    for selector, args_key in (("encoder", "encoder_args"), ("mask", "mask_args")):
         args = out.get(args_key) or {}
         if not isinstance(args, Mapping):
             raise ZooError(f"'{args_key}' must be a mapping of options, got {args!r}")

@@ -327,7 +327,10 @@ class _Run:
         device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         model = build_model(config).to(device)
-        check_plugin_args(config)  # the mask's and loss terms' options too, before data loads
+        # the mask's and loss terms' options, and the terms themselves, fail before data
+        # loads (building the terms also draws their initial weights, as every run has)
+        check_plugin_args(config)
+        build_loss(config)
         gen = torch.Generator(device=device)
         splits = splits if splits is not None else load_dataset(config)
         train_x = place_on_device(splits.train, device)  # (N, 3, H, W) uint8
@@ -350,21 +353,21 @@ class _Run:
                    use_cl, facts)
 
 
-def _resume(run: _Run, resume: bool) -> list[dict[str, Any]]:
-    """The history so far: empty for a new run, else the checkpoint's (state restored).
-    A checkpoint of another config in the folder is refused either way, and kept."""
+def _resume(run: _Run, resume: bool) -> tuple[int, list[dict[str, Any]]]:
+    """(epochs done, history): none for a new run, else the checkpoint's, with the state
+    restored. A checkpoint of another config in the folder is refused either way, and kept."""
     if not has_checkpoint(run.out_dir):  # refuses an old pickled checkpoint.pt there
-        return []
+        return 0, []
     payload = read_checkpoint(run.checkpoint)
     if build_config(payload["config"], plugins=False).hash() != run.config.hash() or \
             payload["config"].get("seed") != run.config.seed:
         raise ZooError(f"{run.checkpoint} was written by a different config; use another "
                        "--out (the old checkpoint is kept)")
     if not resume:
-        return []
+        return 0, []
     run.state.load(payload)
     log.info("resumed %s at epoch %d", run.checkpoint, payload["epoch"])
-    return list(payload.get("history", []))[:payload["epoch"]]
+    return int(payload["epoch"]), list(payload.get("history", []))
 
 
 def _epoch_record(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
@@ -390,7 +393,7 @@ def _save_curves(run: _Run, history: list[dict[str, Any]]) -> None:
 
 def _save_epoch(run: _Run, history: list[dict[str, Any]]) -> None:
     save_checkpoint(run.checkpoint, {"config": run.config.to_dict(), **run.state.payload(),
-                                     "epoch": len(history), "history": history,
+                                     "epoch": history[-1]["epoch"], "history": history,
                                      "plugin": run.facts["plugin_version"]})
 
 
@@ -436,8 +439,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     Returns the final metrics (see README, "Metrics") with run facts and the checkpoint path.
     """
     run = _Run.start(config, Path(out_dir).resolve(), splits)
-    history = _resume(run, resume)
-    for epoch in range(len(history), config.epochs):
+    done, history = _resume(run, resume)
+    for epoch in range(done, config.epochs):
         history.append(_epoch_record(run, epoch, on_step))
         for after in AFTER_EPOCH:
             after(run, history)

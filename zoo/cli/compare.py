@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     saved_dir = configs[0].data_dir
     moved = args.data or not (saved_dir and Path(saved_dir).is_dir())
     # --data, else $ZOO_DATA_DIR: the training machine's folder may not exist here
-    config = build_config(configs[0], {"data_dir": resolve_data_dir(args.data)} if moved else None)
+    config = build_config(configs[0], {"data_dir": resolve_data_dir(args.data)} if moved else None,
+                          plugins=False)  # the models are built; their loss terms are not needed
     test = load_dataset(config).test  # (N, 3, H, W) uint8, as scored by `zoo eval`
     n_all, _, h, w = test.shape
     # The whole frozen set, then the first n: exactly the holes the eval scored these on.

@@ -93,16 +93,26 @@ def _overrides(args: argparse.Namespace) -> list[dict[str, Any] | None]:
             {"mask_args": mask_args} if mask_args is not None else None]
 
 
+def _eval_config(*layers: Any) -> Any:
+    """The settings to score with. Only the mask kind's options are checked (before data
+    loads): scoring needs neither the model's loss terms nor, for a baseline, an encoder."""
+    from zoo.registry import mask_config
+    from zoo.settings import build_config
+
+    config = build_config(*layers, plugins=False)
+    mask_config(config.mask, config.mask_args)
+    return config
+
+
 def _score_baseline(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     from zoo.baselines import ALL
-    from zoo.settings import build_config
     from zoo.data import load_dataset
     from zoo.errors import unknown
     from zoo.train import evaluate_checkpoint_model
 
     if args.baseline not in ALL:
         raise unknown("baseline", args.baseline, ALL)
-    config = build_config(*_overrides(args))  # a bad mask name fails before data loads
+    config = _eval_config(*_overrides(args))
     result = evaluate_checkpoint_model(None, config, load_dataset(config).test,
                                        baselines=(args.baseline,))
     result.update(result["baselines"].pop(args.baseline))
@@ -111,7 +121,6 @@ def _score_baseline(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]
 
 def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     from zoo.checkpoint import load_model
-    from zoo.settings import build_config
     from zoo.data import load_dataset
     from zoo.refs import resolve_model
     from zoo.train import evaluate_checkpoint_model, resolve_device
@@ -120,7 +129,7 @@ def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     model, saved, _ = load_model(folder, device=resolve_device(args.device or "auto"))
     # trained elsewhere: its data folder is not here, so use --data or $ZOO_DATA_DIR
     moved = {"data_dir": None} if saved.data_dir and not Path(saved.data_dir).is_dir() else None
-    config = build_config(saved, moved, *_overrides(args))
+    config = _eval_config(saved, moved, *_overrides(args))
     result = evaluate_checkpoint_model(model, config, load_dataset(config).test)
     result["checkpoint"] = str(folder)
     result["model"] = str(args.model)

@@ -52,7 +52,7 @@ def run_new(args: argparse.Namespace) -> int:
 
     root = _esc(write_plugin(args.plugin_name, args.dir))
     console.print(f"wrote {root}/ (plugin [bold]{args.plugin_name}[/]). Next:\n"
-                  f"  pip install -e {root}\n"
+                  f"  pip install -e '{root}\\[test]'     # \\[test]: pytest, for the kit\n"
                   f"  zoo plugins --check {args.plugin_name}\n"
                   f"  cd {root} && python -m pytest -q     # the whole contract, via zoo.testing",
                   highlight=False, soft_wrap=True)

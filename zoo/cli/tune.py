@@ -101,15 +101,17 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from zoo.cli._console import console, err_console, escape
-    from zoo.cli._search_view import EventLines, LiveView, render_plan
-    from zoo.leaderboard import DEFAULT_STORAGE
-    from zoo.tune.runner import resolve_storage, run_search
+    from zoo.cli._plan import render_plan
     from zoo.tune.space import load_space
 
     spec = load_space(args.space, overrides=_overrides(args))
-    if args.dry_run:
+    if args.dry_run:  # no Ray: a dry run stays quick
         console.print(render_plan(spec))
         return 0
+    from zoo.cli._search_view import EventLines, LiveView
+    from zoo.leaderboard import DEFAULT_STORAGE
+    from zoo.tune.runner import resolve_storage, run_search
+
     storage = resolve_storage(args.storage or DEFAULT_STORAGE)
     err_console.print(f"search [bold]{escape(spec.name)}[/]: results in {escape(storage)}",
                       highlight=False)
