@@ -126,3 +126,10 @@ def _calls_outside_config() -> list[str]:
 def test_only_settings_py_turns_settings_into_a_train_config() -> None:
     assert _calls_outside_config() == []
     assert TrainConfig() == build_config()  # the defaults are the one empty layer stack
+
+
+def test_config_hash_is_stable_across_added_options() -> None:
+    """Leaderboard groups and resume checks key on the hash: an option added later, at its
+    default, must leave the hash of every earlier config as it was (this one is 0.1.0's)."""
+    assert TrainConfig().hash() == "681bd876fc3a"
+    assert build_config({"unet.prefill": "pushpull"}).hash() != TrainConfig().hash()
