@@ -44,11 +44,13 @@ def test_baselines_keep_known_pixels(name: str, smooth) -> None:
 def test_ranking_on_smooth_images(smooth) -> None:
     images, masks = smooth
     res = evaluate_baselines(images, masks, names=("ceiling", "masked_input", "mean_fill",
-                                                   "telea", "navier_stokes"), batch_size=7)
+                                                   "telea", "navier_stokes", "push_pull"),
+                             batch_size=7)
     assert res["ceiling"]["psnr_hole"] == float("inf")
     assert res["masked_input"]["psnr_hole"] < res["mean_fill"]["psnr_hole"]
     assert res["mean_fill"]["psnr_hole"] < res["telea"]["psnr_hole"]
     assert res["mean_fill"]["psnr_hole"] < res["navier_stokes"]["psnr_hole"]
+    assert res["mean_fill"]["psnr_hole"] < res["push_pull"]["psnr_hole"]
     assert all(r["n_images"] == 32 for r in res.values())
     assert res["masked_input"]["dice"] < res["telea"]["dice"] < res["ceiling"]["dice"]
 

@@ -57,11 +57,20 @@ def navier_stokes(masked: Tensor, mask: Tensor) -> Tensor:
     return _cv2_inpaint(masked, mask, cv2.INPAINT_NS)
 
 
+def push_pull(masked: Tensor, mask: Tensor) -> Tensor:
+    """Push-pull: the hole filled from known-pixel means at coarser and coarser scales, the
+    fill the strong preset's U-Net starts from (``unet.prefill``)."""
+    from zoo.model._fill import pushpull_fill
+
+    return pushpull_fill(masked * (1 - mask), mask)
+
+
 BASELINES: dict[str, Baseline] = {
     "masked_input": masked_input,
     "mean_fill": mean_fill,
     "telea": telea,
     "navier_stokes": navier_stokes,
+    "push_pull": push_pull,
 }
 CEILING = "ceiling"  # the target itself: the best any prediction can score
 ALL = (CEILING, *BASELINES)

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("model", nargs="?", metavar="MODEL",
                    help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
     p.add_argument("--baseline", metavar="NAME",
-                   help="score a classical method instead: mean_fill, telea, navier_stokes")
+                   help="score a classical method instead: mean_fill, telea, navier_stokes, push_pull")
     p.add_argument("--mask", default=None, metavar="KIND",
                    help="score on this registered mask kind's frozen set (default: the "
                         "model's training kind; paper for --baseline)")
