@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures import require_missing_encoder
 import torch
 import yaml
 from PIL import Image
@@ -329,13 +330,7 @@ def test_missing_or_filtered_plugin_names_the_fix(model_copy, monkeypatch) -> No
     finally:
         monkeypatch.delenv("ZOO_PLUGINS")
         get_registry(refresh=True)
-    config = json.loads((model_copy / "config.json").read_text())
-    config["encoder"] = "fancy"
-    (model_copy / "config.json").write_text(json.dumps(config))
-    meta = json.loads((model_copy / "zoo.json").read_text())
-    meta["requires"]["encoder"] = {"name": "fancy", "plugin": "fancy",
-                                   "package": "zoo-fancy-encoders", "version": "1.2"}
-    (model_copy / "zoo.json").write_text(json.dumps(meta))
+    require_missing_encoder(model_copy, "1.2")
     before = _tree(model_copy)
     with pytest.raises(ZooError, match=r"'fancy' from package zoo-fancy-encoders 1.2, which "
                                        r"is not installed; pip install 'zoo-fancy-encoders==1.2'"):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from fixtures import require_missing_encoder
 from PIL import Image
 
 import zoo
@@ -142,13 +143,7 @@ def test_revisions_and_missing_ids_offline(hub, model_dir, capsys) -> None:
 def test_hub_model_needing_a_missing_plugin(hub, model_dir, tmp_path) -> None:
     fake = tmp_path / "fancy"
     shutil.copytree(model_dir, fake)
-    config = json.loads((fake / "config.json").read_text())
-    config["encoder"] = "fancy"
-    (fake / "config.json").write_text(json.dumps(config))
-    meta = json.loads((fake / "zoo.json").read_text())
-    meta["requires"]["encoder"] = {"name": "fancy", "plugin": "fancy",
-                                   "package": "zoo-fancy-encoders", "version": "2.0"}
-    (fake / "zoo.json").write_text(json.dumps(meta))
+    require_missing_encoder(fake, "2.0")
     _plant(hub, "carol/fancy", fake)
     with pytest.raises(ZooError, match=r"pip install 'zoo-fancy-encoders==2.0'"):
         zoo.load("hf-hub:carol/fancy")

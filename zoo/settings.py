@@ -120,6 +120,13 @@ def _merged(layers: Any) -> Any:
     return out
 
 
+def plugin_fields(registry: Any, selector: str, name: str) -> set[str]:
+    """The option names of encoder or mask ``name`` (``selector`` says which); an unknown
+    name raises the registry's ZooError, which names the valid ones."""
+    entry = registry.encoder(name) if selector == "encoder" else registry.mask(name)
+    return {f.name for f in dataclasses.fields(entry.spec.config)}
+
+
 def _drop_foreign_args(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with only the encoder/mask options that the chosen plugins have."""
     from zoo.registry import get_registry
@@ -130,13 +137,7 @@ def _drop_foreign_args(data: dict[str, Any]) -> dict[str, Any]:
         args = out.get(args_key) or {}
         if not isinstance(args, Mapping):
             raise ZooError(f"'{args_key}' must be a mapping of options, got {args!r}")
-        name = str(out.get(selector, _selector_default(selector)))
-        entry = registry.encoder(name) if selector == "encoder" else registry.mask(name)
-        known = {f.name for f in dataclasses.fields(entry.spec.config)}
+        known = plugin_fields(registry, selector, str(out.get(selector, getattr(TrainConfig,
+                                                                                selector))))
         out[args_key] = {k: v for k, v in args.items() if k in known}
     return out
-
-
-def _selector_default(selector: str) -> Any:
-    """TrainConfig's default for field ``selector`` (``"encoder"`` -> ``"none"``)."""
-    return TrainConfig.__dataclass_fields__[selector].default

@@ -7,7 +7,6 @@ README.md, "Search spaces", is the schema reference.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import re
@@ -17,7 +16,7 @@ from typing import Any
 
 from zoo.config import TrainConfig
 from zoo.errors import ZooError, did_you_mean
-from zoo.settings import build_config
+from zoo.settings import build_config, plugin_fields
 from zoo.tune._yaml import (KINDS, METRICS, SELECTORS, TOP_KEYS, Where,  # noqa: F401
                             check_path, parse_domain, parse_settings, read_yaml)
 
@@ -236,11 +235,6 @@ def _require_optuna() -> None:
                        ) from None
 
 
-def _fields(registry: Any, selector: str, name: str) -> set[str]:
-    entry = registry.encoder(name) if selector == "encoder" else registry.mask(name)
-    return {f.name for f in dataclasses.fields(entry.spec.config)}
-
-
 def _flatten(d: dict[str, Any], nested: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
     """Nested option dicts -> dotted keys; only ``nested`` fields are opened (their
     values may be dicts of options), any other value is kept whole."""
@@ -346,7 +340,7 @@ def _plugin_picks(spec: SearchSpec, where: Where
             ats = [("base", selector)]
         for name, at in zip(names, ats):
             try:
-                known.setdefault(selector, {})[str(name)] = _fields(registry, selector, str(name))
+                known.setdefault(selector, {})[str(name)] = plugin_fields(registry, selector, str(name))
             except ZooError as exc:
                 raise where.error(at, str(exc)) from None
         picks[selector] = [str(n) for n in names]
