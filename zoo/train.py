@@ -87,17 +87,24 @@ def _autocast(device: torch.device, enabled: bool):
     return contextlib.nullcontext()
 
 
+class NonFiniteOutput(TrainingDiverged):
+    """The model predicted NaN or infinity: a broken model, which must never be scored."""
+
+
 @torch.no_grad()
-def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
-                   batch_size: int = 500, amp: bool = False,
-                   channels_last: bool = False) -> dict[str, float]:
-    """Score ``model`` on uint8 ``images`` (N,3,H,W) with fixed ``masks`` (N,1,H,W)."""
+def score_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
+                batch_size: int = 500, amp: bool = False,
+                channels_last: bool = False) -> Any:
+    """Score ``model`` on uint8 ``images`` (N,3,H,W) with fixed ``masks`` (N,1,H,W); returns
+    the ``MetricAccumulator`` (means by ``compute()``, per-image scores by
+    ``image_scores()``). A prediction with NaN or inf raises ``NonFiniteOutput``."""
     from zoo.metrics import MetricAccumulator
 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     acc = MetricAccumulator()
+    broken = 0
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(device, non_blocking=True).float().div_(255)
         m = masks[i:i + batch_size].to(device, non_blocking=True)
@@ -106,9 +113,22 @@ def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Te
             masked = masked.contiguous(memory_format=torch.channels_last)
         with _autocast(device, amp):
             out = model(masked, m)
+        broken += int((~torch.isfinite(out).flatten(1).all(1)).sum())
         acc.update(x, out.float().clamp_(0, 1), m)
     model.train(was_training)
-    return acc.compute()
+    if broken:
+        raise NonFiniteOutput(f"the model predicted NaN or inf on {broken} of {len(images)} "
+                              "images: its weights are broken (did training diverge? lower "
+                              "the learning rate), so it is not scored")
+    return acc
+
+
+def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
+                   batch_size: int = 500, amp: bool = False,
+                   channels_last: bool = False) -> dict[str, float]:
+    """The means of :func:`score_model`."""
+    return score_model(model, images, masks, batch_size=batch_size, amp=amp,
+                       channels_last=channels_last).compute()
 
 
 def eval_id(config: TrainConfig, n: int) -> str:
