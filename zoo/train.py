@@ -427,13 +427,16 @@ def _final_eval(run: _Run, baselines: tuple[str, ...]) -> dict[str, Any]:
     and the metrics written into the checkpoint."""
     from zoo.baselines import BASELINES
     from zoo.masks import frozen_masks
+    from zoo.scores import write_scores
     from zoo.viz import save_eval_grid
 
     model, test = run.state.eval_model, run.splits.test
     n, _, h, w = test.shape
     masks = frozen_masks(run.config.mask, run.config.mask_args, n, h, w, seed=EVAL_SEED)
+    kept: dict[str, Any] = {}
     result = evaluate_checkpoint_model(model, run.config, test, masks=masks,
-                                       baselines=baselines)
+                                       baselines=baselines, image_scores=kept)
+    write_scores(run.out_dir, kept["scores"])
     result["grid_png"] = str(save_eval_grid(model, test, masks, run.out_dir / "grid.png", n=8,
                                             extra={"telea": BASELINES["telea"]}))
     return result
@@ -479,18 +482,28 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
 
 def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig,
                               test: torch.Tensor, *, masks: torch.Tensor | None = None,
-                              baselines: tuple[str, ...] = ("mean_fill", "telea")
-                              ) -> dict[str, Any]:
+                              baselines: tuple[str, ...] = ("mean_fill", "telea"),
+                              image_scores: dict[str, Any] | None = None) -> dict[str, Any]:
     """Test metrics on the frozen mask set, plus the ceiling and classical baselines on the
     same masks, so every number comes with its reference points. ``model=None`` scores
-    only the references."""
+    only the references. A dict given as ``image_scores`` receives the per-image scores
+    (a ``zoo.scores.ImageScores`` under ``"scores"``): the model's as ``"model"``."""
     from zoo.baselines import evaluate_baselines
     from zoo.masks import frozen_masks
+    from zoo.scores import MODEL, from_accumulators, masks_fingerprint
 
     n, _, h, w = test.shape
     if masks is None:
         masks = frozen_masks(config.mask, config.mask_args, n, h, w, seed=EVAL_SEED)
-    metrics = {} if model is None else evaluate_model(
-        model, test, masks, batch_size=config.eval_batch_size)
-    refs = evaluate_baselines(test, masks, names=tuple(dict.fromkeys((*baselines, "ceiling"))))
-    return {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}
+    per_image: dict[str, Any] = {}
+    metrics = {}
+    if model is not None:
+        acc = score_model(model, test, masks, batch_size=config.eval_batch_size)
+        metrics, per_image[MODEL] = acc.compute(), acc.image_scores()
+    refs = evaluate_baselines(test, masks, names=tuple(dict.fromkeys((*baselines, "ceiling"))),
+                              image_scores=per_image)
+    result = {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}
+    if image_scores is not None:
+        image_scores["scores"] = from_accumulators(result["eval_id"], per_image,
+                                                   masks_fingerprint(masks))
+    return result

@@ -51,6 +51,8 @@ from zoo.leaderboard import (
     Leaderboard,
     resolve_db_path,
 )
+from zoo.leaderboard.intervals import annotate, annotate_references
+from zoo.metrics import BINNED
 
 LIST_FORMATS = ("table", "csv", "json", "markdown")
 ACTIONS = ("show", "searches", "rm", "rebuild")
@@ -135,8 +137,10 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
     extras = _extra_columns(args.columns)
     rows, left_out = _listed_rows(lb, args)
     _check_columns(extras, rows)
+    annotate(lb, rows, args.sort)
     sets = _by_eval_set(rows)
     refs = _references_for(lb, rows, args.dataset, args.mask)
+    annotate_references(lb, refs)
     if args.format == "json":
         _write_json(rows, refs, sets, left_out, args.group)
     elif args.format == "csv":
@@ -187,6 +191,7 @@ def _write_eval_sets(lb: Leaderboard, sets: list[tuple[str | None, list[dict]]],
     scores on different masks are never ranked together."""
     for n, (eval_key, members) in enumerate(sets):
         set_refs = lb.references(eval_id=eval_key) if eval_key else []
+        annotate_references(lb, set_refs)
         header, body, ref_body, status = _cells(members, set_refs, args.sort, args.group, extras)
         label = _eval_label(eval_key)
         if args.format == "markdown":
@@ -335,6 +340,27 @@ def _references_for(lb: Leaderboard, rows: list[dict], dataset: str | None,
     return [ref for e in eval_ids for ref in lb.references(eval_id=e)]
 
 
+CI_HEADER = "95% CI"  # of the ranking hole metric (psnr_hole unless --sort names another)
+VS_HEADER = "vs #1"  # ≈: the paired test cannot tell the row from the first of its set
+
+
+def _ci_metric(sort: str) -> str:
+    return sort if sort in BINNED else "psnr_hole"
+
+
+def _ci(row: dict, sort: str) -> str:
+    metric = _ci_metric(sort)
+    ci = row.get(f"{metric}_ci")
+    if not ci or ci[0] is None:
+        return "-"
+    return f"[{_fmt(metric, ci[0])}, {_fmt(metric, ci[1])}]"
+
+
+def _vs_best(row: dict) -> str:
+    mark = row.get("same_as_best")
+    return "-" if mark is None else "≈" if mark else "<"
+
+
 def _metric_columns(sort: str) -> list[str]:
     cols = list(TABLE_METRICS)
     if sort in METRICS and sort not in cols and sort not in ("params", "train_time_s"):
@@ -350,37 +376,38 @@ def _cells(rows: list[dict], refs: list[dict], sort: str, group: bool, extras: l
     if group:
         settings = [k for k in _varying(rows) if k not in extras]
         header = ["#", "config", "encoder", "loss", *settings, "data", "epochs", "seeds",
-                  *metrics, *extras, "params", "time/s"]
+                  *metrics, CI_HEADER, VS_HEADER, *extras, "params", "time/s"]
         body = [[str(i), r["config_hash"] or "-", r["encoder"] or "-",
                  _cell("loss", _flat(r.get("config")).get("loss")),
                  *(_cell(k, _flat(r.get("config")).get(k)) for k in settings), _data(r),
                  _fmt("epochs", r["epochs"]), f"{r['n']} ({','.join(map(str, r['seeds']))})",
                  *(_mean_std(m, r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics),
-                 *(_cell(k, _value(r, k)) for k in extras),
+                 _ci(r, sort), _vs_best(r), *(_cell(k, _value(r, k)) for k in extras),
                  _fmt("params", r["params_mean"]), _fmt("train_time_s", r["train_time_s_mean"])]
                 for i, r in enumerate(rows, 1)]
         pad = 2 + len(settings)
         ref_body = [["", ref["name"], "reference", *([""] * pad), _data(ref), "", "",
-                     *(_fmt(m, ref.get(m)) for m in metrics), *([""] * len(extras)), "", ""]
-                    for ref in refs]
+                     *(_fmt(m, ref.get(m)) for m in metrics), _ci(ref, sort), "",
+                     *([""] * len(extras)), "", ""] for ref in refs]
         return header, body, ref_body, [None] * len(body)
     settings = [k for k in _varying(rows) if k not in extras]
     # the validation hole PSNR the search ranked by: the only score of a stopped trial
     header = ["#", "trial", "status", "encoder", "loss", *settings, "data", "seed", "epochs",
-              *metrics, "val_psnr_hole", *extras, "params", "time/s", "device"]
+              *metrics, CI_HEADER, VS_HEADER, "val_psnr_hole", *extras, "params", "time/s",
+              "device"]
     body = [[str(i), _trial_name(r, rows), r["status"], r["encoder"] or "-",
              _cell("loss", _flat(r.get("config")).get("loss")),
              *(_cell(k, _flat(r.get("config")).get(k)) for k in settings), _data(r),
              _fmt("seed", r["seed"]), _fmt("epochs", r["epochs"]),
-             *(_fmt(m, r[m]) for m in metrics),
+             *(_fmt(m, r[m]) for m in metrics), _ci(r, sort), _vs_best(r),
              _fmt("psnr_hole", (r.get("metrics") or {}).get("val_psnr_hole")),
              *(_cell(k, _value(r, k)) for k in extras),
              _fmt("params", r["params"]),
              _fmt("train_time_s", r["train_time_s"]), r["device"] or "-"]
             for i, r in enumerate(rows, 1)]
     ref_body = [["", ref["name"], "reference", "-", "", *([""] * len(settings)), _data(ref), "",
-                 "", *(_fmt(m, ref.get(m)) for m in metrics), "", *([""] * len(extras)),
-                 "", "", ""] for ref in refs]
+                 "", *(_fmt(m, ref.get(m)) for m in metrics), _ci(ref, sort), "", "",
+                 *([""] * len(extras)), "", "", ""] for ref in refs]
     return header, body, ref_body, [r["status"] for r in rows]
 
 
@@ -514,11 +541,14 @@ def _write_csv(rows: list[dict], group: bool, extras: list[str] = ()) -> None:
         cols = list(CSV_TRIAL_COLUMNS)
         cols.insert(cols.index("dataset"), "loss")
     cols += [c for c in extras if c not in cols]
+    cols += [f"{m}_ci_{end}" for m in BINNED for end in ("lo", "hi")] + ["same_as_best"]
     writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for i, row in enumerate(rows, 1):
         out = {**row, "rank": i, "loss": _flat(row.get("config")).get("loss"),
-               **{c: _value(row, c) for c in extras}}
+               **{c: _value(row, c) for c in extras},
+               **{f"{m}_ci_{end}": (row.get(f"{m}_ci") or [None, None])[k]
+                  for m in BINNED for k, end in enumerate(("lo", "hi"))}}
         for key in ("config", "seeds", "trial_ids"):
             if key in out and out[key] is not None:
                 out[key] = dumps(out[key], sort_keys=True)

@@ -30,6 +30,7 @@ from typing import Any
 
 from zoo._json import to_jsonable
 from zoo.errors import ZooError, did_you_mean, unknown
+from zoo.leaderboard.scores import SCHEMA as _SCORES_SCHEMA, delete_search_scores
 
 SCHEMA_VERSION = 1
 # stopped: pruned early by the scheduler; interrupted: the search was stopped (Ctrl-C) while
@@ -84,6 +85,7 @@ CREATE TABLE IF NOT EXISTS refs (
     {", ".join(f"{c} {t}" for c, t in REFERENCE_COLUMNS.items())},
     PRIMARY KEY (eval_id, name)
 );
+{_SCORES_SCHEMA}
 """
 
 
@@ -348,6 +350,7 @@ class Leaderboard:
         """Delete every row of ``search``; returns how many (references stay: other searches
         may share them)."""
         with self._connect(write=True) as conn:
+            delete_search_scores(conn, search)
             return conn.execute("DELETE FROM trials WHERE search = ?", (search,)).rowcount
 
     def record_references(self, eval_id: str, dataset: str, mask: str,
@@ -538,6 +541,7 @@ def _summarize(members: list[dict]) -> dict:
         "epochs": first["epochs"], "n": len(members),
         "seeds": sorted(m["seed"] for m in members if m["seed"] is not None),
         "trial_ids": [m["trial_id"] for m in members],
+        "members": [[m["search"], m["trial_id"]] for m in members],
         "searches": sorted({m["search"] for m in members}),
         "config": first["config"],
     }

@@ -137,6 +137,10 @@ class LeaderboardWriter(Callback):
         # (the row's baselines and eval_id also record the reference rows)
         self.board.record_trial(self.spec.name, self.name(trial), status, result,
                                 result["config"], error=error)
+        if status == "completed":
+            from zoo.tune._store import record_folder_scores
+
+            record_folder_scores(self.board, self.spec.name, self.name(trial), saved)
 
     def _safely(self, write: Any, trial: Any) -> None:
         # An exception in a Tune callback aborts the whole search: a leaderboard that is
