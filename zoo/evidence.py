@@ -90,6 +90,16 @@ def model_side_scores(ref: str, *, storage: Any = None, db: Any = None, data: st
     return label(ref, folder), _score_now(model, config, None), config
 
 
+def check_side(text: str) -> None:
+    """Refuse a malformed side before anything is loaded or scored."""
+    from zoo.baselines import BASELINES
+
+    for part in (p.strip() for p in text.split(",")):
+        name = part[len(BASELINE_PREFIX):] if part.startswith(BASELINE_PREFIX) else None
+        if name is not None and name not in BASELINES:
+            raise unknown("baseline", part, [f"{BASELINE_PREFIX}{b}" for b in BASELINES])
+
+
 def side(text: str, *, like: Any = None, storage: Any = None, db: Any = None,
          data: str | None = None, device: str = "cpu",
          overrides: dict[str, Any] | None = None) -> tuple[Side, Any]:
@@ -105,7 +115,7 @@ def side(text: str, *, like: Any = None, storage: Any = None, db: Any = None,
         if len(parts) > 1:
             raise ZooError(f"'{text}': a baseline is deterministic, it has no seeds to list")
         if name not in BASELINES:
-            raise unknown("baseline", name, [f"{BASELINE_PREFIX}{b}" for b in BASELINES])
+            raise unknown("baseline", parts[0], [f"{BASELINE_PREFIX}{b}" for b in BASELINES])
         config = like if like is not None else _default_config(data, overrides or {})
         scores = _score_now(None, config, name)
         return Side(f"{BASELINE_PREFIX}{name}", scores.eval_id, [scores], name), config

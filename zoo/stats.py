@@ -57,6 +57,9 @@ def _two_level(per_seed: list[np.ndarray], signs: tuple[float, ...], n_resamples
         y = np.zeros((r, n))
         for x, sign in zip(per_seed, signs):
             k = x.shape[0]
+            if k > 1:  # unbiased seed-level spread: a plain bootstrap of k seeds
+                mean = x.mean(0)  # shrinks their variance by (k - 1) / k
+                x = mean + (x - mean) * math.sqrt(k / (k - 1))
             seeds = rng.integers(0, k, size=(r, k))  # which seeds each draw takes
             weights = np.stack([np.bincount(s, minlength=k) for s in seeds]) / k  # (r, k)
             y += sign * (weights @ x)  # (r, n): each image's mean over the drawn seeds

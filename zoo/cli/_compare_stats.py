@@ -21,12 +21,14 @@ def _p(value: float) -> str:
 
 def run_stats(args: argparse.Namespace) -> int:
     from zoo._json import dumps
-    from zoo.evidence import compare_sides, side
+    from zoo.evidence import check_side, compare_sides, side
     from zoo.train import resolve_device
 
     if len(args.models) != 2:
         raise ZooError(f"--stats compares exactly two sides, A and B; got {len(args.models)} "
                        "(list the seeds of one config with commas: A1,A2 B1,B2)")
+    for text in args.models:
+        check_side(text)
     device = str(resolve_device(args.device))
     overrides = {"mask": args.mask, "test_limit": args.test_limit}
     if args.test_limit is not None and args.test_limit < 1:
