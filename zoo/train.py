@@ -435,7 +435,8 @@ def _final_eval(run: _Run, baselines: tuple[str, ...]) -> dict[str, Any]:
     masks = frozen_masks(run.config.mask, run.config.mask_args, n, h, w, seed=EVAL_SEED)
     kept: dict[str, Any] = {}
     result = evaluate_checkpoint_model(model, run.config, test, masks=masks,
-                                       baselines=baselines, image_scores=kept)
+                                       baselines=baselines, image_scores=kept,
+                                       train_data=run.train_x)
     write_scores(run.out_dir, kept["scores"])
     result["grid_png"] = str(save_eval_grid(model, test, masks, run.out_dir / "grid.png", n=8,
                                             extra={"telea": BASELINES["telea"]}))
@@ -483,11 +484,14 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
 def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig,
                               test: torch.Tensor, *, masks: torch.Tensor | None = None,
                               baselines: tuple[str, ...] = ("mean_fill", "telea"),
-                              image_scores: dict[str, Any] | None = None) -> dict[str, Any]:
+                              image_scores: dict[str, Any] | None = None,
+                              train_data: torch.Tensor | None = None) -> dict[str, Any]:
     """Test metrics on the frozen mask set, plus the ceiling and classical baselines on the
     same masks, so every number comes with its reference points. ``model=None`` scores
     only the references. A dict given as ``image_scores`` receives the per-image scores
-    (a ``zoo.scores.ImageScores`` under ``"scores"``): the model's as ``"model"``."""
+    (a ``zoo.scores.ImageScores`` under ``"scores"``): the model's as ``"model"``. A model's
+    result also carries its cost (``zoo.cost``) and provenance (``zoo.provenance``;
+    ``train_data`` is fingerprinted there)."""
     from zoo.baselines import evaluate_baselines
     from zoo.masks import frozen_masks
     from zoo.scores import MODEL, from_accumulators, masks_fingerprint
@@ -503,7 +507,24 @@ def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig
     refs = evaluate_baselines(test, masks, names=tuple(dict.fromkeys((*baselines, "ceiling"))),
                               image_scores=per_image)
     result = {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}
+    kept = from_accumulators(result["eval_id"], per_image, masks_fingerprint(masks))
+    if model is not None:
+        result.update(_cost_and_provenance(model, config, (h, w), kept.masks_sha256,
+                                           result["eval_id"], train_data))
     if image_scores is not None:
-        image_scores["scores"] = from_accumulators(result["eval_id"], per_image,
-                                                   masks_fingerprint(masks))
+        image_scores["scores"] = kept
     return result
+
+
+def _cost_and_provenance(model: torch.nn.Module, config: TrainConfig, size: tuple[int, int],
+                         masks_sha256: str, eval_set: str, train_data: torch.Tensor | None
+                         ) -> dict[str, Any]:
+    from zoo.checkpoint import plugin_requirements
+    from zoo.cost import model_cost
+    from zoo.provenance import provenance
+
+    device = str(next(model.parameters()).device)
+    return {**model_cost(model, size),
+            "provenance": provenance(train_data=train_data, eval_id=eval_set,
+                                     masks_sha256=masks_sha256, device=device,
+                                     plugins=plugin_requirements(config))}

@@ -61,7 +61,7 @@ SHOW_FORMATS = ("table", "json")
 TABLE_METRICS = ("psnr_hole", "ssim_hole", "l1_hole", "dice")
 CSV_TRIAL_COLUMNS = (
     "rank", "search", "trial_id", "status", "encoder", "plugin_version", "dataset", "mask",
-    "seed", "epochs", *REFERENCE_METRICS, "params", "train_time_s", "train_images_per_s",
+    "seed", "epochs", *REFERENCE_METRICS, "params", "gflops", "train_time_s", "train_images_per_s",
     "device", "config_hash", "eval_id", "checkpoint", "grid_png", "curves_png", "error",
     "created_at", "updated_at", "config",
 )
@@ -356,6 +356,17 @@ def _ci(row: dict, sort: str) -> str:
     return f"[{_fmt(metric, ci[0])}, {_fmt(metric, ci[1])}]"
 
 
+def _gflops(row: dict) -> str:
+    value = row.get("gflops")
+    return "-" if not isinstance(value, (int, float)) else f"{value:.3g}"
+
+
+def _latency(row: dict) -> str:
+    """ms per image at batch 64 (batch 1 in the JSON), where the row was scored."""
+    value = (row.get("latency_ms") or {}).get("batch64")
+    return "-" if not isinstance(value, (int, float)) else f"{value:.3g}"
+
+
 def _vs_best(row: dict) -> str:
     mark = row.get("same_as_best")
     return "-" if mark is None else "≈" if mark else "<"
@@ -376,25 +387,27 @@ def _cells(rows: list[dict], refs: list[dict], sort: str, group: bool, extras: l
     if group:
         settings = [k for k in _varying(rows) if k not in extras]
         header = ["#", "config", "encoder", "loss", *settings, "data", "epochs", "seeds",
-                  *metrics, CI_HEADER, VS_HEADER, *extras, "params", "time/s"]
+                  *metrics, CI_HEADER, VS_HEADER, *extras, "params", "GFLOPs", "ms/img",
+                  "time/s"]
         body = [[str(i), r["config_hash"] or "-", r["encoder"] or "-",
                  _cell("loss", _flat(r.get("config")).get("loss")),
                  *(_cell(k, _flat(r.get("config")).get(k)) for k in settings), _data(r),
                  _fmt("epochs", r["epochs"]), f"{r['n']} ({','.join(map(str, r['seeds']))})",
                  *(_mean_std(m, r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics),
                  _ci(r, sort), _vs_best(r), *(_cell(k, _value(r, k)) for k in extras),
-                 _fmt("params", r["params_mean"]), _fmt("train_time_s", r["train_time_s_mean"])]
+                 _fmt("params", r["params_mean"]), _gflops(r), _latency(r),
+                 _fmt("train_time_s", r["train_time_s_mean"])]
                 for i, r in enumerate(rows, 1)]
         pad = 2 + len(settings)
         ref_body = [["", ref["name"], "reference", *([""] * pad), _data(ref), "", "",
                      *(_fmt(m, ref.get(m)) for m in metrics), _ci(ref, sort), "",
-                     *([""] * len(extras)), "", ""] for ref in refs]
+                     *([""] * len(extras)), "", "", "", ""] for ref in refs]
         return header, body, ref_body, [None] * len(body)
     settings = [k for k in _varying(rows) if k not in extras]
     # the validation hole PSNR the search ranked by: the only score of a stopped trial
     header = ["#", "trial", "status", "encoder", "loss", *settings, "data", "seed", "epochs",
-              *metrics, CI_HEADER, VS_HEADER, "val_psnr_hole", *extras, "params", "time/s",
-              "device"]
+              *metrics, CI_HEADER, VS_HEADER, "val_psnr_hole", *extras, "params", "GFLOPs",
+              "ms/img", "time/s", "device"]
     body = [[str(i), _trial_name(r, rows), r["status"], r["encoder"] or "-",
              _cell("loss", _flat(r.get("config")).get("loss")),
              *(_cell(k, _flat(r.get("config")).get(k)) for k in settings), _data(r),
@@ -402,12 +415,12 @@ def _cells(rows: list[dict], refs: list[dict], sort: str, group: bool, extras: l
              *(_fmt(m, r[m]) for m in metrics), _ci(r, sort), _vs_best(r),
              _fmt("psnr_hole", (r.get("metrics") or {}).get("val_psnr_hole")),
              *(_cell(k, _value(r, k)) for k in extras),
-             _fmt("params", r["params"]),
+             _fmt("params", r["params"]), _gflops(r), _latency(r),
              _fmt("train_time_s", r["train_time_s"]), r["device"] or "-"]
             for i, r in enumerate(rows, 1)]
     ref_body = [["", ref["name"], "reference", "-", "", *([""] * len(settings)), _data(ref), "",
                  "", *(_fmt(m, ref.get(m)) for m in metrics), _ci(ref, sort), "", "",
-                 *([""] * len(extras)), "", "", ""] for ref in refs]
+                 *([""] * len(extras)), "", "", "", "", ""] for ref in refs]
     return header, body, ref_body, [r["status"] for r in rows]
 
 
@@ -446,8 +459,8 @@ def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[s
     console.print(table)
 
 
-_NUMERIC = ("#", "seed", "epochs", "params", "time/s", "val_psnr_hole", "psnr", "ssim", "l1",
-            "dice", *METRICS)
+_NUMERIC = ("#", "seed", "epochs", "params", "GFLOPs", "ms/img", "time/s", "val_psnr_hole",
+            "psnr", "ssim", "l1", "dice", *METRICS)
 
 
 # columns that say nothing when every row agrees; the table moves them to its caption
@@ -474,8 +487,8 @@ def _fold_constant(header: list[str], body: list[list[str]], ref_body: list[list
 
 _TEXT_COLUMNS = ("trial", "config", "status", "encoder", "data", "device", "loss")
 # what goes first when the terminal is too narrow for every column
-_DROP_ORDER = ("device", "time/s", "params", "seed", "seeds", "data", "epochs", "loss",
-               "dice", "ssim_hole", "l1_hole")
+_DROP_ORDER = ("device", "ms/img", "GFLOPs", "time/s", "params", "seed", "seeds", "data",
+               "epochs", "loss", "dice", "val_psnr_hole", "ssim_hole", "l1_hole")
 
 
 def _width(i: int, body: list[list[str]], ref_body: list[list[str]]) -> int:

@@ -54,6 +54,8 @@ METRICS: dict[str, bool] = {
 }
 # sort key -> default descending; newest first for created_at
 SORT_KEYS: dict[str, bool] = {**METRICS, "epochs": True, "created_at": True}
+# what a row says about cost and origin (kept in its metrics JSON; see zoo.cost, zoo.provenance)
+COST_KEYS = ("gflops", "latency_ms", "latency_device", "provenance")
 # the metrics a reference row (baseline / ceiling) carries
 REFERENCE_METRICS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1")
 
@@ -542,6 +544,8 @@ def _summarize(members: list[dict]) -> dict:
         "seeds": sorted(m["seed"] for m in members if m["seed"] is not None),
         "trial_ids": [m["trial_id"] for m in members],
         "members": [[m["search"], m["trial_id"]] for m in members],
+        # cost and provenance: the same config costs the same; the newest seed's record
+        **{k: (members[-1].get("metrics") or {}).get(k) for k in COST_KEYS},
         "searches": sorted({m["search"] for m in members}),
         "config": first["config"],
     }

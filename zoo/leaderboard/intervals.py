@@ -37,12 +37,17 @@ def _matrix(board: Any, row: dict, metric: str) -> np.ndarray | None:
 
 def annotate(board: Any, rows: list[dict], rank_metric: str = "psnr_hole") -> None:
     """Add ``<metric>_ci`` ([lo, hi]) for the hole metrics and ``same_as_best`` (True, False;
-    None for the best row itself or without scores) to ``rows`` (trials or groups, ranked)."""
+    None for the best row itself or without scores) to ``rows`` (trials or groups, ranked),
+    and to each trial its cost and provenance (``COST_KEYS``) at the top level."""
     from zoo.stats import compare_scores, mean_interval
+
+    from zoo.leaderboard.db import COST_KEYS
 
     metric = rank_metric if rank_metric in BINNED else "psnr_hole"
     best: dict[Any, np.ndarray] = {}
     for row in rows:
+        if "members" not in row:  # a trial: cost and provenance from its metrics
+            row.update({k: (row.get("metrics") or {}).get(k) for k in COST_KEYS})
         for m in BINNED:
             x = _matrix(board, row, m)
             row[f"{m}_ci"] = None if x is None else list(mean_interval(
