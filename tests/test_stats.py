@@ -165,9 +165,11 @@ def _board_with_scores(tmp_path: Path) -> Leaderboard:
     lb = Leaderboard(tmp_path / "lb.sqlite")
     rng = np.random.default_rng(0)
     u = rng.normal(18, 3, 300)
-    for trial, offset, noise in (("best", 0.0, 0.0), ("close", -0.02, 1.0), ("far", -1.0, 0.0)):
+    for trial, offset, noise, cost in (("best", 0.0, 0.0, 2.0), ("close", -0.02, 1.0, 1.0),
+                                       ("far", -1.0, 0.0, 3.0)):
         psnr = u + offset + rng.normal(0, noise, 300) if noise else u + offset
-        result = make_result(psnr_hole=float(psnr.mean()), seed=len(trial))
+        result = make_result(psnr_hole=float(psnr.mean()), seed=len(trial), gflops=cost,
+                             latency_ms={"batch1": cost, "batch64": cost / 10})
         lb.record_trial("s", trial, "completed", result, result["config"])
         eval_id = lb.trials()[0]["eval_id"]
         scores = {"psnr_hole": psnr, "ssim_hole": np.full(300, 0.7), "l1_hole": np.full(300, .1)}
@@ -193,3 +195,21 @@ def test_leaderboard_rows_carry_intervals_and_marks(tmp_path: Path, capsys) -> N
     assert "95% CI" in text and "≈" in text
     assert main(["leaderboard", "--db", str(lb.path), "--format", "csv"]) == 0
     assert "psnr_hole_ci_lo" in capsys.readouterr().out
+
+
+def test_leaderboard_plot_draws_the_pareto_picture(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from zoo.leaderboard.plot import pareto
+
+    assert pareto([(1, 17.0), (2, 18.0), (3, 17.5), (2, 16.0)]) == [0, 1]
+    lb = _board_with_scores(tmp_path)
+    png = tmp_path / "pareto.png"
+    assert main(["leaderboard", "--db", str(lb.path), "--plot", str(png)]) == 0
+    assert Image.open(png).size[0] > 300
+    capsys.readouterr()
+    rows = json.loads((main(["leaderboard", "--db", str(lb.path), "--format", "json"]),
+                       capsys.readouterr().out)[1])["trials"]
+    assert {r["trial_id"]: r["gflops"] for r in rows} == {"best": 2.0, "close": 1.0, "far": 3.0}
+    assert main(["leaderboard", "--db", str(lb.path), "--plot", str(png), "--x", "flops"]) == 2
+    assert "did you mean 'gflops'" in capsys.readouterr().err

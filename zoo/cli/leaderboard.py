@@ -52,6 +52,7 @@ from zoo.leaderboard import (
     resolve_db_path,
 )
 from zoo.leaderboard.intervals import annotate, annotate_references
+from zoo.leaderboard.plot import X_CHOICES, plot_rows
 from zoo.metrics import BINNED
 
 LIST_FORMATS = ("table", "csv", "json", "markdown")
@@ -102,6 +103,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--columns", metavar="A,B",
                    help="extra columns: any metric (e.g. psnr_hole@0-10, val_ssim_hole) or "
                         "config option (e.g. lr, unet.fusion_merge) of the trials")
+    p.add_argument("--plot", metavar="PNG", help="also draw hole PSNR (with its interval) "
+                                                 "against a cost, Pareto front marked")
+    p.add_argument("--x", default="gflops", metavar="COST",
+                   help="the cost for --plot: gflops (default), latency_ms, params, "
+                        "train_time_s")
     p.add_argument("--yes", "-y", action="store_true", help="with rm: do not ask")
     p.set_defaults(func=run)
 
@@ -134,6 +140,8 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
         raise unknown("format", args.format, LIST_FORMATS)
     if args.sort not in SORT_KEYS:
         raise unknown("sort metric", args.sort, SORT_KEYS)
+    if args.plot and args.x not in X_CHOICES:
+        raise unknown("cost for --x", args.x, X_CHOICES)
     extras = _extra_columns(args.columns)
     rows, left_out = _listed_rows(lb, args)
     _check_columns(extras, rows)
@@ -152,7 +160,23 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
         _write_eval_sets(lb, sets, args, extras)
         if args.group and left_out and args.format == "table":
             _say_left_out(left_out)
+    if args.plot:
+        _plot(rows, refs, sets, args)
     return 0
+
+
+def _plot(rows: list[dict], refs: list[dict], sets: list[tuple[str | None, list[dict]]],
+          args: argparse.Namespace) -> None:
+    from zoo.cli._console import err_console
+
+    if len(sets) > 1:
+        raise ZooError(f"--plot draws one eval set, and these rows span {len(sets)} ("
+                       f"{', '.join(str(e) for e, _ in sets)}); narrow them with --search, "
+                       "--mask or --dataset")
+    eval_id = sets[0][0] if sets else None
+    path = plot_rows(rows, [r for r in refs if r.get("eval_id") == eval_id], args.plot,
+                     args.x, title=f"{eval_id}: hole PSNR against {args.x}")
+    err_console.print(f"plot: {path}")
 
 
 def _listed_rows(lb: Leaderboard, args: argparse.Namespace
