@@ -65,20 +65,19 @@ def test_resumed_run_with_dropout_ends_bit_for_bit_where_an_uninterrupted_one_do
     """Dropout (the paper's 0.5) draws from torch's generator: its state is resume state,
     so 1 epoch + resume + 2 epochs give the very weights and metrics of 3 epochs."""
     config = tiny(epochs=3, train_limit=32, unet={"widths": [8, 16, 32], "dropout": 0.5})
-    whole = train(config, tmp_path / "whole", baselines=())
+    whole = train(config, tmp_path / "whole", final_eval=False)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "split", on_epoch=_stop_after_first, final_eval=False)
     torch.manual_seed(12345)  # whatever ran in between must not matter
     torch.rand(100)
-    resumed = train(config, tmp_path / "split", baselines=())
+    resumed = train(config, tmp_path / "split", final_eval=False)
     a, b = read_checkpoint(tmp_path / "whole"), read_checkpoint(tmp_path / "split")
     assert a["model"].keys() == b["model"].keys()
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
-    for key in ("psnr_hole", "dice", "l1_hole"):
-        assert resumed[key] == whole[key]
-    assert [r["train_loss"] for r in resumed["history"]] == \
-        [r["train_loss"] for r in whole["history"]]
+    drop = ("epoch_time_s", "train_images_per_s")  # losses and validation metrics: exact
+    assert [{k: v for k, v in r.items() if k not in drop} for r in resumed["history"]] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in whole["history"]]
     assert a["rng"]["torch"].dtype == torch.uint8  # plain tensors: loads with weights_only
 
 
