@@ -242,3 +242,21 @@ def test_max_concurrent_reaches_the_variant_generator() -> None:
         assert spec.search_alg().max_concurrent == 1
         assert spec.max_concurrent_trials() is None  # Ray would warn and ignore it
     assert load_space(SMOKE).search_alg().max_concurrent == 0  # no cap
+
+
+def test_sigterm_before_tune_takes_over_is_an_interrupt() -> None:
+    """A SIGTERM that arrives while Ray starts (before Tune's own handler) interrupts as
+    Ctrl-C does (the CLI then prints the resume hint and exits 130), never a bare exit."""
+    import os
+    import signal
+
+    from zoo.tune.runner import stop_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        stop_on_sigterm()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            __import__("time").sleep(1)  # the handler runs here
+    finally:
+        signal.signal(signal.SIGTERM, before)
