@@ -55,6 +55,60 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert result["history"][0] == first["history"][0]
 
 
+def _stop_after_first(record, ckpt):
+    if record["epoch"] == 1:
+        raise KeyboardInterrupt
+
+
+def test_resumed_run_with_dropout_ends_bit_for_bit_where_an_uninterrupted_one_does(
+        tmp_path: Path) -> None:
+    """Dropout (the paper's 0.5) draws from torch's generator: its state is resume state,
+    so 1 epoch + resume + 2 epochs give the very weights and metrics of 3 epochs."""
+    config = tiny(epochs=3, train_limit=32, unet={"widths": [8, 16, 32], "dropout": 0.5})
+    whole = train(config, tmp_path / "whole", final_eval=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "split", on_epoch=_stop_after_first, final_eval=False)
+    torch.manual_seed(12345)  # whatever ran in between must not matter
+    torch.rand(100)
+    resumed = train(config, tmp_path / "split", final_eval=False)
+    a, b = read_checkpoint(tmp_path / "whole"), read_checkpoint(tmp_path / "split")
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    drop = ("epoch_time_s", "train_images_per_s")  # losses and validation metrics: exact
+    assert [{k: v for k, v in r.items() if k not in drop} for r in resumed["history"]] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in whole["history"]]
+    assert a["rng"]["torch"].dtype == torch.uint8  # plain tensors: loads with weights_only
+
+
+def _damage_state(folder: Path, **changes) -> None:
+    from zoo.checkpoint import STATE_NAME
+
+    data = torch.load(folder / STATE_NAME, weights_only=True)
+    data["state"].update(changes)
+    torch.save(data, folder / STATE_NAME)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epoch": -5}, "epoch is -5, not one of 1..3"),
+    ({"epoch": 7}, "epoch is 7, not one of 1..3"),
+    ({"epoch": "1"}, "epoch is '1'"),
+    ({"optimizer": {"state": {}, "param_groups": []}}, "resume state is damaged"),
+    ({"rng": {"torch": torch.zeros(3, dtype=torch.uint8)}}, "resume state is damaged"),
+])
+def test_malformed_resume_state_is_refused_in_one_line(tmp_path: Path, changes, message,
+                                                       capsys) -> None:
+    config = tiny(epochs=3, train_limit=32)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path, on_epoch=_stop_after_first, final_eval=False)
+    _damage_state(tmp_path, **changes)
+    seen = []
+    with pytest.raises(ZooError, match=message) as err:
+        train(config, tmp_path, on_epoch=lambda r, c: seen.append(r), final_eval=False)
+    assert "\n" not in str(err.value) and "another --out" in str(err.value)
+    assert seen == []  # refused before any epoch ran
+
+
 def test_other_config_in_same_folder_is_refused_and_kept(tmp_path: Path) -> None:
     train(tiny(epochs=1), tmp_path, final_eval=False)
     before = (tmp_path / "model.safetensors").read_bytes()

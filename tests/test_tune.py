@@ -35,8 +35,9 @@ def board(storage: Path, *extra: str) -> dict:
 
 
 @pytest.fixture()
-def data_env(cifar_dir: Path) -> dict:
-    return {"ZOO_DATA_DIR": str(cifar_dir)}
+def data_env(cifar_dir: Path, tmp_path: Path) -> dict:
+    # the key that seals Ray's state lives in the config folder: a private one per test
+    return {"ZOO_DATA_DIR": str(cifar_dir), "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
 
 def test_smoke_search_fills_the_leaderboard(tmp_path: Path, data_env: dict,
@@ -147,7 +148,24 @@ def _count(storage: Path, status: str) -> int:
         return 0
 
 
+def _rows(storage: Path) -> list[dict]:
+    import sqlite3
+
+    with sqlite3.connect(storage / "leaderboard.sqlite") as con:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute("SELECT trial_id, status, created_at, updated_at "
+                                             "FROM trials ORDER BY created_at")]
+
+
+def _assert_one_at_a_time(rows: list[dict]) -> None:
+    """Each trial started after the one before it ended (rows: started, last written)."""
+    for before, after in zip(rows, rows[1:]):
+        assert after["created_at"] >= before["updated_at"], rows
+
+
 def test_killed_search_resumes_without_redoing_trials(tmp_path: Path, data_env: dict) -> None:
+    """SIGTERM (a CI cancel, `docker stop`) stops a search as Ctrl-C does; a cap of one
+    trial at a time holds; a second run of the search is refused while one runs."""
     storage = tmp_path / "results"
     args = ["tune", SMOKE, "--storage", str(storage), "--no-live", "--name", "resumable",
             "--num-samples", "2", "--max-concurrent", "1"]
@@ -155,15 +173,31 @@ def test_killed_search_resumes_without_redoing_trials(tmp_path: Path, data_env: 
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 400
     # interrupt while the second trial runs: one done, one to record as interrupted
+    second = None
     while (_count(storage, "completed") < 1 or _count(storage, "running") < 1) and \
             proc.poll() is None and time.time() < deadline:
+        assert _count(storage, "running") <= 1  # --max-concurrent 1
+        if second is None and _count(storage, "running"):
+            second = zoo(*args, env=data_env)  # the same search, while the first runs
         time.sleep(0.5)
     assert proc.poll() is None, "search ended before it could be interrupted:\n" + \
         proc.stdout.read()[-3000:]
-    proc.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves its state and stops
+    proc.send_signal(signal.SIGTERM)  # as Ctrl-C: Tune saves its state and stops
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out[-3000:]  # an interrupted search is no success
     assert "--resume" in out and "Tuner.restore" not in out
+    assert "Stack trace" not in out and "SIGABRT" not in out and "*** " not in out, out[-3000:]
+    # every trial counted: those Tune never created too
+    import re
+
+    counted = re.search(r"(\d+) trials: (\d+) completed, (\d+) interrupted, (\d+) not "
+                        r"started", out)
+    assert counted and counted[1] == "4", out[-3000:]
+    assert sum(int(counted[i]) for i in (2, 3, 4)) == 4
+    assert second is not None and second.returncode == 2, second
+    assert "is being run by another `zoo tune`" in " ".join(second.stderr.split()), second
+    assert "results in" not in second.stderr
+    _assert_one_at_a_time(_rows(storage))
     first = {t["trial_id"]: t for t in board(storage)["trials"]}
     done_before = {tid for tid, t in first.items() if t["status"] == "completed"}
     assert 1 <= len(done_before) < 4  # 2 encoders x 2 samples, one at a time
@@ -182,10 +216,13 @@ def test_killed_search_resumes_without_redoing_trials(tmp_path: Path, data_env: 
         f.unlink()
     epochs_run = {tid: len((storage / "resumable" / tid / "result.json").read_text().splitlines())
                   for tid in done_before}
-    resumed = zoo(*args, "--resume", unset=("ZOO_DATA_DIR",))  # a new shell: no variable
+    resumed = zoo(*args, "--resume", env={"XDG_CONFIG_HOME": data_env["XDG_CONFIG_HOME"]},
+                  unset=("ZOO_DATA_DIR",))  # a new shell: no variable
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:] + str(
         [(t["trial_id"], t["status"], t["error"]) for t in board(storage)["trials"]])
     assert "4 trials: 4 completed" in resumed.stdout
+    assert "Failed to fetch metrics" not in resumed.stdout + resumed.stderr
+    _assert_one_at_a_time([r for r in _rows(storage) if r["trial_id"] not in done_before])
     trials = board(storage)["trials"]
     ids = [t["trial_id"] for t in trials]
     assert len(ids) == len(set(ids))  # every trial exactly once
@@ -198,13 +235,15 @@ def test_killed_search_resumes_without_redoing_trials(tmp_path: Path, data_env: 
             == epochs_run[tid]
 
 
-def test_search_spreads_over_a_two_node_cluster(tmp_path: Path, cifar_dir: Path) -> None:
+def test_search_spreads_over_a_two_node_cluster(tmp_path: Path, cifar_dir: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
     from zoo.tune.runner import run_search
     from zoo.tune.space import load_space
 
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()

@@ -153,3 +153,110 @@ def test_without_address_ray_starts_its_own_cluster(monkeypatch) -> None:
     assert seen["address"] == "local"
     runner._init_ray("10.0.0.9:6379", {})
     assert seen["address"] == "10.0.0.9:6379"
+
+
+class _Payload:
+    """Writes a marker file when unpickled: what a forged tuner.pkl would run."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def _handed_over_search(tmp_path: Path) -> tuple[Path, Path]:
+    """A results folder as someone could hand it over: a valid search record and Ray state
+    whose tuner.pkl runs code when unpickled."""
+    import pickle
+
+    from zoo.tune._store import write_record
+    from zoo.tune.space import load_space
+
+    storage, marker = tmp_path / "handed", tmp_path / "MARKER"
+    spec = load_space(SMOKE, overrides={"base": {"dataset": "synthetic"}})
+    write_record(storage / "smoke", spec)
+    (storage / "smoke" / "tuner.pkl").write_bytes(pickle.dumps(_Payload(str(marker))))
+    (storage / "smoke" / "experiment_state-2026.json").write_text('{"trial_data": []}')
+    return storage, marker
+
+
+def test_resume_of_ray_state_zoo_did_not_write_is_refused_unpickled(
+        tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.tune._guard import key_file, seal
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    storage, marker = _handed_over_search(tmp_path)
+    args = ("--storage", str(storage), "--resume", "--set", "dataset=synthetic")
+    code, err = _tune(capsys, *args)
+    assert code == 2 and "has no seal of its Ray state" in err and "--trust-state" in err, err
+    assert "results in" not in err
+    assert not marker.exists() and not _ray_started()
+
+    # sealed with another user's key (or forged): the same refusal
+    other = tmp_path / "other"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(other))
+    seal(storage / "smoke")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    code, err = _tune(capsys, *args)
+    assert code == 2 and "does not match its seal" in err, err
+    # sealed by this user, then a state file swapped: refused too
+    seal(storage / "smoke")
+    assert key_file() == tmp_path / "config" / "zoo" / "search.key"  # XDG_CONFIG_HOME
+    assert key_file().stat().st_mode & 0o777 == 0o600
+    (storage / "smoke" / "tuner.pkl").write_bytes(
+        (storage / "smoke" / "tuner.pkl").read_bytes() + b" ")
+    code, err = _tune(capsys, *args)
+    assert code == 2 and "does not match its seal" in err, err
+    assert not marker.exists() and not _ray_started()
+
+
+def test_a_second_run_of_a_search_is_refused_while_the_first_holds_it(
+        tmp_path: Path, capsys) -> None:
+    import subprocess
+    import sys
+
+    storage = tmp_path / "results"
+    holder = subprocess.Popen(  # what a running `zoo tune` of this search holds
+        [sys.executable, "-c", "import sys, time\nfrom zoo.tune._guard import search_lock\n"
+         f"with search_lock({str(storage)!r}, 'smoke'):\n    print('held', flush=True)\n"
+         "    sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, err = _tune(capsys, "--storage", str(storage), "--set", "dataset=synthetic")
+        assert code == 2 and "is being run by another `zoo tune`" in err, err
+        assert f"pid {holder.pid}" in err
+        assert "results in" not in err and not _ray_started()
+    finally:
+        holder.communicate("", timeout=30)
+    assert not (storage / ".smoke.lock").exists()  # released, and removed
+
+
+def test_max_concurrent_reaches_the_variant_generator() -> None:
+    """Tune ignores max_concurrent_trials when given a BasicVariantGenerator (random, grid):
+    the cap must be the generator's own (test_tune checks no two trials overlap)."""
+    from zoo.tune.space import load_space
+
+    for kind in ("random", "grid"):
+        spec = load_space(SMOKE, overrides={"max_concurrent": 1, "search": {"type": kind}})
+        assert spec.search_alg().max_concurrent == 1
+        assert spec.max_concurrent_trials() is None  # Ray would warn and ignore it
+    assert load_space(SMOKE).search_alg().max_concurrent == 0  # no cap
+
+
+def test_sigterm_before_tune_takes_over_is_an_interrupt() -> None:
+    """A SIGTERM that arrives while Ray starts (before Tune's own handler) interrupts as
+    Ctrl-C does (the CLI then prints the resume hint and exits 130), never a bare exit."""
+    import os
+    import signal
+
+    from zoo.tune.runner import stop_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        stop_on_sigterm()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            __import__("time").sleep(1)  # the handler runs here
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from zoo.checkpoint import CHECKPOINT_NAME, has_checkpoint, read_checkpoint, save_checkpoint
+from zoo.checkpoint import (CHECKPOINT_NAME, STATE_NAME, has_checkpoint, read_checkpoint,
+                            save_checkpoint)
 from zoo.config import TrainConfig
 from zoo.settings import build_config, check_plugin_args
 from zoo.errors import ZooError
@@ -385,9 +386,53 @@ def _resume(run: _Run, resume: bool) -> tuple[int, list[dict[str, Any]]]:
                        "--out (the old checkpoint is kept)")
     if not resume:
         return 0, []
-    run.state.load(payload)
-    log.info("resumed %s at epoch %d", run.checkpoint, payload["epoch"])
-    return int(payload["epoch"]), list(payload.get("history", []))
+    done, history = _resume_point(run, payload)
+    try:
+        run.state.load(payload)
+        _set_rng(run, payload.get("rng"))
+    except (KeyError, ValueError, RuntimeError, TypeError, IndexError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ZooError(f"{run.out_dir / STATE_NAME}: the resume state is damaged ({first}); "
+                       "train into another --out (this folder's model is kept)") from None
+    log.info("resumed %s at epoch %d", run.checkpoint, done)
+    return done, history
+
+
+def _resume_point(run: _Run, payload: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    """The checkpoint's epoch and history, refused unless the epoch is one this run has."""
+    epoch, history = payload.get("epoch"), payload.get("history", [])
+    if type(epoch) is not int or not 1 <= epoch <= run.config.epochs:
+        raise ZooError(f"{run.out_dir / STATE_NAME}: the resume state's epoch is {epoch!r}, "
+                       f"not one of 1..{run.config.epochs} (the run's epochs); train into "
+                       "another --out (this folder's model is kept)")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise ZooError(f"{run.out_dir}: the history is not a list of epoch records; train "
+                       "into another --out (this folder's model is kept)")
+    return epoch, list(history)
+
+
+def _rng_state(run: _Run) -> dict[str, torch.Tensor]:
+    """The random state a resumed run needs to go on as if never stopped: torch's default
+    generators (dropout draws from them) and the run's batch and mask generator. Each is a
+    uint8 tensor, plain resume state."""
+    out = {"torch": torch.get_rng_state(), "batches": run.gen.get_state()}
+    if run.device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(run.device)
+    return out
+
+
+def _set_rng(run: _Run, saved: Any) -> None:
+    """Restore :func:`_rng_state` (a checkpoint written before it was saved has none: its
+    run goes on with fresh random state). The CUDA state only on a CUDA device."""
+    if saved is None:
+        return
+    if not isinstance(saved, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in saved.values()):
+        raise TypeError("rng is not a mapping of generator states")
+    torch.set_rng_state(saved["torch"])
+    run.gen.set_state(saved["batches"])
+    if run.device.type == "cuda" and "cuda" in saved:
+        torch.cuda.set_rng_state(saved["cuda"], run.device)
 
 
 def _epoch_record(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
@@ -414,6 +459,7 @@ def _save_curves(run: _Run, history: list[dict[str, Any]]) -> None:
 def _save_epoch(run: _Run, history: list[dict[str, Any]]) -> None:
     save_checkpoint(run.checkpoint, {"config": run.config.to_dict(), **run.state.payload(),
                                      "epoch": history[-1]["epoch"], "history": history,
+                                     "rng": _rng_state(run),
                                      "plugin": run.facts["plugin_version"]})
 
 

@@ -19,10 +19,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                               "  zoo tune search_spaces/quick.yaml --name quick2 --max-epochs 5\n"
                               "\nexit status: 0 every trial completed or was stopped by the "
                               "scheduler;\n  1 a trial failed or diverged; 2 bad input "
-                              "(nothing ran); 130 interrupted\n  (the trials that ran are "
-                              "recorded as interrupted; --resume continues them).\n"
-                              "on --resume only --address, --db, --no-live and --json may "
-                              "differ;\n  any other change is refused: use --name NEW.")
+                              "(nothing ran); 130 interrupted by Ctrl-C or SIGTERM\n  (the "
+                              "trials that ran are recorded as interrupted; --resume "
+                              "continues them).\n"
+                              "on --resume only --address, --db, --no-live, --json and "
+                              "--trust-state\n  may differ; any other change is refused: use "
+                              "--name NEW.")
     p.add_argument("space", help="search space YAML, e.g. search_spaces/quick.yaml")
     p.add_argument("--storage", default=None,
                    help="results location every node can reach: a path (default ./results) "
@@ -33,6 +35,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="join an existing Ray cluster (e.g. auto or HOST:6379)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted search; finished trials are not redone")
+    p.add_argument("--trust-state", action="store_true",
+                   help="with --resume: continue a search whose Ray state has no valid seal "
+                        "(one you ran yourself that was killed hard); Ray unpickles that "
+                        "state, so never use it on a results folder someone handed you")
     p.add_argument("--dry-run", action="store_true", help="print the expanded plan and exit")
     p.add_argument("--name", default=None, help="search name (default: the YAML's name)")
     p.add_argument("--num-samples", type=int, default=None)
@@ -100,6 +106,7 @@ def quiet_ray() -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from zoo.errors import ZooError
     from zoo.cli._console import console, err_console, escape
     from zoo.cli._plan import render_plan
     from zoo.tune.space import load_space
@@ -110,11 +117,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from zoo.cli._search_view import EventLines, LiveView
     from zoo.leaderboard import DEFAULT_STORAGE
-    from zoo.tune.runner import resolve_storage, run_search
+    from zoo.tune.runner import resolve_storage, run_search, stop_on_sigterm
 
+    stop_on_sigterm()  # a SIGTERM from here on is handled as Ctrl-C
+    if args.trust_state and not args.resume:
+        raise ZooError("--trust-state only applies to --resume; leave it out")
     storage = resolve_storage(args.storage or DEFAULT_STORAGE)
-    err_console.print(f"search [bold]{escape(spec.name)}[/]: results in {escape(storage)}",
-                      highlight=False)
+
+    def ready(where: str) -> None:  # every check passed: nothing is refused after this
+        err_console.print(f"search [bold]{escape(spec.name)}[/]: results in {escape(where)}",
+                          highlight=False)
+
     # a live table on a terminal; one line per trial event otherwise (logs, CI, --no-live)
     live = not (args.no_live or args.json) and err_console.is_terminal
 
@@ -123,8 +136,17 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_ray()
     view = LiveView(spec, err_console) if live else EventLines(spec, event)
-    outcome = run_search(spec, storage, address=args.address, resume=args.resume,
-                         db_path=args.db, callbacks=[view])
+    try:
+        outcome = run_search(spec, storage, address=args.address, resume=args.resume,
+                             db_path=args.db, callbacks=[view],
+                             trust_state=args.trust_state, on_ready=ready)
+    except KeyboardInterrupt:  # before Tune took over the signal (Ray starting), or twice
+        err_console.print("[yellow]interrupted[/] before the search could stop cleanly; "
+                          "trials that ran are recorded; continue with:\n  "
+                          + escape(_resume_command(args, spec.name, storage))
+                          + "\n  (or the same command without --resume if none started)",
+                          highlight=False, soft_wrap=True)
+        return 130
     if live:
         err_console.print()  # the live table leaves the cursor at its last line
     _report(args, spec, outcome)
@@ -139,7 +161,7 @@ def _report(args: argparse.Namespace, spec: Any, outcome: Any) -> None:
     from zoo.cli._console import console, err_console, escape
 
     counts = ", ".join(f"{n} {status}" for status, n in outcome.counts.items()) or "no trials"
-    total = sum(n for s, n in outcome.counts.items() if s != "not started")
+    total = sum(outcome.counts.values())
     db_flag = f"--db {outcome.db_path}" if args.db else f"--storage {outcome.storage}"
     if args.json:
         rows = [{k: r.get(k) for k in ("trial_id", "status", "error", "epochs", "checkpoint",

@@ -21,7 +21,7 @@ RECORD_FIELDS = ("name", "path", "description", "metric", "mode", "max_epochs", 
                  "seeds", "scheduler", "search", "resources", "max_failures", "max_concurrent",
                  "base", "space")
 # how --resume may be run differently; everything else in RECORD_FIELDS is refused
-RESUME_MAY_CHANGE = ("--address", "--db", "--no-live", "--json")
+RESUME_MAY_CHANGE = ("--address", "--db", "--no-live", "--json", "--trust-state")
 # the names of the settings in messages (the flag that sets them, when there is one)
 _FLAG = {"max_epochs": "--max-epochs", "num_samples": "--num-samples",
          "max_concurrent": "--max-concurrent", "resources": "--cpus/--gpus", "name": "--name"}
@@ -67,11 +67,15 @@ def write_record(exp_dir: Path, spec: Any) -> Path:
     """Write the search record atomically (temp file + rename; a link is replaced, never
     followed)."""
     exp_dir.mkdir(parents=True, exist_ok=True)
-    target = exp_dir / SEARCH_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=exp_dir)
+    return replace_record(exp_dir / SEARCH_FILE, spec_record(spec))
+
+
+def replace_record(target: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` to ``target`` through a temp file and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(spec_record(spec), f, indent=2, sort_keys=True)
+            json.dump(record, f, indent=2, sort_keys=True)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

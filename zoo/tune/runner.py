@@ -12,10 +12,11 @@ import logging
 import math
 import os
 import shutil
+import signal
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,14 +247,17 @@ def pin_data_dir(spec: Any) -> None:
 
 
 def prepare_search(spec: Any, storage: str, *, resume: bool = False,
-                   db_path: str | Path | None = None) -> tuple[str, Path, Any]:
-    """Every check that needs no Ray: storage, leaderboard, resume rules, data location.
+                   db_path: str | Path | None = None,
+                   trust_state: bool = False) -> tuple[str, Path, Any]:
+    """Every check that needs no Ray: storage, leaderboard, resume rules, data location,
+    and (on ``resume``, unless ``trust_state``) the seal of the Ray state to restore.
 
     Returns (storage, leaderboard path, Leaderboard). Raises ZooError before anything runs.
     """
     from ray import tune
 
     from zoo.leaderboard.db import Leaderboard, default_db_path
+    from zoo.tune._guard import check_seal
     from zoo.tune._store import check_resume, read_record, rebuild
 
     storage = resolve_storage(storage)
@@ -271,6 +275,8 @@ def prepare_search(spec: Any, storage: str, *, resume: bool = False,
     local = "://" not in storage
     if resume:
         stored = read_record(Path(exp_path)) if local else None
+        if local and not trust_state:
+            check_seal(Path(exp_path), stored)
         if stored is not None:
             # the data location the search ran with, unless --data names it again
             if "data_dir" not in spec.base and stored.get("base", {}).get("data_dir"):
@@ -320,6 +326,10 @@ def _init_ray(address: str | None, kwargs: dict[str, Any]) -> None:
         # any cluster already running on this machine (or named by $RAY_ADDRESS): someone
         # else's, with their code and their resources.
         ray.init(address=address or "local", **kwargs)
+    except SystemExit as exc:  # ray.init's own SIGTERM handler: an interrupt, as Ctrl-C
+        if exc.code == signal.SIGTERM:
+            raise KeyboardInterrupt from None
+        raise
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = f"the Ray cluster at {address}" if address else "a local Ray"
@@ -331,29 +341,52 @@ def _init_ray(address: str | None, kwargs: dict[str, Any]) -> None:
 
 def run_search(spec: Any, storage: str, *, address: str | None = None, resume: bool = False,
                db_path: str | Path | None = None, callbacks: Sequence[Any] = (),
-               ray_init_kwargs: dict[str, Any] | None = None) -> SearchOutcome:
+               ray_init_kwargs: dict[str, Any] | None = None,
+               trust_state: bool = False,
+               on_ready: Callable[[str], None] | None = None) -> SearchOutcome:
     """Run (or resume) ``spec`` on local Ray or the cluster at ``address``.
 
     Everything that can be checked is checked before Ray starts (:func:`prepare_search`).
     Refuses to start over an existing search of the same name (``resume=True`` continues
-    it), so nothing already done is lost. ``callbacks`` are more Tune callbacks, e.g. the
-    CLI's live table. The library prints nothing; the CLI quiets Ray's own console output
-    (``zoo.cli.tune.quiet_ray``).
+    it), so nothing already done is lost, and refuses a search another process is running
+    (:func:`zoo.tune._guard.search_lock`). ``callbacks`` are more Tune callbacks, e.g. the
+    CLI's live table; ``on_ready(storage)`` runs once every check passed, before Ray
+    starts. ``trust_state`` resumes Ray state without its seal. SIGTERM stops the search
+    as Ctrl-C does. The library prints nothing; the CLI quiets Ray's own console output (``zoo.cli.tune.quiet_ray``).
     """
+    from zoo.tune._guard import search_lock
+
+    stop_on_sigterm()
+    storage = resolve_storage(storage)
+    _check_storage(storage)  # a file or an unwritable folder, named before the lock's error
+    with search_lock(storage, spec.name):
+        storage, db_path, board = prepare_search(spec, storage, resume=resume,
+                                                 db_path=db_path, trust_state=trust_state)
+        check_address(address)
+        if on_ready is not None:
+            on_ready(storage)
+        return _run_locked(spec, storage, address, resume, board, callbacks,
+                           ray_init_kwargs)
+
+
+def _run_locked(spec: Any, storage: str, address: str | None, resume: bool, board: Any,
+                callbacks: Sequence[Any], ray_init_kwargs: dict[str, Any] | None
+                ) -> SearchOutcome:
     from ray.tune.logger import JsonLoggerCallback
 
-    storage, db_path, board = prepare_search(spec, storage, resume=resume, db_path=db_path)
-    check_address(address)
+    db_path = board.path
     exp_path = f"{storage.rstrip('/')}/{spec.name}"
     _init_ray(address, {"include_dashboard": False, "log_to_driver": False,
                         "configure_logging": False, **(ray_init_kwargs or {})})
+    stop_on_sigterm()  # ray.init made SIGTERM a sys.exit, which Ray's core turns into an abort
     _check_gpus(spec)
     fn = _trainable_with_data(spec, storage, exp_path, resume)
     writer = LeaderboardWriter(spec, Path(db_path))
+    sealer = [] if "://" in storage else [SealState(Path(exp_path))]
     # The leaderboard is the record; of Tune's loggers only the JSON log is kept (for
     # ResultGrid): its TensorBoard/CSV ones warn about the ceiling's infinite PSNR.
     tuner = _tuner(spec, fn, storage, exp_path, resume,
-                   [writer, JsonLoggerCallback(), *callbacks])
+                   [writer, JsonLoggerCallback(), *sealer, *callbacks])
     grid = None
     try:
         grid = _fit(tuner)
@@ -361,8 +394,47 @@ def run_search(spec: Any, storage: str, *, address: str | None = None, resume: b
         # trials still running when the search ended were interrupted (Ctrl-C, a crash)
         marked = board.mark_interrupted(
             spec.name, "the search was interrupted; `zoo tune SPACE --resume` continues it")
+        for s in sealer:  # Tune's last state save is done: seal it
+            s.refresh(force=True)
     return _outcome(spec, storage, Path(db_path), board, grid, bool(marked),
                     writer.failed_writes)
+
+
+def _as_sigint(signum: int, frame: Any) -> None:
+    """SIGTERM (a timeout, a CI cancel, ``docker stop``) does what Ctrl-C does now: Tune's
+    graceful stop while a search runs, else a KeyboardInterrupt."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM an interrupt (main thread only: elsewhere signals cannot be set)."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _as_sigint)
+
+
+class SealState(Callback):
+    """Keeps the seal of Ray's state in the search record current after each step that
+    saved state (:class:`zoo.tune._guard.Sealer`), so a search killed hard still resumes."""
+
+    def __init__(self, exp_dir: Path) -> None:
+        from zoo.tune._guard import Sealer
+
+        self.sealer = Sealer(exp_dir)
+
+    def refresh(self, force: bool = False) -> None:
+        try:
+            self.sealer.refresh(force)
+        except (OSError, ZooError) as exc:  # a callback's exception would abort the search
+            log.error("could not seal the search state in %s: %s", self.sealer.exp_dir, exc)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.refresh()
 
 
 def _check_gpus(spec: Any) -> None:
@@ -413,7 +485,7 @@ def _tuner(spec: Any, fn: Any, storage: str, exp_path: str, resume: bool,
         tune_config=tune.TuneConfig(
             metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
             scheduler=spec.scheduler_obj(), search_alg=spec.search_alg(),
-            max_concurrent_trials=spec.max_concurrent,
+            max_concurrent_trials=spec.max_concurrent_trials(),
             trial_name_creator=dirname, trial_dirname_creator=dirname),
         run_config=tune.RunConfig(
             name=spec.name, storage_path=storage, verbose=0, callbacks=callbacks,
@@ -425,13 +497,18 @@ def _tuner(spec: Any, fn: Any, storage: str, exp_path: str, resume: bool,
 def _fit(tuner: Any) -> Any:
     """``tuner.fit()`` without Tune's interrupt notice, which suggests Tuner.restore(...):
     the CLI names the zoo command instead."""
-    tune_log = logging.getLogger("ray.tune.tune")
-    level = tune_log.level
-    tune_log.setLevel(logging.CRITICAL)
+    # ray.tune.tune: the interrupt notice; experiment_analysis: "Failed to fetch metrics"
+    # for trials of a resumed search, whose results zoo reads from the leaderboard instead
+    quiet = {name: logging.getLogger(name) for name in (
+        "ray.tune.tune", "ray.tune.analysis.experiment_analysis")}
+    levels = {name: lg.level for name, lg in quiet.items()}
+    for lg in quiet.values():
+        lg.setLevel(logging.CRITICAL)
     try:
         return tuner.fit()
     finally:
-        tune_log.setLevel(level)
+        for name, lg in quiet.items():
+            lg.setLevel(levels[name])
 
 
 def _outcome(spec: Any, storage: str, db_path: Path, board: Any, grid: Any, marked: bool,
@@ -442,7 +519,9 @@ def _outcome(spec: Any, storage: str, db_path: Path, board: Any, grid: Any, mark
         n = sum(1 for row in rows if row["status"] == status)
         if n:
             counts[status] = n
-    pending = max(0, len(grid) - len(rows)) if grid is not None else 0
+    # Tune creates trials as it starts them (one at a time under a cap): those never
+    # created are counted from the spec, not from Tune's grid
+    pending = max(0, spec.n_trials() - len(rows))
     if pending:
         counts["not started"] = pending
     return SearchOutcome(name=spec.name, storage=storage, db_path=db_path, grid=grid,

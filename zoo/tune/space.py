@@ -108,17 +108,25 @@ class SearchSpec:
 
     def search_alg(self) -> Any:
         """Tune's BasicVariantGenerator for random and grid (it expands ``param_space()``),
-        seeded by ``search.seed`` (default 0) so that a rerun samples the same trials; else
-        an OptunaSearch on ``metric``/``mode``."""
+        seeded by ``search.seed`` (default 0) so that a rerun samples the same trials, and
+        capped at ``max_concurrent`` here (Tune ignores ``max_concurrent_trials`` for a
+        generator it is given); else an OptunaSearch on ``metric``/``mode`` (capped by
+        :meth:`max_concurrent_trials`)."""
         if self.search["type"] != "optuna":
             from ray.tune.search import BasicVariantGenerator
 
-            return BasicVariantGenerator(random_state=int(self.search.get("seed", 0)))
+            return BasicVariantGenerator(random_state=int(self.search.get("seed", 0)),
+                                         max_concurrent=self.max_concurrent or 0)
         _require_optuna()
         from ray.tune.search.optuna import OptunaSearch
 
         return OptunaSearch(metric=self.metric, mode=self.mode,
                             seed=int(self.search.get("seed", 0)))
+
+    def max_concurrent_trials(self) -> int | None:
+        """``TuneConfig.max_concurrent_trials``: Tune wraps a Searcher (Optuna) in a
+        ConcurrencyLimiter with it; random and grid searches are capped by their generator."""
+        return self.max_concurrent if self.search["type"] == "optuna" else None
 
     def n_trials(self) -> int | None:
         """How many trials Tune will run: num_samples x grid sizes x seeds (with Optuna,
