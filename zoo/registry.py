@@ -126,7 +126,7 @@ class Registry:
         if canonicalize_name(package) != canonicalize_name(item.package):
             raise ZooError(
                 f"model {where} was saved with the {kind} '{name}' of package "
-                f"{shown_package(package)} (plugin {recorded.get('plugin', '?')!r}), but here "
+                f"{as_data(package)} (plugin {recorded.get('plugin', '?')!r}), but here "
                 f"'{name}' comes from plugin '{item.plugin}' of package {item.package} "
                 f"{item.version}; install the package the model names, or remove "
                 f"{item.package}")
@@ -170,9 +170,9 @@ def _plugin_code(plugin: str, what: str, fn: Callable[[], Any]) -> Any:
             log.info("plugin %s printed %s: %s", plugin, what, out.getvalue().strip()[:2000])
 
 
-def shown_package(text: Any) -> str:
-    """A package name from a model folder, as data: itself when it is a valid name, else
-    its repr, cut to 80 characters."""
+def as_data(text: Any) -> str:
+    """Text from a model folder (a package name, a version), as data: itself when it looks
+    like a package name, else its ascii() repr, cut to 80 characters."""
     if isinstance(text, str) and _PACKAGE_NAME.match(text):
         return text
     shown = ascii(text)
@@ -198,6 +198,20 @@ def install_command(package: Any, version: Any = None) -> str | None:
     if req.marker or req.url or req.extras or str(req) != pin:
         return None
     return f"pip install '{pin}'"
+
+
+def install_advice(package: Any, version: Any) -> tuple[str, str]:
+    """For a missing plugin a model folder names: ``(" from package P V", "pip install
+    'P==V'")``, or, when the recorded text is no valid package name and version, the text
+    as quoted data and no command."""
+    if not package or package == "?":
+        return "", "install the plugin that provides it (`zoo plugins` lists those installed)"
+    command = install_command(package, version)
+    if command is not None:
+        return f" from package {package}{f' {version}' if version else ''}", command
+    return (f" from a package recorded as {as_data(package)} version "
+            f"{as_data(version) if version else '(none)'}", "that is not a valid package name and version, so "
+            "no install command is offered; ask the model's author which plugin it needs")
 
 
 def _check_spec(spec: Any, expected: type, plugin: str, package: str) -> None:
