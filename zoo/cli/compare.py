@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     x = test[:args.n].float() / 255
     masked = x * (1 - masks)
 
-    labels = _unique([label for label, _ in refs])
+    # encoder and name ("vanilla quick-1", "convmixer quick-2"): a bare trial id says little
+    labels = _unique([f"{'vanilla' if c.encoder == 'none' else c.encoder} {label}"
+                      for (label, _), c in zip(refs, configs)])
     outputs = [(label, predict_batch(model, masked, masks)) for label, model in zip(labels, models)]
     outputs += [(b, BASELINES[b](masked, masks).float().cpu()) for b in baselines]
     table = Table(title=f"{len(x)} {config.dataset} test images, {config.mask} holes "
