@@ -9,22 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from test_plugin_isolation import model_folder  # noqa: F401  (a fixture: a tiny model)
+
 from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.inpaint import read_mask
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory) -> Path:
-    from zoo.config import TrainConfig
-    from zoo.train import train
-
-    out = tmp_path_factory.mktemp("run") / "none-run"
-    config = TrainConfig(dataset="synthetic", epochs=1, train_limit=16, val_limit=8,
-                         test_limit=8, unet={"widths": [8, 16, 32]}, device="cpu", threads=1,
-                         mask="square")
-    train(config, out, final_eval=False)
-    return out
 
 
 def _photo(path: Path, seed: int = 0) -> Path:
