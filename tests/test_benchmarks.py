@@ -124,3 +124,12 @@ def test_bench_quality_and_photos_smoke(tmp_path: Path, capsys: pytest.CaptureFi
         assert all(math.isfinite(row[k]) for k in ("zoo", "zoo_one_pass", "telea"))
         assert 0 < row["hole_pct"] < 30
     assert (tmp_path / "p.png").exists()
+
+
+def test_bench_cost_smoke_prints_its_figures(capsys):
+    bench = _load("bench_cost")
+    assert bench.main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    record = _printed(out, "cost")
+    assert record["params"] == 12083 and record["gflops"] > 0
+    assert set(record["latency_ms"]) == {"batch1", "batch64"} and "pt" in record["latency_device"]

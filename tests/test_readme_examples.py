@@ -98,3 +98,35 @@ def test_tune_dry_run_examples_run(capsys, monkeypatch) -> None:
     for example in examples:
         code = main(shlex.split(example)[1:])
         assert code == 0, (example, capsys.readouterr().err)
+
+
+def _readme_command(number: int) -> str:
+    """Command ``number`` (1 or 2) of the README's opening block, as written there."""
+    block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    lines = block.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(f"# {number}."))
+    return lines[start + 1].strip()
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    """CI must run the README's command 2 verbatim (relative ZOO_DATA_DIR included), not a
+    cousin of it: a relative data path that broke tests once went unseen for that reason."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    command = _readme_command(2)
+    assert "pytest" in command and "ZOO_DATA_DIR=../shared/data/cifar10" in command
+    assert command in [ln.strip() for ln in ci if not ln.lstrip().startswith("#")]
+
+
+def test_relative_data_dir_survives_a_change_of_directory(tmp_path, monkeypatch) -> None:
+    """README command 2 sets ZOO_DATA_DIR=../shared/data/cifar10 (relative) and tests change
+    directory: zoo pins the value to the directory it started in."""
+    import zoo.data.cifar as cifar
+
+    monkeypatch.setenv("ZOO_DATA_DIR", "some/relative/dir")
+    monkeypatch.setattr(cifar, "_ENV_AT_START", cifar._pin("some/relative/dir"))
+    pinned = cifar.env_dir()
+    assert pinned == Path("some/relative/dir").resolve()
+    monkeypatch.chdir(tmp_path)
+    assert cifar.env_dir() == pinned
+    monkeypatch.setenv("ZOO_DATA_DIR", "other")  # changed since start: taken as it is now
+    assert cifar.env_dir() == tmp_path / "other"

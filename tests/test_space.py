@@ -75,7 +75,7 @@ def test_param_space_domain_types() -> None:
 
     quick = load_space(ROOT / "quick.yaml").param_space()
     assert quick["encoder"] == {"grid_search": ["none", "convmixer"]}
-    assert quick["seed"] == 0 and quick["train_limit"] == 3500  # constants travel along
+    assert quick["seed"] == {"grid_search": [0, 1]} and quick["train_limit"] == 3500
     sampled = load_space(ROOT / "convmixer.yaml").param_space()
     assert isinstance(sampled["unet.fusion_merge"], Categorical)
     assert sampled["unet.fusion_merge"].categories == ["add", "concat", "gated"]

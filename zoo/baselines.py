@@ -78,9 +78,11 @@ ALL = (CEILING, *BASELINES)
 
 def evaluate_baselines(images_uint8: Tensor, masks: Tensor,
                        names: Sequence[str] = ("mean_fill", "telea", "ceiling"),
-                       batch_size: int = 500) -> dict[str, dict[str, float | int]]:
+                       batch_size: int = 500, image_scores: dict | None = None
+                       ) -> dict[str, dict[str, float | int]]:
     """Score baselines on ``images_uint8`` ``(N, 3, H, W)`` with ``masks`` ``(N, 1, H, W)``;
-    returns ``{name: MetricAccumulator.compute()}`` in the order of ``names``."""
+    returns ``{name: MetricAccumulator.compute()}`` in the order of ``names``. A dict given
+    as ``image_scores`` receives each one's per-image scores (``image_scores()``)."""
     for name in names:
         if name not in ALL:
             raise unknown("baseline", name, ALL)
@@ -94,4 +96,6 @@ def evaluate_baselines(images_uint8: Tensor, masks: Tensor,
         for name in names:
             pred = target if name == CEILING else BASELINES[name](masked, mask)
             accs[name].update(target, pred, mask)
+    if image_scores is not None:
+        image_scores.update({name: acc.image_scores() for name, acc in accs.items()})
     return {name: acc.compute() for name, acc in accs.items()}

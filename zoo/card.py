@@ -72,6 +72,66 @@ def _table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def intervals(folder: Path, metrics: dict[str, Any] | None) -> dict[str, list[float]]:
+    """95 % intervals of the model's hole metrics over its test images, from the folder's
+    per-image scores when they are of the eval set ``metrics`` name (else none)."""
+    from zoo.scores import MODEL, read_scores
+    from zoo.stats import mean_interval
+
+    try:
+        scores = read_scores(folder)
+    except Exception:  # noqa: BLE001  a damaged scores file costs the card its intervals only
+        return {}
+    if not metrics or scores is None or MODEL not in scores.scorers \
+            or scores.eval_id != metrics.get("eval_id"):
+        return {}
+    return {m: list(mean_interval(v, n_resamples=1000)[1:])
+            for m, v in scores.scorers[MODEL].items()}
+
+
+def _interval_lines(cis: dict[str, list[float]]) -> str:
+    if not cis:
+        return ""
+    parts = [f"{m} [{lo:.4g}, {hi:.4g}]" for m, (lo, hi) in cis.items()]
+    return ("\n\n95 % intervals of this model's means over the test images (bootstrap): "
+            + ", ".join(parts) + ".")
+
+
+def _provenance_lines(metrics: dict[str, Any] | None) -> str:
+    prov = (metrics or {}).get("provenance")
+    if not isinstance(prov, dict):
+        return ""
+    versions = ", ".join(f"{k} {v}" for k, v in (prov.get("versions") or {}).items() if v)
+    return ("\n\nProvenance: " + versions + f"; git {prov.get('git_commit') or 'n/a'}; "
+            f"train data sha256 {prov.get('train_data_sha256') or 'n/a'}; masks sha256 "
+            f"{prov.get('masks_sha256') or 'n/a'}; device {prov.get('device')}.")
+
+
+def model_index(config: Any, metrics: dict[str, Any] | None, cis: dict[str, list[float]],
+                name: str) -> list[dict[str, Any]] | None:
+    """The Hub's ``model-index`` (huggingface_hub ``EvalResult``s): hole PSNR and SSIM with
+    "mean ± half-interval" in each result's name."""
+    if not metrics:
+        return None
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = []
+    for key, label in (("psnr_hole", "hole PSNR (dB)"), ("ssim_hole", "hole SSIM")):
+        value = metrics.get(key)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            continue
+        ci = cis.get(key)
+        spread = f" ± {(ci[1] - ci[0]) / 2:.3g} (95 %)" if ci else ""
+        results.append(EvalResult(
+            task_type="image-inpainting", dataset_type=config.dataset,
+            dataset_name=f"{config.dataset} ({metrics.get('eval_id')})",
+            metric_type=key, metric_value=round(float(value), 4),
+            metric_name=f"{label}: {value:.4g}{spread}"))
+    if not results:
+        return None
+    return ModelCardData(model_name=name, eval_results=results).to_dict().get("model-index")
+
+
 def model_card(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None,
                history: list[dict[str, Any]] | None, folder: Path,
                license: str | None = None, repo_id: str | None = None) -> str:
@@ -81,6 +141,10 @@ def model_card(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None
     mask = requires.get("mask") or {}
     license = license or meta.get("info", {}).get("license") or "unknown"
     front = _front_matter(config, meta, metrics, license, (enc, mask))
+    cis = intervals(folder, metrics)
+    index = model_index(config, metrics, cis, repo_id or folder.name)
+    if index:
+        front["model-index"] = index
     history = history or []
     ref = f"hf-hub:{repo_id}" if repo_id else "MODEL_FOLDER_OR_HUB_ID"
     data = (f"`{config.dataset}`, image size {config.image_size}, train_limit="
@@ -92,7 +156,8 @@ def model_card(config: Any, meta: dict[str, Any], metrics: dict[str, Any] | None
         "## Plugins it needs\n\n" + _plugins(enc, mask),
         "## Data and masks\n\n" + training_lines(config, data, _MASK_PROTOCOL),
         metrics_section(metrics, "No test metrics yet (the card is rewritten after training's "
-                                 "final evaluation; `zoo eval` scores the model)."),
+                                 "final evaluation; `zoo eval` scores the model).")
+        + _interval_lines(cis) + _provenance_lines(metrics),
         # may be empty: the blank paragraph stays, so a card is the same with or without
         "\n".join(f"![{p}]({p})" for p in _PICTURES if (folder / p).is_file()),
         config_section(config),

@@ -57,9 +57,10 @@ HISTORY_NAME = "history.json"
 STATE_NAME = "training_state.pt"
 CARD_NAME = "README.md"
 PICTURES = ("grid.png", "curves.png")
+SCORES_NAME = "scores.safetensors"  # per-image test scores (zoo.scores): what intervals need
 # What a shared model consists of (`zoo push`, Hub downloads): no resume state.
 SHARED_FILES = (WEIGHTS_NAME, CONFIG_NAME, META_NAME, METRICS_NAME, HISTORY_NAME, CARD_NAME,
-                *PICTURES)
+                *PICTURES, SCORES_NAME)
 MODEL_FILES = (*SHARED_FILES, STATE_NAME)
 
 LEGACY_NAME = "checkpoint.pt"

@@ -234,6 +234,9 @@ def probe_encoder(encoder: Any, in_channels: int, size: tuple[int, int] = (32, 3
         x = torch.zeros(1, in_channels, h, w, device=None if param is None else param.device)
         out = _forward(encoder, x, who)
         check_encoder_output(encoder, x.shape, out)
+        if not torch.isfinite(out).all():
+            raise ContractError(f"{who}: forward on zeros {tuple(x.shape)} returned NaN or "
+                                "inf; the model would train on NaN features")
     finally:
         for m, mode in zip(encoder.modules(), modes):
             m.training = mode

@@ -408,6 +408,9 @@ def inpaint_picture(model: torch.nn.Module, picture: Picture, hole: np.ndarray, 
     fill = predict_multiscale if multiscale else predict
     pred = fill(model, picture.rgb(), hole, batch_size=batch_size, tile=tile,
                 max_pixels=max_pixels)
+    if not np.isfinite(pred[hole]).all():  # a broken model would paint black holes
+        raise ZooError("the model predicted NaN or inf in the hole: its weights are broken "
+                       "(did training diverge?), so nothing was written")
     return composite(picture, pred, hole)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -70,9 +71,10 @@ def dice_pairs(target: Tensor, pred: Tensor) -> Tensor:
 
 
 def _psnr(mse: Tensor) -> Tensor:
-    """PSNR for a data range of 1; mse 0 gives inf."""
-    return torch.where(mse > 0, -10 * torch.log10(mse.clamp(min=1e-30)),
-                       torch.full_like(mse, math.inf))
+    """PSNR for a data range of 1; mse 0 gives inf, and a NaN mse stays NaN (a broken
+    prediction must never score as perfect)."""
+    return torch.where(mse == 0, torch.full_like(mse, math.inf),
+                       -10 * torch.log10(mse.clamp(min=1e-30)))
 
 
 def _gaussian_taps() -> list[float]:
@@ -153,6 +155,8 @@ class MetricAccumulator:
         # per hole-area bin: sums and counts of the hole metrics
         self._bin_sums = torch.zeros(len(AREA_BINS), len(BINNED), dtype=torch.float64)
         self._bin_counts = torch.zeros(len(AREA_BINS), dtype=torch.long)
+        self._images: list[Tensor] = []  # per batch: (B, len(BINNED)) hole metrics per image
+        self._bins: list[Tensor] = []  # per batch: (B,) hole-area bin, -1 without a hole
 
     @torch.no_grad()
     def update(self, target: Tensor, pred: Tensor, mask: Tensor) -> None:
@@ -161,18 +165,24 @@ class MetricAccumulator:
         if target.shape[0] == 0:
             return
         values_by_key = per_image(target, pred, mask)
+        frac = mask.float().mean(dim=(1, 2, 3))  # (B,) hole fraction
+        has_hole = frac > 0
         for key, values in values_by_key.items():
-            ok = ~torch.isnan(values)
+            # Hole metrics skip images without a hole; a NaN from a broken prediction is
+            # kept, so the mean is NaN too (never a score that ranks).
+            ok = has_hole if key in BINNED else torch.ones_like(has_hole)
             self._sums[key] += float(values[ok].double().sum())
             self._counts[key] += int(ok.sum())
-        frac = mask.float().mean(dim=(1, 2, 3))  # (B,) hole fraction
-        ok = (frac > 0).cpu()
+        bins = torch.where(has_hole, area_bin(frac), torch.full_like(frac, -1, dtype=torch.long))
+        self._images.append(torch.stack([values_by_key[k].double().cpu() for k in BINNED], 1))
+        self._bins.append(bins.cpu())
+        ok = has_hole.cpu()
         if ok.any():
-            bins = area_bin(frac).cpu()[ok]
-            vals = torch.stack([values_by_key[k].double().cpu()[ok] for k in BINNED], 1)
-            finite = torch.isfinite(vals).all(1)  # a perfect (inf) PSNR is left out of bins
-            self._bin_sums.index_add_(0, bins[finite], vals[finite])
-            self._bin_counts += torch.bincount(bins[finite], minlength=len(AREA_BINS))
+            vals = self._images[-1][ok]
+            finite = ~torch.isinf(vals).any(1)  # a perfect (inf) PSNR is left out of bins
+            hole_bins = bins.cpu()[ok]
+            self._bin_sums.index_add_(0, hole_bins[finite], vals[finite])
+            self._bin_counts += torch.bincount(hole_bins[finite], minlength=len(AREA_BINS))
         self.n_images += target.shape[0]
         y, p = target.detach(), pred.detach()
         if self._left is not None:
@@ -218,6 +228,18 @@ class MetricAccumulator:
                 out[f"{key}@{name}"] = float(self._bin_sums[i, j]) / n
             out[f"n@{name}"] = n
         return out
+
+
+    def image_scores(self) -> dict[str, np.ndarray]:
+        """The hole metrics of every image so far, in order: ``psnr_hole``, ``ssim_hole``,
+        ``l1_hole`` (float64, NaN for an image without a hole) and ``bin`` (the hole-area
+        bin index into ``AREA_BINS``, -1 without a hole). These are what intervals and
+        paired tests resample (``zoo.stats``)."""
+        vals = (torch.cat(self._images) if self._images
+                else torch.zeros(0, len(BINNED), dtype=torch.float64)).numpy()
+        bins = torch.cat(self._bins).numpy() if self._bins else np.zeros(0, np.int64)
+        return {**{k: vals[:, j].copy() for j, k in enumerate(BINNED)},
+                "bin": bins.astype(np.int8)}
 
 
 def score(target: Tensor, pred: Tensor, mask: Tensor) -> dict[str, float | int]:

@@ -87,17 +87,24 @@ def _autocast(device: torch.device, enabled: bool):
     return contextlib.nullcontext()
 
 
+class NonFiniteOutput(TrainingDiverged):
+    """The model predicted NaN or infinity: a broken model, which must never be scored."""
+
+
 @torch.no_grad()
-def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
-                   batch_size: int = 500, amp: bool = False,
-                   channels_last: bool = False) -> dict[str, float]:
-    """Score ``model`` on uint8 ``images`` (N,3,H,W) with fixed ``masks`` (N,1,H,W)."""
+def score_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
+                batch_size: int = 500, amp: bool = False,
+                channels_last: bool = False) -> Any:
+    """Score ``model`` on uint8 ``images`` (N,3,H,W) with fixed ``masks`` (N,1,H,W); returns
+    the ``MetricAccumulator`` (means by ``compute()``, per-image scores by
+    ``image_scores()``). A prediction with NaN or inf raises ``NonFiniteOutput``."""
     from zoo.metrics import MetricAccumulator
 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     acc = MetricAccumulator()
+    broken = 0
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(device, non_blocking=True).float().div_(255)
         m = masks[i:i + batch_size].to(device, non_blocking=True)
@@ -106,9 +113,22 @@ def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Te
             masked = masked.contiguous(memory_format=torch.channels_last)
         with _autocast(device, amp):
             out = model(masked, m)
+        broken += int((~torch.isfinite(out).flatten(1).all(1)).sum())
         acc.update(x, out.float().clamp_(0, 1), m)
     model.train(was_training)
-    return acc.compute()
+    if broken:
+        raise NonFiniteOutput(f"the model predicted NaN or inf on {broken} of {len(images)} "
+                              "images: its weights are broken (did training diverge? lower "
+                              "the learning rate), so it is not scored")
+    return acc
+
+
+def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
+                   batch_size: int = 500, amp: bool = False,
+                   channels_last: bool = False) -> dict[str, float]:
+    """The means of :func:`score_model`."""
+    return score_model(model, images, masks, batch_size=batch_size, amp=amp,
+                       channels_last=channels_last).compute()
 
 
 def eval_id(config: TrainConfig, n: int) -> str:
@@ -407,13 +427,17 @@ def _final_eval(run: _Run, baselines: tuple[str, ...]) -> dict[str, Any]:
     and the metrics written into the checkpoint."""
     from zoo.baselines import BASELINES
     from zoo.masks import frozen_masks
+    from zoo.scores import write_scores
     from zoo.viz import save_eval_grid
 
     model, test = run.state.eval_model, run.splits.test
     n, _, h, w = test.shape
     masks = frozen_masks(run.config.mask, run.config.mask_args, n, h, w, seed=EVAL_SEED)
+    kept: dict[str, Any] = {}
     result = evaluate_checkpoint_model(model, run.config, test, masks=masks,
-                                       baselines=baselines)
+                                       baselines=baselines, image_scores=kept,
+                                       train_data=run.train_x)
+    write_scores(run.out_dir, kept["scores"])
     result["grid_png"] = str(save_eval_grid(model, test, masks, run.out_dir / "grid.png", n=8,
                                             extra={"telea": BASELINES["telea"]}))
     return result
@@ -459,18 +483,48 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
 
 def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig,
                               test: torch.Tensor, *, masks: torch.Tensor | None = None,
-                              baselines: tuple[str, ...] = ("mean_fill", "telea")
-                              ) -> dict[str, Any]:
+                              baselines: tuple[str, ...] = ("mean_fill", "telea"),
+                              image_scores: dict[str, Any] | None = None,
+                              train_data: torch.Tensor | None = None) -> dict[str, Any]:
     """Test metrics on the frozen mask set, plus the ceiling and classical baselines on the
     same masks, so every number comes with its reference points. ``model=None`` scores
-    only the references."""
+    only the references. A dict given as ``image_scores`` receives the per-image scores
+    (a ``zoo.scores.ImageScores`` under ``"scores"``): the model's as ``"model"``. A model's
+    result also carries its cost (``zoo.cost``) and provenance (``zoo.provenance``;
+    ``train_data`` is fingerprinted there)."""
     from zoo.baselines import evaluate_baselines
     from zoo.masks import frozen_masks
+    from zoo.scores import MODEL, from_accumulators, masks_fingerprint
 
     n, _, h, w = test.shape
     if masks is None:
         masks = frozen_masks(config.mask, config.mask_args, n, h, w, seed=EVAL_SEED)
-    metrics = {} if model is None else evaluate_model(
-        model, test, masks, batch_size=config.eval_batch_size)
-    refs = evaluate_baselines(test, masks, names=tuple(dict.fromkeys((*baselines, "ceiling"))))
-    return {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}
+    per_image: dict[str, Any] = {}
+    metrics = {}
+    if model is not None:
+        acc = score_model(model, test, masks, batch_size=config.eval_batch_size)
+        metrics, per_image[MODEL] = acc.compute(), acc.image_scores()
+    refs = evaluate_baselines(test, masks, names=tuple(dict.fromkeys((*baselines, "ceiling"))),
+                              image_scores=per_image)
+    result = {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}
+    kept = from_accumulators(result["eval_id"], per_image, masks_fingerprint(masks))
+    if model is not None:
+        result.update(_cost_and_provenance(model, config, (h, w), kept.masks_sha256,
+                                           result["eval_id"], train_data))
+    if image_scores is not None:
+        image_scores["scores"] = kept
+    return result
+
+
+def _cost_and_provenance(model: torch.nn.Module, config: TrainConfig, size: tuple[int, int],
+                         masks_sha256: str, eval_set: str, train_data: torch.Tensor | None
+                         ) -> dict[str, Any]:
+    from zoo.checkpoint import plugin_requirements
+    from zoo.cost import model_cost
+    from zoo.provenance import provenance
+
+    device = str(next(model.parameters()).device)
+    return {**model_cost(model, size),
+            "provenance": provenance(train_data=train_data, eval_id=eval_set,
+                                     masks_sha256=masks_sha256, device=device,
+                                     plugins=plugin_requirements(config))}

@@ -78,7 +78,9 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, Any]) -> TrainCo
               load_yaml_config(args.config) if getattr(args, "config", None) else None,
               {k: v for k, v in flags.items() if v is not None},
               parse_sets(getattr(args, "set", None) or [])]
-    core = build_config(*layers, plugins=False)  # where the data lies decides one more layer
+    # Names and options are checked first (a misspelt encoder is reported before the data
+    # is looked for); where the data lies then decides one more layer.
+    core = build_config(*layers)
     data_dir = resolve_data_dir(core.data_dir)
     if not data_dir and core.dataset == "cifar10":
         # remember $ZOO_DATA_DIR in the run's config (and so its checkpoint), so later
@@ -88,16 +90,18 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, Any]) -> TrainCo
 
 
 def env_data_dir() -> str | None:
-    """``$ZOO_DATA_DIR`` as an absolute folder, or None when unset."""
+    """``$ZOO_DATA_DIR`` as an absolute folder (a relative value is pinned to the directory
+    zoo started in), or None when unset."""
     import os
 
     from zoo.data import ENV_DATA_DIR
+    from zoo.data.cifar import env_dir
 
-    value = os.environ.get(ENV_DATA_DIR)
-    if not value:
+    path = env_dir()
+    if path is None:
         return None
-    path = Path(value).expanduser().resolve()
     if not path.is_dir():
-        raise ZooError(f"${ENV_DATA_DIR}={value} is not a folder; point it (or --data DIR) at "
-                       "CIFAR-10 (npz shards or cifar-10-batches-py/)")
+        raise ZooError(f"${ENV_DATA_DIR}={os.environ.get(ENV_DATA_DIR)} is not a folder "
+                       f"({path}); point it (or --data DIR) at CIFAR-10 (npz shards or "
+                       "cifar-10-batches-py/)")
     return str(path)

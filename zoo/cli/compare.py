@@ -22,7 +22,18 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                   "same frozen test holes")
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
-    p.add_argument("--out", required=True, metavar="PNG", help="where to write the grid")
+    p.add_argument("--out", metavar="PNG", help="where to write the grid (needed without "
+                                                "--stats; with it, the grid is drawn only if asked)")
+    p.add_argument("--stats", action="store_true",
+                   help="paired test of two models A B on every frozen test image: mean "
+                        "difference A-B with a 95%% bootstrap interval, Wilcoxon p-value, "
+                        "P(A beats B), per hole-area bin. A or B may be baseline:NAME or "
+                        "MODEL1,MODEL2,... (the seeds of one config)")
+    p.add_argument("--json", action="store_true", help="with --stats: print one JSON object")
+    p.add_argument("--mask", metavar="KIND", help="with --stats: score both on this mask "
+                                                  "kind's frozen set (default: A's own)")
+    p.add_argument("--test-limit", type=int, metavar="N",
+                   help="with --stats: score both on the first N test images")
     p.add_argument("--baselines", default="telea",
                    help="comma-separated classical methods to add (default telea; '' for none)")
     p.add_argument("--n", type=int, default=8, help="test images, one per row (8)")
@@ -56,6 +67,16 @@ def run(args: argparse.Namespace) -> int:
     from zoo.train import resolve_device
     from zoo.viz import predict_batch, render_grid, show_holes
 
+    if args.stats:
+        from zoo.cli._compare_stats import run_stats
+
+        code = run_stats(args)
+        if not args.out:
+            return code
+    elif not args.out:
+        raise ZooError("give --out PNG for the picture grid, or --stats for the paired test")
+    elif args.json or args.mask or args.test_limit:
+        raise ZooError("--json, --mask and --test-limit go with --stats")
     if args.n < 1:
         raise ZooError("--n must be >= 1")
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
@@ -63,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         if b not in BASELINES:
             raise unknown("baseline", b, BASELINES)
     device = resolve_device(args.device)
-    refs = [_resolve(m, args.storage, args.db) for m in args.models]
+    refs = [_resolve(m, args.storage, args.db) for m in args.models
+            if not m.startswith("baseline:")]
     models, configs = [], []
     for _, path in refs:
         model, config, _ = load_model(path, device=device)

@@ -51,6 +51,9 @@ from zoo.leaderboard import (
     Leaderboard,
     resolve_db_path,
 )
+from zoo.leaderboard.intervals import annotate, annotate_references
+from zoo.leaderboard.plot import X_CHOICES, plot_rows
+from zoo.metrics import BINNED
 
 LIST_FORMATS = ("table", "csv", "json", "markdown")
 ACTIONS = ("show", "searches", "rm", "rebuild")
@@ -59,7 +62,7 @@ SHOW_FORMATS = ("table", "json")
 TABLE_METRICS = ("psnr_hole", "ssim_hole", "l1_hole", "dice")
 CSV_TRIAL_COLUMNS = (
     "rank", "search", "trial_id", "status", "encoder", "plugin_version", "dataset", "mask",
-    "seed", "epochs", *REFERENCE_METRICS, "params", "train_time_s", "train_images_per_s",
+    "seed", "epochs", *REFERENCE_METRICS, "params", "gflops", "train_time_s", "train_images_per_s",
     "device", "config_hash", "eval_id", "checkpoint", "grid_png", "curves_png", "error",
     "created_at", "updated_at", "config",
 )
@@ -100,6 +103,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--columns", metavar="A,B",
                    help="extra columns: any metric (e.g. psnr_hole@0-10, val_ssim_hole) or "
                         "config option (e.g. lr, unet.fusion_merge) of the trials")
+    p.add_argument("--plot", metavar="PNG", help="also draw hole PSNR (with its interval) "
+                                                 "against a cost, Pareto front marked")
+    p.add_argument("--x", default="gflops", metavar="COST",
+                   help="the cost for --plot: gflops (default), latency_ms, params, "
+                        "train_time_s")
     p.add_argument("--yes", "-y", action="store_true", help="with rm: do not ask")
     p.set_defaults(func=run)
 
@@ -132,11 +140,15 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
         raise unknown("format", args.format, LIST_FORMATS)
     if args.sort not in SORT_KEYS:
         raise unknown("sort metric", args.sort, SORT_KEYS)
+    if args.plot and args.x not in X_CHOICES:
+        raise unknown("cost for --x", args.x, X_CHOICES)
     extras = _extra_columns(args.columns)
     rows, left_out = _listed_rows(lb, args)
     _check_columns(extras, rows)
+    annotate(lb, rows, args.sort)
     sets = _by_eval_set(rows)
     refs = _references_for(lb, rows, args.dataset, args.mask)
+    annotate_references(lb, refs)
     if args.format == "json":
         _write_json(rows, refs, sets, left_out, args.group)
     elif args.format == "csv":
@@ -148,7 +160,23 @@ def _list(lb: Leaderboard, args: argparse.Namespace) -> int:
         _write_eval_sets(lb, sets, args, extras)
         if args.group and left_out and args.format == "table":
             _say_left_out(left_out)
+    if args.plot:
+        _plot(rows, refs, sets, args)
     return 0
+
+
+def _plot(rows: list[dict], refs: list[dict], sets: list[tuple[str | None, list[dict]]],
+          args: argparse.Namespace) -> None:
+    from zoo.cli._console import err_console
+
+    if len(sets) > 1:
+        raise ZooError(f"--plot draws one eval set, and these rows span {len(sets)} ("
+                       f"{', '.join(str(e) for e, _ in sets)}); narrow them with --search, "
+                       "--mask or --dataset")
+    eval_id = sets[0][0] if sets else None
+    path = plot_rows(rows, [r for r in refs if r.get("eval_id") == eval_id], args.plot,
+                     args.x, title=f"{eval_id}: hole PSNR against {args.x}")
+    err_console.print(f"plot: {path}")
 
 
 def _listed_rows(lb: Leaderboard, args: argparse.Namespace
@@ -187,6 +215,7 @@ def _write_eval_sets(lb: Leaderboard, sets: list[tuple[str | None, list[dict]]],
     scores on different masks are never ranked together."""
     for n, (eval_key, members) in enumerate(sets):
         set_refs = lb.references(eval_id=eval_key) if eval_key else []
+        annotate_references(lb, set_refs)
         header, body, ref_body, status = _cells(members, set_refs, args.sort, args.group, extras)
         label = _eval_label(eval_key)
         if args.format == "markdown":
@@ -335,6 +364,38 @@ def _references_for(lb: Leaderboard, rows: list[dict], dataset: str | None,
     return [ref for e in eval_ids for ref in lb.references(eval_id=e)]
 
 
+CI_HEADER = "95% CI"  # of the ranking hole metric (psnr_hole unless --sort names another)
+VS_HEADER = "vs #1"  # ≈: the paired test cannot tell the row from the first of its set
+
+
+def _ci_metric(sort: str) -> str:
+    return sort if sort in BINNED else "psnr_hole"
+
+
+def _ci(row: dict, sort: str) -> str:
+    metric = _ci_metric(sort)
+    ci = row.get(f"{metric}_ci")
+    if not ci or ci[0] is None:
+        return "-"
+    return f"[{_fmt(metric, ci[0])}, {_fmt(metric, ci[1])}]"
+
+
+def _gflops(row: dict) -> str:
+    value = row.get("gflops")
+    return "-" if not isinstance(value, (int, float)) else f"{value:.3g}"
+
+
+def _latency(row: dict) -> str:
+    """ms per image at batch 64 (batch 1 in the JSON), where the row was scored."""
+    value = (row.get("latency_ms") or {}).get("batch64")
+    return "-" if not isinstance(value, (int, float)) else f"{value:.3g}"
+
+
+def _vs_best(row: dict) -> str:
+    mark = row.get("same_as_best")
+    return "-" if mark is None else "≈" if mark else "<"
+
+
 def _metric_columns(sort: str) -> list[str]:
     cols = list(TABLE_METRICS)
     if sort in METRICS and sort not in cols and sort not in ("params", "train_time_s"):
@@ -350,37 +411,40 @@ def _cells(rows: list[dict], refs: list[dict], sort: str, group: bool, extras: l
     if group:
         settings = [k for k in _varying(rows) if k not in extras]
         header = ["#", "config", "encoder", "loss", *settings, "data", "epochs", "seeds",
-                  *metrics, *extras, "params", "time/s"]
+                  *metrics, CI_HEADER, VS_HEADER, *extras, "params", "GFLOPs", "ms/img",
+                  "time/s"]
         body = [[str(i), r["config_hash"] or "-", r["encoder"] or "-",
                  _cell("loss", _flat(r.get("config")).get("loss")),
                  *(_cell(k, _flat(r.get("config")).get(k)) for k in settings), _data(r),
                  _fmt("epochs", r["epochs"]), f"{r['n']} ({','.join(map(str, r['seeds']))})",
                  *(_mean_std(m, r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics),
-                 *(_cell(k, _value(r, k)) for k in extras),
-                 _fmt("params", r["params_mean"]), _fmt("train_time_s", r["train_time_s_mean"])]
+                 _ci(r, sort), _vs_best(r), *(_cell(k, _value(r, k)) for k in extras),
+                 _fmt("params", r["params_mean"]), _gflops(r), _latency(r),
+                 _fmt("train_time_s", r["train_time_s_mean"])]
                 for i, r in enumerate(rows, 1)]
         pad = 2 + len(settings)
         ref_body = [["", ref["name"], "reference", *([""] * pad), _data(ref), "", "",
-                     *(_fmt(m, ref.get(m)) for m in metrics), *([""] * len(extras)), "", ""]
-                    for ref in refs]
+                     *(_fmt(m, ref.get(m)) for m in metrics), _ci(ref, sort), "",
+                     *([""] * len(extras)), "", "", "", ""] for ref in refs]
         return header, body, ref_body, [None] * len(body)
     settings = [k for k in _varying(rows) if k not in extras]
     # the validation hole PSNR the search ranked by: the only score of a stopped trial
     header = ["#", "trial", "status", "encoder", "loss", *settings, "data", "seed", "epochs",
-              *metrics, "val_psnr_hole", *extras, "params", "time/s", "device"]
+              *metrics, CI_HEADER, VS_HEADER, "val_psnr_hole", *extras, "params", "GFLOPs",
+              "ms/img", "time/s", "device"]
     body = [[str(i), _trial_name(r, rows), r["status"], r["encoder"] or "-",
              _cell("loss", _flat(r.get("config")).get("loss")),
              *(_cell(k, _flat(r.get("config")).get(k)) for k in settings), _data(r),
              _fmt("seed", r["seed"]), _fmt("epochs", r["epochs"]),
-             *(_fmt(m, r[m]) for m in metrics),
+             *(_fmt(m, r[m]) for m in metrics), _ci(r, sort), _vs_best(r),
              _fmt("psnr_hole", (r.get("metrics") or {}).get("val_psnr_hole")),
              *(_cell(k, _value(r, k)) for k in extras),
-             _fmt("params", r["params"]),
+             _fmt("params", r["params"]), _gflops(r), _latency(r),
              _fmt("train_time_s", r["train_time_s"]), r["device"] or "-"]
             for i, r in enumerate(rows, 1)]
     ref_body = [["", ref["name"], "reference", "-", "", *([""] * len(settings)), _data(ref), "",
-                 "", *(_fmt(m, ref.get(m)) for m in metrics), "", *([""] * len(extras)),
-                 "", "", ""] for ref in refs]
+                 "", *(_fmt(m, ref.get(m)) for m in metrics), _ci(ref, sort), "", "",
+                 *([""] * len(extras)), "", "", "", "", ""] for ref in refs]
     return header, body, ref_body, [r["status"] for r in rows]
 
 
@@ -419,8 +483,8 @@ def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[s
     console.print(table)
 
 
-_NUMERIC = ("#", "seed", "epochs", "params", "time/s", "val_psnr_hole", "psnr", "ssim", "l1",
-            "dice", *METRICS)
+_NUMERIC = ("#", "seed", "epochs", "params", "GFLOPs", "ms/img", "time/s", "val_psnr_hole",
+            "psnr", "ssim", "l1", "dice", *METRICS)
 
 
 # columns that say nothing when every row agrees; the table moves them to its caption
@@ -447,8 +511,8 @@ def _fold_constant(header: list[str], body: list[list[str]], ref_body: list[list
 
 _TEXT_COLUMNS = ("trial", "config", "status", "encoder", "data", "device", "loss")
 # what goes first when the terminal is too narrow for every column
-_DROP_ORDER = ("device", "time/s", "params", "seed", "seeds", "data", "epochs", "loss",
-               "dice", "ssim_hole", "l1_hole")
+_DROP_ORDER = ("device", "ms/img", "GFLOPs", "time/s", "params", "seed", "seeds", "data",
+               "epochs", "loss", "dice", "val_psnr_hole", "ssim_hole", "l1_hole")
 
 
 def _width(i: int, body: list[list[str]], ref_body: list[list[str]]) -> int:
@@ -519,6 +583,8 @@ def _write_markdown(header: list[str], body: list[list[str]], ref_body: list[lis
 
 
 def _write_csv(rows: list[dict], group: bool, extras: list[str] = ()) -> None:
+    from zoo.cli._console import printable
+
     if group:
         cols = ["rank", "config_hash", "eval_id", "encoder", "loss", "dataset", "mask", "epochs",
                 "n", "seeds", "trial_ids", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]
@@ -526,13 +592,14 @@ def _write_csv(rows: list[dict], group: bool, extras: list[str] = ()) -> None:
         cols = list(CSV_TRIAL_COLUMNS)
         cols.insert(cols.index("dataset"), "loss")
     cols += [c for c in extras if c not in cols]
-    from zoo.cli._console import printable
-
+    cols += [f"{m}_ci_{end}" for m in BINNED for end in ("lo", "hi")] + ["same_as_best"]
     writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for i, row in enumerate(rows, 1):
         out = {**row, "rank": i, "loss": _flat(row.get("config")).get("loss"),
-               **{c: _value(row, c) for c in extras}}
+               **{c: _value(row, c) for c in extras},
+               **{f"{m}_ci_{end}": (row.get(f"{m}_ci") or [None, None])[k]
+                  for m in BINNED for k, end in enumerate(("lo", "hi"))}}
         for key in ("config", "seeds", "trial_ids"):
             if key in out and out[key] is not None:
                 out[key] = dumps(out[key], sort_keys=True)

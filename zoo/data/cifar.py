@@ -33,11 +33,31 @@ def _expected(where: Path) -> str:
             f"at such a folder, or leave both unset to download CIFAR-10 with torchvision")
 
 
+def _pin(value: str | None) -> tuple[str | None, Path | None]:
+    return value, Path(value).expanduser().resolve() if value else None
+
+
+# $ZOO_DATA_DIR as it was when zoo started, resolved against the working directory of that
+# moment: a relative value (the README's ../shared/data/cifar10) keeps meaning the same
+# folder after a test, a Ray trial or a library caller changes the working directory.
+_ENV_AT_START = _pin(os.environ.get(ENV_DATA_DIR) or None)
+
+
+def env_dir() -> Path | None:
+    """``$ZOO_DATA_DIR`` as an absolute path, a relative value resolved against the working
+    directory zoo started in (unless the variable changed since); None when unset."""
+    value = os.environ.get(ENV_DATA_DIR) or None
+    if value is not None and value == _ENV_AT_START[0]:
+        return _ENV_AT_START[1]
+    return _pin(value)[1]
+
+
 def resolve_dir(data_dir: str | os.PathLike | None) -> Path | None:
-    """``data_dir``, else ``$ZOO_DATA_DIR``, as an absolute path (Ray trials change the cwd,
-    so a relative path must be pinned now); None when neither is set."""
-    raw = data_dir if data_dir not in (None, "") else os.environ.get(ENV_DATA_DIR) or None
-    return Path(raw).expanduser().resolve() if raw is not None else None
+    """``data_dir``, else ``$ZOO_DATA_DIR`` (:func:`env_dir`), as an absolute path (Ray
+    trials change the cwd, so a relative path must be pinned now); None when neither is set."""
+    if data_dir not in (None, ""):
+        return Path(data_dir).expanduser().resolve()
+    return env_dir()
 
 
 def _to_tensor(x: np.ndarray) -> torch.Tensor:

@@ -30,6 +30,7 @@ from typing import Any
 
 from zoo._json import to_jsonable
 from zoo.errors import ZooError, did_you_mean, unknown
+from zoo.leaderboard.scores import SCHEMA as _SCORES_SCHEMA, delete_search_scores
 
 SCHEMA_VERSION = 1
 # stopped: pruned early by the scheduler; interrupted: the search was stopped (Ctrl-C) while
@@ -53,6 +54,8 @@ METRICS: dict[str, bool] = {
 }
 # sort key -> default descending; newest first for created_at
 SORT_KEYS: dict[str, bool] = {**METRICS, "epochs": True, "created_at": True}
+# what a row says about cost and origin (kept in its metrics JSON; see zoo.cost, zoo.provenance)
+COST_KEYS = ("gflops", "latency_ms", "latency_device", "provenance")
 # the metrics a reference row (baseline / ceiling) carries
 REFERENCE_METRICS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1")
 
@@ -84,6 +87,7 @@ CREATE TABLE IF NOT EXISTS refs (
     {", ".join(f"{c} {t}" for c, t in REFERENCE_COLUMNS.items())},
     PRIMARY KEY (eval_id, name)
 );
+{_SCORES_SCHEMA}
 """
 
 
@@ -348,6 +352,7 @@ class Leaderboard:
         """Delete every row of ``search``; returns how many (references stay: other searches
         may share them)."""
         with self._connect(write=True) as conn:
+            delete_search_scores(conn, search)
             return conn.execute("DELETE FROM trials WHERE search = ?", (search,)).rowcount
 
     def record_references(self, eval_id: str, dataset: str, mask: str,
@@ -538,6 +543,9 @@ def _summarize(members: list[dict]) -> dict:
         "epochs": first["epochs"], "n": len(members),
         "seeds": sorted(m["seed"] for m in members if m["seed"] is not None),
         "trial_ids": [m["trial_id"] for m in members],
+        "members": [[m["search"], m["trial_id"]] for m in members],
+        # cost and provenance: the same config costs the same; the newest seed's record
+        **{k: (members[-1].get("metrics") or {}).get(k) for k in COST_KEYS},
         "searches": sorted({m["search"] for m in members}),
         "config": first["config"],
     }

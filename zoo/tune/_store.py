@@ -211,6 +211,20 @@ def searches_in(storage: Path) -> list[Path]:
     return sorted(p for p in storage.iterdir() if (p / SEARCH_FILE).is_file())
 
 
+def record_folder_scores(board: Any, search: str, name: str, checkpoint_dir: str | None
+                         ) -> None:
+    """Copy a trial's per-image scores (its checkpoint's ``scores.safetensors``) into the
+    leaderboard, with its references'. Nothing happens for a remote or score-less folder."""
+    from zoo.leaderboard.scores import record_scores
+    from zoo.scores import read_scores
+
+    if not checkpoint_dir or "://" in checkpoint_dir:
+        return
+    scores = read_scores(checkpoint_dir)
+    if scores is not None:
+        record_scores(board, search, name, scores)
+
+
 def rebuild(storage: Path, board: Any, search: str | None = None,
             checkpoint_name: str = "checkpoint.pt") -> dict[str, int]:
     """Refill ``board`` with every trial Tune stored under ``storage`` (or of ``search``).
@@ -248,6 +262,8 @@ def rebuild(storage: Path, board: Any, search: str | None = None,
                                   checkpoint_name)
             tune_id = state.get("trial_id") or (last or {}).get("trial_id") or folder
             name = trial_name(spec.name, tune_id) if state or last else folder
+            if status == "completed" and ckpts:  # scores come back for kept rows too
+                record_folder_scores(board, spec.name, name, str(ckpts[-1]))
             if name in done:
                 continue
             board.record_trial(spec.name, name, status, result, config, error=error)

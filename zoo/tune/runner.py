@@ -137,6 +137,10 @@ class LeaderboardWriter(Callback):
         # (the row's baselines and eval_id also record the reference rows)
         self.board.record_trial(self.spec.name, self.name(trial), status, result,
                                 result["config"], error=error)
+        if status == "completed":
+            from zoo.tune._store import record_folder_scores
+
+            record_folder_scores(self.board, self.spec.name, self.name(trial), saved)
 
     def _safely(self, write: Any, trial: Any) -> None:
         # An exception in a Tune callback aborts the whole search: a leaderboard that is
@@ -232,8 +236,10 @@ def pin_data_dir(spec: Any) -> None:
         return
     if spec.base.get("dataset", "cifar10") != "cifar10" or not os.environ.get(ENV_DATA_DIR):
         return
-    path = Path(os.environ[ENV_DATA_DIR]).expanduser().resolve()
-    if not path.is_dir():
+    from zoo.data.cifar import env_dir
+
+    path = env_dir()  # a relative value is pinned to the directory zoo started in
+    if path is None or not path.is_dir():
         raise ZooError(f"${ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]} is not a folder; point it "
                        "(or --data DIR) at CIFAR-10 (npz shards or cifar-10-batches-py/)")
     spec.base["data_dir"] = str(path)

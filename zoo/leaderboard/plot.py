@@ -1,0 +1,85 @@
+"""`zoo leaderboard --plot`: hole PSNR with its interval against a cost, Pareto front marked.
+
+A config on the front is one no other row beats on both quality and cost; Telea's score on
+the same masks is drawn as a line, so the picture says at a glance what each step of cost
+buys over the classical method.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError, unknown
+
+X_CHOICES = ("gflops", "latency_ms", "params", "train_time_s")
+X_LABELS = {"gflops": "GFLOPs per image", "latency_ms": "inference ms per image (batch 64)",
+            "params": "parameters", "train_time_s": "training time (s)"}
+
+
+def cost_of(row: dict, x: str) -> float | None:
+    """The row's cost ``x`` (group rows use their mean), or None when not recorded."""
+    if x == "latency_ms":
+        value = (row.get("latency_ms") or {}).get("batch64")
+    else:
+        value = row.get(x, row.get(f"{x}_mean"))
+        value = row.get(f"{x}_mean") if value is None else value
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: lower-or-equal cost and higher score."""
+    front = []
+    for i, (cost, score) in enumerate(points):
+        if not any((c <= cost and s > score) or (c < cost and s >= score)
+                   for j, (c, s) in enumerate(points) if j != i):
+            front.append(i)
+    return front
+
+
+def plot_rows(rows: list[dict], refs: list[dict], path: str | os.PathLike, x: str = "gflops",
+              title: str = "") -> Path:
+    """Write the PNG; rows need ``psnr_hole`` (or ``psnr_hole_mean``) and the cost ``x``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from zoo._atomic import write_with
+
+    if x not in X_CHOICES:
+        raise unknown("cost for --x", x, X_CHOICES)
+    pts, labels, cis = [], [], []
+    for r in rows:
+        score = r.get("psnr_hole", r.get("psnr_hole_mean"))
+        cost = cost_of(r, x)
+        if isinstance(score, (int, float)) and math.isfinite(score) and cost is not None:
+            pts.append((cost, float(score)))
+            labels.append(r.get("trial_id") or r.get("config_hash") or "?")
+            cis.append(r.get("psnr_hole_ci"))
+    if not pts:
+        raise ZooError(f"no row has both psnr_hole and {x}; rows scored by an older zoo have "
+                       "no cost: score them again with `zoo eval`, or choose another --x")
+    fig = Figure(figsize=(7, 4.5), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for (cost, score), ci in zip(pts, cis):
+        err = None if not ci or ci[0] is None else [[score - ci[0]], [ci[1] - score]]
+        ax.errorbar([cost], [score], yerr=err, fmt="o", color="tab:blue", capsize=3)
+    front = sorted(pareto(pts), key=lambda i: pts[i][0])
+    ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "-", color="tab:red",
+            label="Pareto front", zorder=0)
+    for (cost, score), label in zip(pts, labels):
+        ax.annotate(label, (cost, score), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for ref in refs:
+        if ref.get("name") == "telea" and isinstance(ref.get("psnr_hole"), (int, float)):
+            ax.axhline(ref["psnr_hole"], color="tab:gray", linestyle="--",
+                       label=f"Telea {ref['psnr_hole']:.2f} dB")
+    ax.set_xlabel(X_LABELS[x])
+    ax.set_ylabel("hole PSNR (dB), 95% interval")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
