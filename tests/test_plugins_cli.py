@@ -29,7 +29,7 @@ def test_json_lists_builtins_and_the_example(plugin_env: PluginEnv, capsys) -> N
     plugin_env.add_example()
     code, data = _json(capsys)
     assert code == 0
-    assert set(data) == {"encoders", "masks", "losses", "broken"}
+    assert set(data) == {"encoders", "masks", "losses", "broken", "warnings"}
     encoders = {e["name"]: e for e in data["encoders"]}
     assert {"none", "convmixer", "timm", "myencoder"} <= set(encoders)
     assert {"paper"} <= {m["name"] for m in data["masks"]}

@@ -25,7 +25,6 @@ import numpy as np
 from zoo.errors import ZooError
 
 _GRAY16 = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-MASK_THRESHOLD = 127
 
 
 def _picture_from_pil(im: Any) -> Any:
@@ -65,28 +64,26 @@ def to_picture(image: Any) -> Any:
 
 
 def to_hole(mask: Any, size: tuple[int, int]) -> np.ndarray:
-    """The hole (H, W) bool of a mask: a PIL image (white > 127 = hole, as mask files) or an
-    array: bool (True = hole), integers (0/1, or 0..255 with > 127 = hole; uint16 scaled),
-    floats (> 0.5). ``size`` is the image's (height, width)."""
+    """The hole (H, W) bool of a mask, by the rule of mask files (``zoo.inpaint.mask_hole``):
+    a PIL image or an integer array of only 0s and 1s marks the hole with 1, any other with
+    values above 127 (uint16 and 16-bit images scaled); bool arrays: True = hole; floats:
+    > 0.5. A colour array counts a pixel's brightest channel. ``size`` is the image's
+    (height, width); a mask with no hole pixel is an error (nothing to inpaint)."""
     from PIL import Image
 
+    from zoo.inpaint import mask_hole
+
     if isinstance(mask, Image.Image):
-        if mask.mode in _GRAY16:
-            hole = np.asarray(mask).astype(np.int64) > MASK_THRESHOLD * 257
-        else:
-            hole = np.asarray(mask.convert("L")) > MASK_THRESHOLD
+        hole = (mask_hole(np.asarray(mask), 65535) if mask.mode in _GRAY16
+                else mask_hole(np.asarray(mask.convert("L"))))
     elif isinstance(mask, np.ndarray):
-        m = mask
-        if m.ndim == 3:
-            m = m.max(axis=2)
+        m = mask.max(axis=2) if mask.ndim == 3 else mask
         if m.ndim != 2:
             raise ZooError(f"mask array of shape {mask.shape}; expected (H, W) or (H, W, C)")
         if m.dtype == bool:
             hole = m
-        elif m.dtype == np.uint16:
-            hole = m.astype(np.int64) > MASK_THRESHOLD * 257
         elif np.issubdtype(m.dtype, np.integer):
-            hole = (m == 1) if m.size and m.max() <= 1 else m > MASK_THRESHOLD
+            hole = mask_hole(m, 65535 if m.dtype == np.uint16 else 255)
         elif np.issubdtype(m.dtype, np.floating):
             hole = m > 0.5
         else:
@@ -96,6 +93,9 @@ def to_hole(mask: Any, size: tuple[int, int]) -> np.ndarray:
     if hole.shape != tuple(size):
         raise ZooError(f"mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
                        f"{size[1]}x{size[0]}; a mask must have its image's size")
+    if not hole.any():
+        raise ZooError("the mask marks no hole pixel, so there is nothing to inpaint; a hole "
+                       "is white (> 127), or 1 in a mask of only 0s and 1s, or True")
     return np.ascontiguousarray(hole)
 
 
@@ -156,6 +156,6 @@ def load(ref: str | os.PathLike, *, device: str = "auto", storage: str | None = 
     from zoo.refs import resolve_model
     from zoo.train import resolve_device
 
-    folder = resolve_model(ref, storage=storage, db=db)
+    folder = resolve_model(ref, storage=storage, db=db, caller="python")
     net, config, payload = load_model(folder, device=resolve_device(device))
     return Inpainter(net, config, payload, folder)

@@ -443,12 +443,13 @@ def read_checkpoint(path: str | Path, *, state: bool = True) -> dict[str, Any]:
 def check_plugins(config: TrainConfig, requires: dict[str, Any], where: Any) -> None:
     """A ZooError naming the package to install when the model's encoder is not registered
     (missing, broken, or left out by ZOO_PLUGINS)."""
-    from zoo.registry import ENV_ALLOW, get_registry
+    from zoo.registry import ENV_ALLOW, get_registry, install_advice
 
     reg = get_registry()
-    if config.encoder in reg.encoders:
-        return
     req = requires.get("encoder") if isinstance(requires.get("encoder"), dict) else {}
+    if config.encoder in reg.encoders:  # served, but by the package the model names?
+        reg.check_source("encoder", config.encoder, req, where)
+        return
     package, version, plugin = req.get("package"), req.get("version"), req.get("plugin")
     allowed = os.environ.get(ENV_ALLOW, "").strip()
     if allowed and plugin and plugin not in {a.strip() for a in allowed.split(",")}:
@@ -460,13 +461,9 @@ def check_plugins(config: TrainConfig, requires: dict[str, Any], where: Any) -> 
         raise ZooError(f"model {where} needs the encoder '{config.encoder}' of plugin "
                        f"'{broken[0].plugin}', which failed to load ({broken[0].error}); "
                        "see `zoo plugins`")
-    pin = f"{package}=={version}" if package and version and version not in ("?", "local") \
-        else package
-    how = f"pip install '{pin}'" if package and package != "?" else \
-        "install the plugin that provides it (`zoo plugins` lists those installed)"
-    raise ZooError(f"model {where} needs the fusion encoder '{config.encoder}'"
-                   f"{f' from package {package} {version}' if package else ''}, which is not "
-                   f"installed; {how}")
+    source, how = install_advice(package, version)
+    raise ZooError(f"model {where} needs the fusion encoder '{config.encoder}'{source}, which "
+                   f"is not installed; {how}")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, TrainConfig,

@@ -7,7 +7,9 @@ Masks are matched to images by file stem, following LaMa and IOPaint:
 - the same file name (or the same stem with any image extension) in a mask folder (IOPaint);
 - one mask file for every image, or masks generated with a registered kind (seeded).
 
-White (> 127) marks the hole. Images keep their size and, where a PNG can hold it, their
+White (> 127) marks the hole, or 1 in a mask of only 0s and 1s (``mask_hole``, the rule
+``zoo.load(...).inpaint`` applies to arrays too); an image whose mask marks no pixel is
+skipped. Images keep their size and, where a PNG can hold it, their
 mode: RGB stays RGB, RGBA keeps its alpha, L and 16-bit grayscale stay grayscale (the
 prediction's luminance fills the hole). Known pixels are copied from the input bit for bit.
 Each image is padded (reflect) to the nearest size the model takes, or cut into
@@ -51,6 +53,7 @@ class Job:
     mask: Path | None
     out: Path
     size: tuple[int, int]  # (width, height) after EXIF rotation
+    has_hole: bool = True  # False: its mask file marks no pixel; skipped
 
 
 @dataclass
@@ -136,9 +139,18 @@ def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
     if size is not None and im.size != tuple(size):
         raise ZooError(f"mask {path} is {im.size[0]}x{im.size[1]} but its image is "
                        f"{size[0]}x{size[1]}; a mask must have its image's size")
-    if im.mode in _GRAY16:  # 16-bit masks: the same threshold, scaled
-        return np.asarray(im).astype(np.int64) > MASK_THRESHOLD * 257
-    return np.asarray(im.convert("L")) > MASK_THRESHOLD
+    if im.mode in _GRAY16:  # 16-bit masks: the same rule, scaled
+        return mask_hole(np.asarray(im), 65535)
+    return mask_hole(np.asarray(im.convert("L")))
+
+
+def mask_hole(values: np.ndarray, max_value: int = 255) -> np.ndarray:
+    """The one mask rule, for files and arrays alike: a mask of only 0s and 1s marks the
+    hole with 1; any other marks it with values above 127 (of 255; 16-bit scaled)."""
+    values = np.asarray(values)
+    if values.size and values.min() >= 0 and values.max() <= 1:
+        return values == 1
+    return values.astype(np.int64) > MASK_THRESHOLD * (max_value // 255)
 
 
 def generated_mask(kind: str, args: dict[str, Any] | None, h: int, w: int, name: str,
@@ -247,9 +259,13 @@ def plan(image: str | Path, out_dir: str | Path, mask: str | Path | None = None,
         outputs[out.resolve()] = img
         size = _open(img, "image").size
         m = None if generate else one_mask or find_mask(img, mask_dir, cache)
-        if m is not None:
-            read_mask(m, size)  # validates readability and size now, before any output
-        jobs.append(Job(img, m, out, size))
+        # validates readability and size now, before any output
+        has_hole = m is None or bool(read_mask(m, size).any())
+        jobs.append(Job(img, m, out, size, has_hole))
+    if jobs and not any(j.has_hole for j in jobs):
+        masks = ", ".join(sorted({str(j.mask) for j in jobs})[:3])
+        raise ZooError(f"mask {masks} marks no hole pixel, so there is nothing to inpaint; a "
+                       "hole is white (> 127), or 1 in a mask of only 0s and 1s")
     inputs = {p.resolve() for j in jobs for p in (j.image, j.mask) if p is not None}
     for j in jobs:
         if j.out.resolve() in inputs:
@@ -413,13 +429,14 @@ def inpaint_files(model: torch.nn.Module, jobs: Sequence[Job], *, mask_kind: str
                   mask_args: dict[str, Any] | None = None, seed: int = GENERATED_SEED,
                   batch_size: int = 4, tile: int = DEFAULT_TILE,
                   on_image: Callable[[Job, Path], None] | None = None) -> list[Path]:
-    """Inpaint each job (from ``plan``) and write ``job.out`` as a PNG, atomically."""
+    """Inpaint each job (from ``plan``) with a hole and write ``job.out`` as a PNG,
+    atomically."""
     from zoo.viz import save_png_atomic
 
     if mask_kind is not None:  # an unknown kind or bad args fail before the first image
         generated_mask(mask_kind, mask_args, 8, 8, "check", seed)
     written = []
-    for job in jobs:
+    for job in (j for j in jobs if j.has_hole):  # ``plan`` found no hole in the others
         picture = read_image(job.image)
         hole = job_hole(job, mask_kind, mask_args, seed)
         result = inpaint_picture(model, picture, hole, batch_size=batch_size, tile=tile)

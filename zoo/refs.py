@@ -25,9 +25,24 @@ def _looks_like_path(text: str) -> bool:
             or Path(text).suffix.lower() in (".safetensors", ".json", ".pt", ".pth", ".ckpt"))
 
 
+# how to name the leaderboard for trial ids, on the command line and in Python
+LOOKUP_HINT = {"cli": "pass --storage DIR or --db PATH for trial ids",
+               "python": "pass storage=DIR or db=PATH (zoo.load(ref, storage=..., db=...)) "
+                         "for trial ids"}
+# what a newcomer reads for an encoder's name ("none" is no encoder, not no model)
+MODEL_TITLES = {"none": "vanilla U-Net", "convmixer": "ConvMixer-fused U-Net"}
+
+
+def model_title(encoder: str) -> str:
+    """A readable name for a model with fusion encoder ``encoder``: "vanilla U-Net" for
+    ``none``, "ConvMixer-fused U-Net", "<name>-fused U-Net" for the others."""
+    return MODEL_TITLES.get(encoder, f"{encoder}-fused U-Net")
+
+
 def resolve_model(ref: str | os.PathLike, *, storage: str | os.PathLike | None = None,
-                  db: str | os.PathLike | None = None) -> Path:
-    """The local model folder ``ref`` names (see the module doc); ZooError otherwise."""
+                  db: str | os.PathLike | None = None, caller: str = "cli") -> Path:
+    """The local model folder ``ref`` names (see the module doc); ZooError otherwise.
+    ``caller`` ("cli" or "python") picks how errors name the leaderboard options."""
     from zoo import hub
     from zoo.checkpoint import model_dir
 
@@ -40,7 +55,7 @@ def resolve_model(ref: str | os.PathLike, *, storage: str | os.PathLike | None =
     if path.exists() or _looks_like_path(text):
         return model_dir(path)
     try:
-        return resolve_trial(text, storage=storage, db=db)
+        return resolve_trial(text, storage=storage, db=db, caller=caller)
     except ZooError as exc:
         if str(exc).startswith(f"'{text}' is not a model folder"):
             raise
@@ -49,7 +64,7 @@ def resolve_model(ref: str | os.PathLike, *, storage: str | os.PathLike | None =
 
 
 def resolve_trial(trial: str, *, storage: str | os.PathLike | None = None,
-                  db: str | os.PathLike | None = None) -> Path:
+                  db: str | os.PathLike | None = None, caller: str = "cli") -> Path:
     """The model folder a leaderboard trial recorded (its path may be relative to the
     leaderboard's folder, so a copied results folder keeps working)."""
     from zoo.checkpoint import model_dir
@@ -59,7 +74,7 @@ def resolve_trial(trial: str, *, storage: str | os.PathLike | None = None,
     if not path.exists():
         raise ZooError(f"'{trial}' is not a model folder, a file or a Hub id (hf-hub:org/name), "
                        f"and there is no leaderboard at {path} to look it up as a trial id; "
-                       "pass --storage DIR or --db PATH for trial ids")
+                       f"{LOOKUP_HINT[caller]}")
     row = Leaderboard(path, create=False).get(str(trial))
     recorded = row.get("checkpoint")
     if not recorded:
@@ -84,3 +99,12 @@ def label(ref: str | os.PathLike, folder: Path) -> str:
     if path.exists():
         return folder.name or text
     return text
+
+
+def described(ref: str | os.PathLike, folder: Path, trial: bool = False) -> str:
+    """Where a model came from, for messages: "trial quick-1", "hf-hub:org/name" or its
+    folder."""
+    text = os.fspath(ref)
+    if trial or not (text.startswith("hf-hub:") or Path(text).expanduser().exists()):
+        return f"trial {text}"
+    return text if text.startswith("hf-hub:") else str(folder)

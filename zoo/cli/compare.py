@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     x = test[:args.n].float() / 255
     masked = x * (1 - masks)
 
-    labels = _unique([label for label, _ in refs])
+    labels = _labels([label for label, _ in refs], configs)
     outputs = [(label, predict_batch(model, masked, masks)) for label, model in zip(labels, models)]
     outputs += [(b, BASELINES[b](masked, masks).float().cpu()) for b in baselines]
     table = Table(title=f"{len(x)} {config.dataset} test images, {config.mask} holes "
@@ -121,6 +121,13 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"grid: {path}")
     return 0
+
+
+def _labels(names: list[str], configs: list) -> list[str]:
+    """Encoder and name ("vanilla quick-1", "convmixer quick-2"): a bare trial id says
+    little; made distinct by ``_unique``."""
+    return _unique([f"{'vanilla' if c.encoder == 'none' else c.encoder} {name}"
+                    for name, c in zip(names, configs)])
 
 
 def _unique(labels: list[str]) -> list[str]:

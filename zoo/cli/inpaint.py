@@ -20,7 +20,8 @@ from zoo.errors import ZooError
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="inpaint image files with a trained model",
-                       description="Inpaint image files. Masks: white (>127) = hole; matched "
+                       description="Inpaint image files. Masks: white (>127) = hole, or 1 in a "
+                                   "mask of only 0s and 1s; matched "
                                    "by stem (photo.png + photo_mask.png, or the same name in "
                                    "a --mask folder), one --mask FILE for all, or generated.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     from zoo.api import load
     from zoo.cli._common import parse_sets
-    from zoo.cli._console import console, err_console
+    from zoo.cli._console import console, err_console, escape
+    from zoo.refs import described, model_title
     from zoo.inpaint import inpaint_files, plan, resolve_checkpoint
 
     if args.batch_size < 1 or args.tile < 8:
@@ -76,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
         written = inpaint_files(model, jobs, mask_kind=args.mask_kind, mask_args=mask_args,
                                 seed=args.seed, batch_size=args.batch_size, tile=args.tile,
                                 on_image=on_image)
-    console.print(f"inpainted {len(written)} image(s) with {config.encoder} "
-                  f"({path}) -> {args.out}")
+    skipped = [j for j in jobs if not j.has_hole]
+    if skipped:
+        names = ", ".join(escape(j.image.name) for j in skipped[:5])
+        console.print(f"skipped {len(skipped)} image(s) whose mask marks no hole pixel: "
+                      f"{names}{', ...' if len(skipped) > 5 else ''} (a hole is white, > 127, "
+                      "or 1 in a mask of only 0s and 1s)", style="yellow", highlight=False)
+    source = described(args.model or args.trial, path, trial=args.trial is not None)
+    console.print(f"inpainted {len(written)} image(s) with the {model_title(config.encoder)} "
+                  f"({escape(source)}) -> {escape(args.out)}", highlight=False)
     return 0

@@ -475,11 +475,11 @@ def _print_table(header: list[str], body: list[list[str]], ref_body: list[list[s
                          name not in _NUMERIC and not name.startswith(_NUMERIC) else "right",
                          style="bold" if name == sort else None, width=width, no_wrap=True)
     for row, cells in zip(status_of, body):
-        table.add_row(*map(escape, cells), style="red" if row == "failed" else None)
+        table.add_row(*map(_shown, cells), style="red" if row == "failed" else None)
     if ref_body:
         table.add_section()
         for cells in ref_body:
-            table.add_row(*map(escape, cells), style="dim")
+            table.add_row(*map(_shown, cells), style="dim")
     console.print(table)
 
 
@@ -555,14 +555,26 @@ def _fit(header: list[str], body: list[list[str]], ref_body: list[list[str]], wi
             hidden)
 
 
+def _shown(text: str) -> str:
+    """A table cell from the leaderboard's text: one line, markup and control characters
+    escaped (an error message or name never styles, clears or retitles the terminal)."""
+    from zoo.cli._console import escape, printable
+
+    return escape(printable(text, one_line=True))
+
+
 def _write_markdown(header: list[str], body: list[list[str]], ref_body: list[list[str]],
                     label: str | None = None, index: int = 0) -> None:
+    from zoo.cli._console import printable
+
     def table(head: list[str], rows: list[list[str]]) -> str:
+        head = [printable(h, one_line=True).replace("|", "\\|") for h in head]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        lines += ["| " + " | ".join(printable(c, one_line=True).replace("|", "\\|")
+                                    for c in row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
 
-    out = ("\n" if index else "") + (f"**{label}**\n\n" if label else "") + table(header, body)
+    out = ("\n" if index else "") + (f"**{printable(label, one_line=True)}**\n\n" if label else "") + table(header, body)
     if ref_body:
         # the reference table reuses the trial header but names the method in column 2
         ref_head = [h if i != 1 else "reference" for i, h in enumerate(header)]
@@ -571,6 +583,8 @@ def _write_markdown(header: list[str], body: list[list[str]], ref_body: list[lis
 
 
 def _write_csv(rows: list[dict], group: bool, extras: list[str] = ()) -> None:
+    from zoo.cli._console import printable
+
     if group:
         cols = ["rank", "config_hash", "eval_id", "encoder", "loss", "dataset", "mask", "epochs",
                 "n", "seeds", "trial_ids", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]
@@ -589,7 +603,8 @@ def _write_csv(rows: list[dict], group: bool, extras: list[str] = ()) -> None:
         for key in ("config", "seeds", "trial_ids"):
             if key in out and out[key] is not None:
                 out[key] = dumps(out[key], sort_keys=True)
-        writer.writerow(out)
+        # a spreadsheet's fields hold any text, but a terminal that shows them must not run it
+        writer.writerow({k: printable(v) if isinstance(v, str) else v for k, v in out.items()})
 
 
 # -- one trial ---------------------------------------------------------------------------
@@ -681,38 +696,47 @@ def _show(lb: Leaderboard, args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    from zoo.cli._console import console
-
-    from zoo.cli._console import escape
+    from zoo.cli._console import console, escape
 
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold", no_wrap=True)
-    info.add_column(overflow="fold")  # paths are shown whole (folded), never cut with "…"
+    info.add_column(overflow="fold")
     for key in ("search", "trial_id", "status", "encoder", "plugin_version", "dataset", "mask",
                 "seed", "epochs", "config_hash", "eval_id", "device", "params", "train_time_s",
-                "train_images_per_s", "checkpoint", "grid_png", "curves_png", "error",
-                "created_at", "updated_at"):
+                "train_images_per_s", "error", "created_at", "updated_at"):
         if row.get(key) is not None:
             info.add_row(key, escape(_fmt(key, row[key]) if key in METRICS else str(row[key])))
-    data_dir = (row.get("config") or {}).get("data_dir")
-    if data_dir:
-        info.add_row("data_dir", escape(data_dir))
     extra = {k: v for k, v in (row.get("metrics") or {}).items()
              if k not in REFERENCE_METRICS and "@" in k}
     for key, value in sorted(extra.items()):  # e.g. psnr_hole@0-10: per hole-area bin
         info.add_row(escape(key), _cell(key, value))
     console.print(info)
+    _print_paths(row)
     scores = Table(title="metrics" + (" beside the references on the same masks" if refs else ""))
     scores.add_column("metric")
     scores.add_column("this trial", justify="right", style="bold")
     for ref in refs:
-        scores.add_column(ref["name"], justify="right", style="dim")
+        scores.add_column(escape(ref["name"]), justify="right", style="dim")
     for m in REFERENCE_METRICS:
         scores.add_row(m, _fmt(m, row.get(m)), *(_fmt(m, ref.get(m)) for ref in refs))
     console.print(scores)
     console.print("config:", style="bold")
     console.print_json(dumps(row.get("config") or {}, sort_keys=True))
     return 0
+
+
+def _print_paths(row: dict) -> None:
+    """A trial's paths, one per line and never wrapped by zoo (a narrow terminal folds the
+    line, but a copied path is whole)."""
+    from zoo.cli._console import console, escape
+
+    paths = [(k, row.get(k)) for k in ("checkpoint", "grid_png", "curves_png")]
+    paths.append(("data_dir", (row.get("config") or {}).get("data_dir")))
+    width = max(len(k) for k, _ in paths)
+    for key, path in paths:
+        if path:
+            console.print(f"[bold]{key:<{width}}[/]  {escape(path)}", soft_wrap=True,
+                          highlight=False)
 
 
 # -- formatting ----------------------------------------------------------------------------

@@ -9,13 +9,14 @@ and its last line says why.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import time
 from typing import Any
 
 from zoo._json import dumps
 from zoo.registry import Registered, Registry, get_registry
-
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -122,6 +123,7 @@ def describe(registry: Registry, verbose: bool = False) -> dict[str, Any]:
         "masks": [_entry(registry.masks[n]) for n in sorted(registry.masks)],
         "losses": [_entry(registry.losses[n]) for n in sorted(registry.losses)],
         "broken": broken,
+        "warnings": list(registry.warnings),
     }
 
 
@@ -192,8 +194,11 @@ def _timed(kind: str, name: str, item: Registered, verbose: bool, fn: Any) -> di
                               "package": f"{item.package} {item.version}", "ok": True,
                               "error": None}
     try:
-        fn()
-    except Exception as exc:  # report it and go on: --check is a survey, not a test run
+        with contextlib.redirect_stdout(io.StringIO()):  # a printing plugin keeps --json JSON
+            fn()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # report it and go on: --check is a survey, not a test run
         from zoo.errors import ZooError
 
         text = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
@@ -211,9 +216,16 @@ def _fmt(value: Any) -> str:
 
 
 def _esc(text: Any) -> str:
-    from rich.markup import escape
+    from zoo.cli._console import escape, printable
 
-    return escape(str(text))  # plugin text may hold "[...]", which rich would eat as markup
+    # plugin text may hold "[...]", which rich would eat as markup, and control characters
+    return escape(printable(text, one_line=True))
+
+
+def _esc_block(text: Any) -> str:
+    from zoo.cli._console import escape
+
+    return escape(text)  # a traceback keeps its lines
 
 
 def _print_tables(report: dict[str, Any], verbose: bool) -> None:
@@ -245,11 +257,13 @@ def _print_tables(report: dict[str, Any], verbose: bool) -> None:
         console.print(table)
         for b in report["broken"] if verbose else []:
             if b.get("detail"):
-                console.print(f"[red]{_esc(b['plugin'])}:[/]\n{_esc(b['detail'])}",
+                console.print(f"[red]{_esc(b['plugin'])}:[/]\n{_esc_block(b['detail'])}",
                               highlight=False)
         if not verbose:
             console.print("[dim]zoo -v plugins shows the tracebacks; ZOO_PLUGINS=a,b loads "
                           "only the named plugins[/]")
+    for warning in report["warnings"]:
+        console.print(f"[yellow]warning: {_esc(warning)}[/]", highlight=False)
     if "check" in report:
         table = Table(title="Check", title_justify="left")
         for col in ("kind", "name", "result", "seconds"):
@@ -260,7 +274,7 @@ def _print_tables(report: dict[str, Any], verbose: bool) -> None:
         console.print(table)
         for c in report["check"] if verbose else []:
             if c.get("detail"):
-                console.print(f"[red]{c['kind']} {_esc(c['name'])}:[/]\n{_esc(c['detail'])}",
+                console.print(f"[red]{c['kind']} {_esc(c['name'])}:[/]\n{_esc_block(c['detail'])}",
                               highlight=False)
         summary = report["summary"]
         console.print(("[green]" if summary["ok"] else "[bold red]") + _esc(summary["line"])
