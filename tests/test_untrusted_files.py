@@ -1,0 +1,141 @@
+"""Files zoo reads from others (model folders, configs, images, YAML): refused with one line,
+before they can hang zoo, fill its memory or run for minutes."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from zoo.checkpoint import load_model, save_checkpoint
+from zoo.cli import main
+from zoo.config import TrainConfig
+from zoo.errors import ZooError
+from zoo.model import build_model
+
+TINY = dict(dataset="synthetic", epochs=1, encoder="convmixer",
+            encoder_args={"width": 8, "depth": 1}, unet={"widths": [8, 16, 32]},
+            device="cpu", threads=1, mask="square")
+
+
+def _flat(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """An untrained tiny model folder (no training: only its files matter here)."""
+    cfg = TrainConfig(**TINY)
+    out = tmp_path / "model"
+    save_checkpoint(out, {"config": cfg, "model": build_model(cfg).state_dict()})
+    return out
+
+
+def test_model_json_only_from_small_regular_files(folder, tmp_path) -> None:
+    meta = folder / "zoo.json"
+    saved = meta.read_bytes()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cases = {"fifo": fifo, "device": Path("/dev/zero")}
+    for name, target in cases.items():
+        meta.unlink()
+        meta.symlink_to(target)
+        done: list[str] = []
+
+        def load() -> None:
+            try:
+                load_model(folder)
+            except ZooError as exc:
+                done.append(str(exc))
+
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        t.join(10)
+        assert done and "not valid JSON" in done[0] and "not a regular file" in done[0], name
+    meta.unlink()
+    meta.write_bytes(saved)
+    texts = {"deep": "[" * 100_000 + "]" * 100_000, "long int": '{"a": ' + "9" * 5000 + "}",
+             "huge": " " * (17 * 1024 * 1024) + "{}", "not utf-8": b'{"a": "\xff"}'}
+    for name, text in texts.items():
+        (folder / "config.json").write_bytes(text if isinstance(text, bytes) else text.encode())
+        with pytest.raises(ZooError, match="not valid JSON"):
+            load_model(folder)
+
+
+@pytest.mark.parametrize("version", [0, -5, True, "2"])
+def test_bad_format_versions_refused(folder, version) -> None:
+    meta = json.loads((folder / "zoo.json").read_text())
+    meta["version"] = version
+    (folder / "zoo.json").write_text(json.dumps(meta))
+    with pytest.raises(ZooError, match="no valid format version"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("bottleneck_blocks", 10_000_000, "unet.bottleneck_blocks must be in [1, 64]"),
+    ("convs_per_level", 1_000_000, "unet.convs_per_level must be in [1, 64]"),
+    ("widths", [1_000_000, 16, 32], "unet.widths must be in [1, 4096]"),
+    ("depth", 40, "unet.depth must be <= 8")])
+def test_config_json_values_are_bounded(folder, key, value, message, capsys) -> None:
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["unet"][key] = value
+    (folder / "config.json").write_text(json.dumps(cfg))
+    assert main(["eval", str(folder)]) == 2
+    assert _flat(message) in _flat(capsys.readouterr().err)
+
+
+def test_weight_decay_must_be_finite_and_not_negative(capsys) -> None:
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ZooError, match="weight_decay must be a finite number >= 0"):
+            TrainConfig(**{**TINY, "weight_decay": bad})
+    space = Path(__file__).parents[1] / "search_spaces" / "smoke.yaml"
+    assert main(["tune", str(space), "--dry-run", "--set", "weight_decay=-1"]) == 2
+    assert "weight_decay" in capsys.readouterr().err
+
+
+def _edit_weights(folder: Path, edit) -> None:
+    path = folder / "model.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = load_file(path)
+    edit(tensors)
+    save_file(tensors, str(path), metadata=meta)
+
+
+def test_weights_checked_against_the_config_before_the_model_is_built(folder,
+                                                                      monkeypatch) -> None:
+    key = next(k for k, v in load_file(folder / "model.safetensors").items() if v.ndim == 4)
+    _edit_weights(folder, lambda t: t.update({key: torch.zeros(3, 3, 3, 3)}))
+    built = []
+    import zoo.model
+
+    real = zoo.model.build_model
+    monkeypatch.setattr(zoo.model, "build_model",
+                        lambda cfg: built.append(torch.empty(0).device.type) or real(cfg))
+    with pytest.raises(ZooError) as exc:
+        load_model(folder)
+    assert key in str(exc.value) and "[3, 3, 3, 3]" in str(exc.value)
+    assert "cpu" not in built  # refused from the meta build, before any real allocation
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.bool])
+def test_integer_or_bool_weights_are_refused(folder, dtype) -> None:
+    key = next(k for k, v in load_file(folder / "model.safetensors").items() if v.ndim == 4)
+    _edit_weights(folder, lambda t: t.update({key: t[key].to(dtype)}))
+    with pytest.raises(ZooError, match=f"{key} is {str(dtype)[6:]} in the weights"):
+        load_model(folder)
+
+
+def test_config_and_header_naming_different_encoders(folder) -> None:
+    meta = json.loads((folder / "zoo.json").read_text())
+    meta["requires"]["encoder"]["name"] = "vit"
+    (folder / "zoo.json").write_text(json.dumps(meta))
+    with pytest.raises(ZooError, match="names the encoder 'convmixer' but zoo.json was"):
+        load_model(folder)
