@@ -139,3 +139,42 @@ def test_config_and_header_naming_different_encoders(folder) -> None:
     (folder / "zoo.json").write_text(json.dumps(meta))
     with pytest.raises(ZooError, match="names the encoder 'convmixer' but zoo.json was"):
         load_model(folder)
+
+
+def _hub_api(monkeypatch, uploads: list, fail: Exception | None = None) -> None:
+    import huggingface_hub
+
+    class Api:
+        def __init__(self, token=None) -> None:
+            pass
+
+        def create_repo(self, repo_id, **kw):
+            if fail is not None:
+                raise fail
+
+        def upload_folder(self, folder_path, allow_patterns, **kw):
+            uploads.extend(p.name for p in Path(folder_path).iterdir() if p.name in allow_patterns)
+            return "https://huggingface.co/x/commit/1"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+
+
+def test_push_refuses_links_in_the_folder(folder, tmp_path, monkeypatch, capsys) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("ssh key")
+    (folder / "grid.png").symlink_to(secret)
+    uploads: list[str] = []
+    _hub_api(monkeypatch, uploads)
+    assert main(["push", str(folder), "alice/tiny"]) == 2
+    assert "grid.png" in capsys.readouterr().err and uploads == []
+    (folder / "grid.png").unlink()
+    assert main(["push", str(folder), "alice/tiny"]) == 0 and "model.safetensors" in uploads
+
+
+def test_failed_push_is_one_line_and_keeps_the_card(folder, monkeypatch, capsys) -> None:
+    card = (folder / "README.md").read_bytes()
+    _hub_api(monkeypatch, [], fail=ConnectionError("Name or service not known"))
+    assert main(["push", str(folder), "alice/tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "pushingto'alice/tiny'failed" in _flat(err) and "Traceback" not in err
+    assert (folder / "README.md").read_bytes() == card
