@@ -178,3 +178,44 @@ def test_failed_push_is_one_line_and_keeps_the_card(folder, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert "pushingto'alice/tiny'failed" in _flat(err) and "Traceback" not in err
     assert (folder / "README.md").read_bytes() == card
+
+
+def _png_header(path: Path, w: int, h: int) -> Path:
+    """A tiny PNG file whose header declares a ``w`` x ``h`` RGB image (no real pixels)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
+                     chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("side", [9500, 20000])  # under and over Pillow's own error limit
+def test_inpaint_refuses_an_image_declaring_a_huge_size(folder, tmp_path, side, capsys) -> None:
+    big = _png_header(tmp_path / "big.png", side, side)
+    assert big.stat().st_size < 200
+    out = tmp_path / "out"
+    assert main(["inpaint", "--model", str(folder), "--image", str(big), "--mask-kind",
+                 "square", "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "big.png" in err and ("ZOO_MAX_PIXELS" in _flat(err)) and "Traceback" not in err
+    assert not (out / "big.png").exists()
+
+
+def test_folder_dataset_refuses_a_decompression_bomb(tmp_path, monkeypatch) -> None:
+    from zoo.data.folder import load_folder
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(3):
+        _png_header(data / f"bomb{i}.png", 30000, 30000)
+    with pytest.raises(ZooError, match="bomb"):
+        load_folder(data, size=32)
+    monkeypatch.setenv("ZOO_MAX_PIXELS", "-3")
+    with pytest.raises(ZooError, match="ZOO_MAX_PIXELS='-3' must be"):
+        load_folder(data, size=32)
