@@ -219,3 +219,39 @@ def test_folder_dataset_refuses_a_decompression_bomb(tmp_path, monkeypatch) -> N
     monkeypatch.setenv("ZOO_MAX_PIXELS", "-3")
     with pytest.raises(ZooError, match="ZOO_MAX_PIXELS='-3' must be"):
         load_folder(data, size=32)
+
+
+def test_weights_file_has_the_usual_permissions(folder) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = (folder / "model.safetensors").stat().st_mode & 0o777
+    assert mode == (folder / "config.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("size", ["0", "-32", "100000"])
+def test_export_size_out_of_range(folder, tmp_path, size, capsys) -> None:
+    assert main(["export", str(folder), "--format", "torchscript", "--out",
+                 str(tmp_path / "m.pt"), "--size", size]) == 2
+    assert "from4to4096" in _flat(capsys.readouterr().err)
+    assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("text,message", [
+    (b"", "is empty"),
+    (b"# only a comment\n", "is empty"),
+    (b"name: \xff\xfe\n", "not UTF-8"),
+    (b"space: " + b"[" * 5000 + b"]" * 5000 + b"\n", "not valid YAML"),
+    (b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
+        b"%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n" % ((ord("b") + i,) * 2 +
+                                                                        (ord("a") + i,) * 9)
+        for i in range(8)), "alias bomb")])
+def test_bad_search_yaml_is_one_line_and_quick(tmp_path, text, message, capsys) -> None:
+    import time
+
+    space = tmp_path / "space.yaml"
+    space.write_bytes(text)
+    start = time.monotonic()
+    assert main(["tune", str(space), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert _flat(message) in _flat(err) and "Traceback" not in err
+    assert time.monotonic() - start < 10

@@ -291,8 +291,18 @@ def _write_staged(folder: Path, save_id: str, texts: Iterable[tuple[str, str]],
         if state:
             torch.save({"format": FORMAT, "save_id": save_id, "state": state},
                        stage(STATE_NAME))
-        save_file(weights, str(stage(WEIGHTS_NAME)),
+        tmp = stage(WEIGHTS_NAME)
+        save_file(weights, str(tmp),
                   metadata={"format": "pt", "zoo_format": FORMAT, "zoo_save_id": save_id})
+        _usual_mode(tmp)
+
+
+def _usual_mode(path: Path) -> None:
+    """Give ``path`` the permissions of a file created under the umask (0644 usually), as
+    every other file of the folder has: safetensors writes its own file 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _remove_stale(folder: Path, written: dict[str, bool]) -> None:
