@@ -255,3 +255,44 @@ def test_bad_search_yaml_is_one_line_and_quick(tmp_path, text, message, capsys) 
     err = capsys.readouterr().err
     assert _flat(message) in _flat(err) and "Traceback" not in err
     assert time.monotonic() - start < 10
+
+
+def test_leaderboard_writes_never_go_through_a_link(tmp_path, capsys) -> None:
+    import hashlib
+
+    from zoo.leaderboard import Leaderboard
+
+    real = tmp_path / "lb.sqlite"
+    board = Leaderboard(real)
+    cfg = TrainConfig(**TINY)
+    board.record_trial("s1", "t1", "completed", {"psnr_hole": 20.0, "config": cfg.to_dict()},
+                       cfg.to_dict())
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    before = hashlib.sha256(real.read_bytes()).hexdigest()
+    assert main(["leaderboard", "rm", "s1", "--yes", "--db", str(link)]) == 2
+    assert "symboliclink" in _flat(capsys.readouterr().err)
+    from zoo.leaderboard import resolve_db_path
+
+    with pytest.raises(ZooError, match="symbolic link"):  # what rebuild opens
+        Leaderboard(resolve_db_path(str(link)))
+    assert hashlib.sha256(real.read_bytes()).hexdigest() == before
+    assert main(["leaderboard", "--db", str(link)]) == 0  # reading through it is fine
+
+
+@pytest.mark.parametrize("create", [True, False])
+def test_foreign_sqlite_with_a_trials_table_is_not_modified(tmp_path, create) -> None:
+    import hashlib
+    import sqlite3
+
+    from zoo.leaderboard import Leaderboard
+
+    path = tmp_path / "shop.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE trials (id INTEGER, patient TEXT)")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ZooError, match="SQLite file of something else"):
+        Leaderboard(path, create=create)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal"
