@@ -296,3 +296,14 @@ def test_foreign_sqlite_with_a_trials_table_is_not_modified(tmp_path, create) ->
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal"
+
+
+def test_plugins_new_onto_a_dangling_link(tmp_path, capsys) -> None:
+    (tmp_path / "zoo-mine").symlink_to(tmp_path / "nowhere")
+    assert main(["plugins", "new", "mine", "--dir", str(tmp_path)]) == 2
+    assert "alreadyexists" in _flat(capsys.readouterr().err)
+    link = tmp_path / "dir-link"
+    link.symlink_to(tmp_path / "gone")
+    assert main(["plugins", "new", "mine", "--dir", str(link)]) == 2
+    assert "linktonothing" in _flat(capsys.readouterr().err)
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "gone").exists()
