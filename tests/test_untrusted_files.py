@@ -307,3 +307,51 @@ def test_plugins_new_onto_a_dangling_link(tmp_path, capsys) -> None:
     assert main(["plugins", "new", "mine", "--dir", str(link)]) == 2
     assert "linktonothing" in _flat(capsys.readouterr().err)
     assert not (tmp_path / "nowhere").exists() and not (tmp_path / "gone").exists()
+
+
+def _cannot_write(command: list[str], capsys) -> str:
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return _flat(err)
+
+
+def test_unwritable_out_is_refused_before_the_work(folder, tmp_path, capsys) -> None:
+    import numpy as np
+    from PIL import Image
+
+    img = tmp_path / "p.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(img)
+    blocked = Path("/sys/zoo-out")  # a read-only folder even for root (tests run as root)
+    file_dir = tmp_path / "notes.txt"
+    file_dir.write_text("x")
+    train = ["train", "--encoder", "convmixer", "--epochs", "1", "--train-limit", "8",
+             "--set", "dataset=synthetic", "--set", "unet.widths=[8,16,32]",
+             "--set", "encoder_args.width=8", "--set", "encoder_args.depth=1",
+             "--device", "cpu", "--out"]
+    inpaint = ["inpaint", "--model", str(folder), "--image", str(img), "--mask-kind",
+               "square", "--device", "cpu", "--out"]
+    export = ["export", str(folder), "--format", "torchscript", "--out"]
+    for command, out in ((train, blocked), (inpaint, blocked),
+                         (export, blocked / "m.pt"), (inpaint, file_dir / "x")):
+        err = _cannot_write([*command, str(out)], capsys)
+        assert ("cannotwritein/sys" in err and "Permissiondenied" in err) or \
+            "isafile,notafolder" in err, (command[0], err)
+
+
+def test_a_full_disk_is_one_line_and_nothing_is_replaced(folder, monkeypatch) -> None:
+    import errno
+
+    import safetensors.torch
+
+    before = (folder / "config.json").read_bytes()
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    cfg = TrainConfig(**TINY)
+    with pytest.raises(ZooError, match="No space left on device"):
+        save_checkpoint(folder, {"config": cfg, "model": build_model(cfg).state_dict()})
+    assert (folder / "config.json").read_bytes() == before
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
