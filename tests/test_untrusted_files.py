@@ -355,3 +355,32 @@ def test_a_full_disk_is_one_line_and_nothing_is_replaced(folder, monkeypatch) ->
         save_checkpoint(folder, {"config": cfg, "model": build_model(cfg).state_dict()})
     assert (folder / "config.json").read_bytes() == before
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_read_only_leaderboard_can_be_viewed(tmp_path, monkeypatch, capsys) -> None:
+    import sqlite3
+
+    import zoo.leaderboard.db as db
+    from zoo.leaderboard import Leaderboard
+
+    path = tmp_path / "lb.sqlite"
+    cfg = TrainConfig(**TINY)
+    Leaderboard(path).record_trial("s1", "t1", "completed",
+                                   {"psnr_hole": 20.0, "config": cfg.to_dict()}, cfg.to_dict())
+    real = sqlite3.connect
+
+    def read_only(target, *a, uri=False, **k):  # as SQLite behaves on a read-only folder
+        if uri:
+            return real(target, *a, uri=uri, **k)
+
+        class NoShm:  # opens, then fails on the first query: WAL's -shm cannot be created
+            def execute(self, *a, **k):
+                raise sqlite3.OperationalError("unable to open database file")
+
+            def close(self) -> None:
+                pass
+        return NoShm()
+
+    monkeypatch.setattr(db.sqlite3, "connect", read_only)
+    assert main(["leaderboard", "--db", str(path)]) == 0
+    assert "t1" in capsys.readouterr().out

@@ -192,11 +192,7 @@ class Leaderboard:
         if write and self._link:
             raise ZooError(f"leaderboard {self._given} is a symbolic link; zoo does not write "
                            "through links: pass --db with the real file")
-        try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise ZooError(f"cannot open leaderboard {self.path} (SQLite says: {exc}); check "
-                           "the folder exists and is writable, or pass another --db") from None
+        conn = self._open(write)
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
@@ -222,6 +218,32 @@ class Leaderboard:
             raise
         finally:
             conn.close()
+
+    def _open(self, write: bool) -> sqlite3.Connection:
+        """A connection to the file; for reading, one that needs no write access when the
+        file or its folder is read-only (``mode=ro``, then ``immutable=1``)."""
+        tries = [str(self.path)] if write else \
+            [str(self.path), f"{self.path.as_uri()}?mode=ro", f"{self.path.as_uri()}?immutable=1"]
+        error: sqlite3.Error | None = None
+        for i, target in enumerate(tries):
+            try:
+                conn = sqlite3.connect(target, timeout=self.timeout_s, isolation_level=None,
+                                       uri=i > 0)
+            except sqlite3.Error as exc:
+                error = exc
+                continue
+            if write:
+                return conn
+            try:  # a read-only file or folder fails here (WAL's -shm cannot be made)
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                error = exc
+            except sqlite3.DatabaseError:
+                return conn  # not a database at all: _connect names it
+        raise ZooError(f"cannot open leaderboard {self.path} (SQLite says: {error}); check "
+                       "the folder exists and is writable, or pass another --db") from None
 
     def _init_schema(self, create: bool) -> None:
         with self._connect() as conn:
