@@ -367,7 +367,7 @@ def test_atomic_writes_never_follow_a_link(tmp_path) -> None:
         tmp.write_text("half")
         raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    with pytest.raises(ZooError, match="writing .*new.txt failed \\(disk full\\)"):
         write_with(tmp_path / "new.txt", failing)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "precious.txt"]
 

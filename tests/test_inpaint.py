@@ -282,7 +282,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path) -> None:
             Path(path).write_bytes(b"half a png")
             raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    with pytest.raises(ZooError, match=r"writing .*x\.png failed \(disk full\)"):
         save_png_atomic(Failing(), tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []
 

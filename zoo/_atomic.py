@@ -34,17 +34,43 @@ def check_target(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_writable(folder: str | os.PathLike, what: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that cannot be written: a file on its way,
+    or a folder (the nearest one that exists) where no file can be created (no permission,
+    a read-only or full disk). A probe file is created there and removed at once."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        raise ZooError(f"{what} {folder}: {existing} is a file, not a folder; give a folder "
+                       "path")
+    probe = existing / f"{TEMP_PREFIX}probe-{uuid.uuid4().hex[:12]}"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise ZooError(f"{what} {folder}: cannot write in {existing} "
+                       f"({exc.strerror or exc}); choose another {what}") from None
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temp path beside ``path``; on a clean exit it is renamed onto ``path``,
     on an error it is removed. The writer may replace the (empty) temp file freely."""
     path = check_target(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{path.name}")
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-    os.close(fd)
     try:
-        yield tmp
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as exc:
+        raise ZooError(f"cannot write {path} ({exc.strerror or exc}); choose another output "
+                       "path or free the disk") from None
+    try:
+        try:
+            yield tmp
+        except OSError as exc:  # full disk, quota, I/O error while writing
+            raise ZooError(f"writing {path} failed ({exc.strerror or exc}); nothing was "
+                           "replaced: free the disk or choose another output path") from None
         if tmp.is_symlink() or not tmp.is_file():
             raise ZooError(f"writing {path} failed: the temp file {tmp} was replaced")
         check_target(path)  # re-checked just before the rename

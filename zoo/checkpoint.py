@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -293,8 +292,18 @@ def _write_staged(folder: Path, save_id: str, texts: Iterable[tuple[str, str]],
         if state:
             torch.save({"format": FORMAT, "save_id": save_id, "state": state},
                        stage(STATE_NAME))
-        save_file(weights, str(stage(WEIGHTS_NAME)),
+        tmp = stage(WEIGHTS_NAME)
+        save_file(weights, str(tmp),
                   metadata={"format": "pt", "zoo_format": FORMAT, "zoo_save_id": save_id})
+        _usual_mode(tmp)
+
+
+def _usual_mode(path: Path) -> None:
+    """Give ``path`` the permissions of a file created under the umask (0644 usually), as
+    every other file of the folder has: safetensors writes its own file 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _remove_stale(folder: Path, written: dict[str, bool]) -> None:
@@ -310,12 +319,14 @@ def _remove_stale(folder: Path, written: dict[str, bool]) -> None:
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
+    from zoo._json import load_file
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_file(path)
     except FileNotFoundError:
         raise ZooError(f"model folder {path.parent} is incomplete: no {path.name}; copy the "
                        "whole folder") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:
         raise ZooError(f"{path} is not valid JSON ({exc}); the model folder is damaged, "
                        "copy it again") from None
     if not isinstance(data, dict):
@@ -401,8 +412,9 @@ def read_checkpoint(path: str | Path, *, state: bool = True) -> dict[str, Any]:
                        f"'{FORMAT}'); give a folder written by `zoo train`, `zoo tune` or "
                        "`zoo convert`")
     version = meta.get("version")
-    if not isinstance(version, int):
-        raise ZooError(f"{folder / META_NAME} has no format version; copy the folder again")
+    if type(version) is not int or version < 1:
+        raise ZooError(f"{folder / META_NAME} has no valid format version (got {version!r}, "
+                       f"want 1 to {VERSION}); copy the folder again")
     if version > VERSION:
         raise ZooError(f"model {folder} has format version {version}, newer than this zoo "
                        f"understands ({VERSION}); upgrade zoo")
@@ -447,6 +459,10 @@ def check_plugins(config: TrainConfig, requires: dict[str, Any], where: Any) -> 
 
     reg = get_registry()
     req = requires.get("encoder") if isinstance(requires.get("encoder"), dict) else {}
+    if req.get("name") not in (None, config.encoder):
+        raise ZooError(f"model {where}: {CONFIG_NAME} names the encoder '{config.encoder}' but "
+                       f"{META_NAME} was written for '{req['name']}' (files of two models "
+                       "mixed?); copy the folder again")
     if config.encoder in reg.encoders:  # served, but by the package the model names?
         reg.check_source("encoder", config.encoder, req, where)
         return
@@ -487,14 +503,56 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[An
     args = dict(config.encoder_args)
     if reload_args is not None:
         args = reload_args(args)
-    model = build_model(dataclasses.replace(config, encoder_args=args))
+    config_to_build = dataclasses.replace(config, encoder_args=args)
+    where = f"model {folder} does not match the model its config builds (encoder " \
+            f"'{config.encoder}'; plugin version changed?)"
+    check_weights(config_to_build, payload["model"], where)
+    model = build_model(config_to_build)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise ZooError(f"model {folder} does not match the model its config builds "
-                       f"(encoder '{config.encoder}'; plugin version changed?): {first}") from None
+        raise ZooError(f"{where}: {first}") from None
     return model.to(device).eval(), config, payload
+
+
+def _expected_tensors(config: TrainConfig) -> dict[str, torch.Tensor] | None:
+    """The state dict ``config`` builds, on the meta device (no memory); None when the
+    encoder cannot be built there (it then goes unchecked until load_state_dict)."""
+    from zoo.model import build_model
+
+    try:
+        with torch.device("meta"):
+            return dict(build_model(config).state_dict())
+    except ZooError:
+        raise
+    except Exception:  # a plugin that needs real tensors to build: checked later
+        return None
+
+
+def check_weights(config: TrainConfig, weights: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse weights that do not fit the model ``config`` builds, before it is allocated: a
+    missing, unexpected or differently shaped key (named, with both shapes), or a tensor of
+    a kind the model does not hold (int8 or bool weights where it has floats)."""
+    expected = _expected_tensors(config)
+    if expected is None:
+        return
+    missing = [k for k in expected if k not in weights]
+    extra = [k for k in weights if k not in expected]
+    if missing or extra:
+        part = [f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(extra[:3])}" if extra else ""]
+        raise ZooError(f"{where}: {'; '.join(p for p in part if p)}")
+    for key, want in expected.items():
+        got = weights[key]
+        if tuple(got.shape) != tuple(want.shape):
+            raise ZooError(f"{where}: {key} has shape {list(got.shape)} in the weights, the "
+                           f"config builds {list(want.shape)}")
+        if (got.dtype == torch.bool) != (want.dtype == torch.bool) or \
+                got.dtype.is_floating_point != want.dtype.is_floating_point:
+            raise ZooError(f"{where}: {key} is {str(got.dtype).removeprefix('torch.')} in the "
+                           f"weights, the model holds {str(want.dtype).removeprefix('torch.')}; "
+                           "zoo does not cast weights silently")
 
 
 # ---- the old format -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import json
 import types
 import typing
@@ -30,6 +31,10 @@ OPTIMIZERS = ("adam", "adamw")
 DATASETS = ("cifar10", "folder", "synthetic")
 # how a run executes, not what it trains: left out of TrainConfig.hash()
 RUNTIME_FIELDS = ("data_dir", "device", "threads", "eval_batch_size", "compile", "channels_last")
+# sane bounds: a config.json (anyone's) must not allocate gigabytes before it is refused
+MAX_DEPTH = 8
+MAX_WIDTH = 4096
+MAX_BLOCKS = 64
 # U-Net options added after models were shared: left out of the hash at their default, so
 # the hashes of earlier runs (leaderboard groups, resume checks) stay what they were
 LATER_UNET_FIELDS = {"prefill": "none"}
@@ -62,16 +67,21 @@ class UNetConfig:
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
         _check(self.depth >= 1, "unet.depth must be >= 1")
+        _check(self.depth <= MAX_DEPTH, f"unet.depth must be <= {MAX_DEPTH}")
         _check(
             len(self.widths) == self.depth + 1,
             f"unet.widths needs depth + 1 = {self.depth + 1} entries, got {len(self.widths)}"
             f" {list(self.widths)}",
         )
-        _check(all(w > 0 for w in self.widths), "unet.widths must be positive")
-        _check(self.convs_per_level >= 1, "unet.convs_per_level must be >= 1")
-        _check(self.decoder_convs >= 0, "unet.decoder_convs must be >= 0")
+        _check(all(0 < w <= MAX_WIDTH for w in self.widths),
+               f"unet.widths must be in [1, {MAX_WIDTH}], got {list(self.widths)}")
+        _check(1 <= self.convs_per_level <= MAX_BLOCKS,
+               f"unet.convs_per_level must be in [1, {MAX_BLOCKS}]")
+        _check(0 <= self.decoder_convs <= MAX_BLOCKS,
+               f"unet.decoder_convs must be in [0, {MAX_BLOCKS}]")
         _check(0.0 <= self.dropout < 1.0, "unet.dropout must be in [0, 1)")
-        _check(self.bottleneck_blocks >= 1, "unet.bottleneck_blocks must be >= 1")
+        _check(1 <= self.bottleneck_blocks <= MAX_BLOCKS,
+               f"unet.bottleneck_blocks must be in [1, {MAX_BLOCKS}]")
         _choice("unet.conv", self.conv, CONVS)
         _choice("unet.bottleneck", self.bottleneck, BOTTLENECKS)
         _choice("unet.prefill", self.prefill, PREFILLS)
@@ -127,6 +137,8 @@ class TrainConfig:
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.lr > 0 and self.lr != float("inf"), "lr must be a finite number > 0")
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+               "weight_decay must be a finite number >= 0 (0 turns it off)")
         _check(self.eval_batch_size >= 1, "eval_batch_size must be >= 1")
         _check(0.0 <= self.warmup < 1.0, "warmup must be in [0, 1) (a fraction of all steps)")
         _check(self.grad_clip >= 0, "grad_clip must be >= 0 (0 turns it off)")

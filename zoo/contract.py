@@ -200,7 +200,7 @@ def check_encoder(name: str, args: dict[str, Any] | None = None, *,
             x = torch.rand(batch, cin, h, w, generator=torch.Generator().manual_seed(h * w))
             out = _forward(enc, x, who)
             check_encoder_output(enc, x.shape, out)
-            if not torch.isfinite(out).all():
+            if out.device.type != "meta" and not torch.isfinite(out).all():  # meta: shapes only
                 raise ContractError(f"{who}: forward on {tuple(x.shape)} returned NaN or inf")
             taken.append((h, w))
         if not taken:
@@ -234,7 +234,7 @@ def probe_encoder(encoder: Any, in_channels: int, size: tuple[int, int] = (32, 3
         x = torch.zeros(1, in_channels, h, w, device=None if param is None else param.device)
         out = _forward(encoder, x, who)
         check_encoder_output(encoder, x.shape, out)
-        if not torch.isfinite(out).all():
+        if out.device.type != "meta" and not torch.isfinite(out).all():  # meta: shapes only
             raise ContractError(f"{who}: forward on zeros {tuple(x.shape)} returned NaN or "
                                 "inf; the model would train on NaN features")
     finally:

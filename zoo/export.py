@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 TOLERANCE = 1e-4
+MIN_SIZE, MAX_SIZE = 4, 4096  # --size: input height = width
 EXPORT_BATCH = 2  # batch size of the example inputs (1 would let torch.export specialise it)
 VERIFY_BATCH = 3  # a different one, so a baked-in batch size fails verification
 INPUT_NAMES = ("masked", "mask")
@@ -146,6 +147,9 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
                            "pip install 'zoo-inpaint[export]'") from None
     ckpt = checkpoint_file(checkpoint)
     model, config, payload = load_model(ckpt, device="cpu")
+    if size is not None and not MIN_SIZE <= int(size) <= MAX_SIZE:
+        raise ZooError(f"--size {size} is out of range; give a size from {MIN_SIZE} to "
+                       f"{MAX_SIZE} (default: the training image size, {config.image_size})")
     size = int(size or config.image_size)
     fits = model.padded_size(size, size) if hasattr(model, "padded_size") else (size, size)
     if tuple(fits) != (size, size):

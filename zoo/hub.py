@@ -9,8 +9,10 @@ pictures): never the resume state, and never anything a pickle could hide in.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,29 +116,56 @@ def push(model: str | Path, repo_id: str, *, private: bool = False,
     if not owns_card(card):
         raise ZooError(f"{card} was not written by zoo; move it away so zoo can write the "
                        "model card, then push again")
+    links = [n for n in SHARED_FILES if (folder / n).is_symlink()]
+    if links:
+        raise ZooError(f"{folder} has symbolic links ({', '.join(links)}); zoo push uploads "
+                       "only the folder's own files: replace each link by a copy of the file")
     meta = _read_json(folder / META_NAME, "zoo's header")
-    from zoo._atomic import write_text
-
-    write_text(card, model_card(build_config(payload["config"], plugins=False), meta,
-                                payload.get("metrics"), payload.get("history"), folder,
-                                license=license, repo_id=repo_id))
+    new_card = model_card(build_config(payload["config"], plugins=False), meta,
+                          payload.get("metrics"), payload.get("history"), folder,
+                          license=license, repo_id=repo_id)
     try:
         from huggingface_hub import HfApi
-        from huggingface_hub import errors as hf_errors
     except ImportError:
         raise ZooError("zoo push needs huggingface_hub: pip install huggingface_hub") from None
     api = HfApi(token=token)
-    try:
+    old_card = card.read_bytes() if card.is_file() else None
+    with _push_errors(repo_id):
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
-                                 allow_patterns=list(SHARED_FILES), repo_type="model",
-                                 commit_message=message or f"Upload zoo model from {folder.name}")
+        from zoo._atomic import write_bytes, write_text
+
+        write_text(card, new_card)  # only once the repo exists: the card names it
+        try:
+            info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                                     allow_patterns=list(SHARED_FILES), repo_type="model",
+                                     commit_message=message or
+                                     f"Upload zoo model from {folder.name}")
+        except BaseException:
+            if old_card is not None:
+                write_bytes(card, old_card)  # the upload failed: the local card as it was
+            raise
+    return str(getattr(info, "commit_url", info))
+
+
+@contextlib.contextmanager
+def _push_errors(repo_id: str) -> Iterator[None]:
+    """Hub and network failures of a push as one-line ZooErrors."""
+    from huggingface_hub import errors as hf_errors
+
+    try:
+        yield
     except hf_errors.HfHubHTTPError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ZooError(f"pushing to '{repo_id}' failed ({first}); log in with `hf auth login` "
                        "or set HF_TOKEN to a token with write access") from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ZooError(f"pushing to '{repo_id}' failed ({exc}); check the network") from None
-    return str(getattr(info, "commit_url", info))
+    except Exception as exc:  # httpx / requests transport errors, whichever the Hub uses
+        if type(exc).__module__.split(".")[0] not in ("httpx", "httpcore", "requests",
+                                                      "urllib3", "huggingface_hub"):
+            raise
+        raise ZooError(f"pushing to '{repo_id}' failed ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else ''}); check the network"
+                       ) from None

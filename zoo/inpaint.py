@@ -88,8 +88,10 @@ class Picture:
 
 def _open(path: Path, what: str) -> Image.Image:
     """Open and fully decode (so a truncated file fails here), rotated per its EXIF tag."""
+    from zoo._images import open_image
+
     try:
-        with Image.open(path) as im:
+        with open_image(path, what) as im:
             im.load()
             return ImageOps.exif_transpose(im)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:

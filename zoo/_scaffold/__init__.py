@@ -7,6 +7,7 @@ The files are ``templates/*.tmpl`` with ``$name``, ``$module`` and ``$package`` 
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -32,14 +33,22 @@ def write_plugin(name: str, where: str | Path = ".") -> Path:
                        "digits and _, starting with a letter (it becomes the module "
                        f"zoo_{re.sub(r'[^a-z0-9_]', '_', name.lower()) or 'name'})")
     package = f"zoo-{name.replace('_', '-')}"
-    root = Path(where).expanduser().resolve() / package
-    if root.exists():
+    given = Path(where).expanduser()
+    if given.is_symlink() and not given.exists():
+        raise ZooError(f"--dir {given} is a link to nothing (it points to "
+                       f"{os.readlink(given)}); give an existing folder or a new path")
+    root = given.resolve() / package
+    if root.exists() or root.is_symlink():
         raise ZooError(f"{root} already exists; choose another NAME or --dir, or remove it")
     values = {"name": name, "module": f"zoo_{name}", "package": package}
     templates = resources.files(__package__) / "templates"
-    for template, target in FILES.items():
-        path = root / target.format(**values)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = Template(templates.joinpath(template).read_text()).substitute(values)
-        path.write_text(text)
+    try:
+        for template, target in FILES.items():
+            path = root / target.format(**values)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = Template(templates.joinpath(template).read_text()).substitute(values)
+            path.write_text(text)
+    except OSError as exc:
+        raise ZooError(f"cannot write the plugin into {root}: {exc.strerror or exc}; give "
+                       "another --dir") from None
     return root

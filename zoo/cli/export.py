@@ -9,6 +9,7 @@ Hub id (``hf-hub:org/name``).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from zoo.cli._common import add_lookup_args
 
@@ -46,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if out is None and is_hub_ref(args.model):  # never write into huggingface_hub's cache
         out = parse(args.model)[0].split("/")[-1] + SUFFIX.get(args.format, "")
+    if out is not None:
+        from zoo._atomic import check_writable
+
+        check_writable(Path(out).absolute().parent, "--out")
     with err_console.status(f"exporting to {args.format} and verifying ..."):
         result = export_checkpoint(folder, args.format, out, args.size)
     if args.json:

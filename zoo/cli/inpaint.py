@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
         raise ZooError("--mask-arg needs --mask-kind (it sets options of generated masks)")
     # Every input is checked before the model loads and before anything is written.
     jobs = plan(args.image, args.out, args.mask, generate=args.mask_kind is not None)
+    from zoo._atomic import check_writable
+
+    check_writable(args.out)
     path = resolve_checkpoint(args.model, args.trial, storage=args.storage, db=args.db)
     loaded = load(path, device=args.device)  # the Python API: zoo.load(...)
     model, config = loaded.net, loaded.config

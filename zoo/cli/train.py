@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
                 raise ZooError(f"--out {args.out or out}: {parent} is a file, not a folder; "
                                "pass a folder for the run (checkpoint, pictures)")
             break
+    from zoo._atomic import check_writable
+
+    check_writable(out)
     with _Progress(config, quiet=args.json) as progress:
         result = train(config, out, resume=not args.no_resume, on_step=progress.on_step,
                        on_epoch=progress.on_epoch)

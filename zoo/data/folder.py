@@ -26,8 +26,10 @@ def _crop(path: Path, size: int, rng: np.random.Generator, n: int = 1) -> np.nda
     first so their shorter side is ``size``."""
     from PIL import Image
 
+    from zoo._images import open_image
+
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im = im.convert("RGB")
             w, h = im.size
             if min(w, h) < size:

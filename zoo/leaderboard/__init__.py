@@ -26,7 +26,7 @@ DEFAULT_STORAGE = "results"  # shared with `zoo tune`; relative to the working d
 def resolve_db_path(db: str | Path | None = None, storage: str | Path | None = None) -> Path:
     """The leaderboard file: ``db``, else ``<storage or ./results>/leaderboard.sqlite``."""
     if db is not None:
-        return Path(db).expanduser().resolve()
+        return Path(db).expanduser().absolute()  # not resolved: a link stays visible
     return default_db_path(storage if storage is not None else DEFAULT_STORAGE)
 
 

@@ -60,6 +60,7 @@ COST_KEYS = ("gflops", "latency_ms", "latency_device", "provenance")
 REFERENCE_METRICS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1")
 
 _TEXT, _REAL, _INT = "TEXT", "REAL", "INTEGER"
+_CORE_COLUMNS = ("search", "trial_id", "status", "config", "config_hash")
 TRIAL_COLUMNS: dict[str, str] = {
     "search": _TEXT, "trial_id": _TEXT, "status": _TEXT, "encoder": _TEXT,
     "plugin_version": _TEXT, "config": _TEXT, "config_hash": _TEXT, "dataset": _TEXT,
@@ -164,6 +165,8 @@ class Leaderboard:
         if create and given.is_symlink():
             raise ZooError(f"leaderboard {given} is a symbolic link; zoo does not write through "
                            "links: pass --db with the real file")
+        self._link = given.is_symlink()  # readable through a link, never written through
+        self._given = given
         self.path = given.resolve()
         self.timeout_s = float(timeout_s)
         if self.path.is_dir():
@@ -190,11 +193,10 @@ class Leaderboard:
 
     @contextlib.contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise ZooError(f"cannot open leaderboard {self.path} (SQLite says: {exc}); check "
-                           "the folder exists and is writable, or pass another --db") from None
+        if write and self._link:
+            raise ZooError(f"leaderboard {self._given} is a symbolic link; zoo does not write "
+                           "through links: pass --db with the real file")
+        conn = self._open(write)
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
@@ -221,6 +223,32 @@ class Leaderboard:
         finally:
             conn.close()
 
+    def _open(self, write: bool) -> sqlite3.Connection:
+        """A connection to the file; for reading, one that needs no write access when the
+        file or its folder is read-only (``mode=ro``, then ``immutable=1``)."""
+        tries = [str(self.path)] if write else \
+            [str(self.path), f"{self.path.as_uri()}?mode=ro", f"{self.path.as_uri()}?immutable=1"]
+        error: sqlite3.Error | None = None
+        for i, target in enumerate(tries):
+            try:
+                conn = sqlite3.connect(target, timeout=self.timeout_s, isolation_level=None,
+                                       uri=i > 0)
+            except sqlite3.Error as exc:
+                error = exc
+                continue
+            if write:
+                return conn
+            try:  # a read-only file or folder fails here (WAL's -shm cannot be made)
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                error = exc
+            except sqlite3.DatabaseError:
+                return conn  # not a database at all: _connect names it
+        raise ZooError(f"cannot open leaderboard {self.path} (SQLite says: {error}); check "
+                       "the folder exists and is writable, or pass another --db") from None
+
     def _init_schema(self, create: bool) -> None:
         with self._connect() as conn:
             tables = {r[0] for r in
@@ -232,6 +260,7 @@ class Leaderboard:
             if not create and "trials" not in tables:
                 raise ZooError(f"{self.path} is not a zoo leaderboard (no trials table); "
                                "pass --db with a leaderboard.sqlite written by `zoo tune`")
+            self._refuse_foreign_trials(conn, tables)  # before anything (WAL) is changed
             row = (conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                    if "meta" in tables else None)
             if row is not None and int(row[0]) > SCHEMA_VERSION:
@@ -248,6 +277,18 @@ class Leaderboard:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
             # later versions migrate here: `if stored < 2: ALTER TABLE ...` then bump it
+
+    def _refuse_foreign_trials(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        """A ZooError when the file's ``trials`` table is not zoo's (another program's
+        SQLite file that happens to have one): read only, nothing is modified."""
+        if "trials" not in tables:
+            return
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
+        missing = [c for c in _CORE_COLUMNS if c not in cols]
+        if missing:
+            raise ZooError(f"{self.path} is an SQLite file of something else (its trials table "
+                           f"has no {', '.join(missing)}), not a zoo leaderboard; pass --db "
+                           "with a new or zoo leaderboard file")
 
     def _set_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL. Two processes opening a new file at once race for it, and

@@ -75,21 +75,65 @@ def read_yaml(path: str | Path, kind: str = "search space") -> tuple[dict[str, A
         found = sorted(x.name for x in folder.glob("*.yaml"))
         raise ZooError(f"{kind} {path} does not exist;{did_you_mean(p.name, found)} "
                        f"YAML files in {folder}: {', '.join(found) or '(none)'}")
-    text = p.read_text()
+    text = _read_text(p)
     where = Where(str(path))
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            _expanded_size(root, {}, set(), path)  # an alias bomb is refused before expanding
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ZooError(f"{path} is not valid YAML: {exc}") from None
-    if root is not None:
-        _walk(root, (), where)
-    if data is None:
-        data = {}
+    except RecursionError:
+        raise ZooError(f"{path} is not valid YAML: nested too deeply") from None
+    if root is None or data is None:
+        raise ZooError(f"{path} is empty; a {kind} needs at least a space: mapping (see "
+                       "search_spaces/smoke.yaml)")
+    _walk(root, (), where)
     if not isinstance(data, dict):
         raise where.error((), f"a {kind} is a mapping of keys (name, metric, base, space, ...), "
                               f"got {type(data).__name__}")
     return data, where
+
+
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_NODES = 100_000
+
+
+def _read_text(p: Path) -> str:
+    """The UTF-8 text of YAML file ``p``: a regular file of at most 1 MB."""
+    from zoo._json import read_regular
+
+    try:
+        return read_regular(p, MAX_YAML_BYTES).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ZooError(f"{p} is not valid YAML: not UTF-8 ({exc.reason} at byte "
+                       f"{exc.start}); save it as UTF-8") from None
+    except (OSError, ValueError) as exc:
+        raise ZooError(f"cannot read {p}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_: set[int],
+                   path: str | Path) -> int:
+    """How many nodes ``node`` holds once every alias is expanded, counted without expanding
+    (each node once); a ZooError past MAX_YAML_NODES (an alias bomb) or for a cycle."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise ZooError(f"{path} is not valid YAML for zoo: an alias refers to itself")
+    open_.add(key)
+    children = node.value if isinstance(node.value, list) else []
+    total = 1
+    for child in children:
+        for sub in (child if isinstance(child, tuple) else (child,)):
+            total += _expanded_size(sub, sizes, open_, path)
+    open_.discard(key)
+    if total > MAX_YAML_NODES:
+        raise ZooError(f"{path} expands to more than {MAX_YAML_NODES} values (an alias "
+                       "bomb?); write the search space out plainly")
+    sizes[key] = total
+    return total
 
 
 def _walk(node: yaml.Node, at: Path_, where: Where) -> None:
