@@ -42,6 +42,7 @@ import torch
 from zoo.config import TrainConfig
 from zoo.settings import build_config
 from zoo.errors import ZooError
+from zoo.scores import SCORES_NAME  # per-image test scores: what intervals need
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ HISTORY_NAME = "history.json"
 STATE_NAME = "training_state.pt"
 CARD_NAME = "README.md"
 PICTURES = ("grid.png", "curves.png")
-SCORES_NAME = "scores.safetensors"  # per-image test scores (zoo.scores): what intervals need
 # What a shared model consists of (`zoo push`, Hub downloads): no resume state.
 SHARED_FILES = (WEIGHTS_NAME, CONFIG_NAME, META_NAME, METRICS_NAME, HISTORY_NAME, CARD_NAME,
                 *PICTURES, SCORES_NAME)

@@ -22,6 +22,7 @@ from zoo.errors import ZooError
 from zoo.metrics import BINNED
 
 MODEL = "model"
+SCORES_NAME = "scores.safetensors"  # in a model folder, beside model.safetensors
 MAX_BYTES = 64 * 2**20  # 10,000 images x 3 metrics x a few scorers is about 0.5 MB
 
 
@@ -107,7 +108,6 @@ def from_accumulators(eval_id: str, accs: Mapping[str, Mapping[str, np.ndarray]]
 def write_scores(folder: str | Path, scores: ImageScores) -> Path:
     """``folder/scores.safetensors``, written atomically."""
     from zoo._atomic import write_bytes
-    from zoo.checkpoint import SCORES_NAME
 
     return write_bytes(Path(folder) / SCORES_NAME, scores.to_bytes())
 
@@ -116,8 +116,6 @@ def read_scores(folder: str | Path) -> ImageScores | None:
     """The folder's per-image scores, or None when it has none (an older model folder)."""
     import os
     import stat
-
-    from zoo.checkpoint import SCORES_NAME
 
     path = Path(folder) / SCORES_NAME
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from zoo.cli._common import add_lookup_args
 from zoo.errors import ZooError
@@ -56,12 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from zoo.baselines import BASELINES
-    from zoo.checkpoint import load_model
     from zoo.cli._common import resolve_data_dir
     from zoo.cli._console import console
     from zoo.settings import build_config
     from zoo.data import load_dataset
-    from zoo.errors import unknown
     from zoo.masks import EVAL_SEED, frozen_masks
     from zoo.metrics import score
     from zoo.train import resolve_device
@@ -79,19 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise ZooError("--json, --mask and --test-limit go with --stats")
     if args.n < 1:
         raise ZooError("--n must be >= 1")
-    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
-    for b in baselines:
-        if b not in BASELINES:
-            raise unknown("baseline", b, BASELINES)
-    device = resolve_device(args.device)
-    refs = [_resolve(m, args.storage, args.db) for m in args.models
-            if not m.startswith("baseline:")]
-    models, configs = [], []
-    for _, path in refs:
-        model, config, _ = load_model(path, device=device)
-        models.append(model)
-        configs.append(config)
-
+    baselines = _baselines(args)
+    refs, models, configs = _load_models(args, resolve_device(args.device))
     saved_dir = configs[0].data_dir
     moved = args.data or not (saved_dir and Path(saved_dir).is_dir())
     # --data, else $ZOO_DATA_DIR: the training machine's folder may not exist here
@@ -121,6 +109,37 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"grid: {path}")
     return 0
+
+
+def _baselines(args: argparse.Namespace) -> list[str]:
+    """--baselines, and any ``baseline:NAME`` given as a model, checked by name."""
+    from zoo.baselines import BASELINES
+    from zoo.errors import unknown
+
+    given = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    given += [p.strip()[len("baseline:"):] for m in args.models for p in m.split(",")
+              if p.strip().startswith("baseline:")]
+    for b in given:
+        if b not in BASELINES:
+            raise unknown("baseline", b, BASELINES)
+    return list(dict.fromkeys(given))
+
+
+def _load_models(args: argparse.Namespace, device: Any) -> tuple[list, list, list]:
+    """The grid's models: every model named (a comma list gives each of its seeds)."""
+    from zoo.checkpoint import load_model
+
+    names = [p.strip() for m in args.models for p in m.split(",")
+             if p.strip() and not p.strip().startswith("baseline:")]
+    if not names:
+        raise ZooError("the picture grid needs at least one model besides the baselines")
+    refs = [_resolve(m, args.storage, args.db) for m in names]
+    models, configs = [], []
+    for _, path in refs:
+        model, config, _ = load_model(path, device=device)
+        models.append(model)
+        configs.append(config)
+    return refs, models, configs
 
 
 def _labels(names: list[str], configs: list) -> list[str]:

@@ -59,8 +59,8 @@ def plot_rows(rows: list[dict], refs: list[dict], path: str | os.PathLike, x: st
             labels.append(r.get("trial_id") or r.get("config_hash") or "?")
             cis.append(r.get("psnr_hole_ci"))
     if not pts:
-        raise ZooError(f"no row has both psnr_hole and {x}; rows scored by an older zoo have "
-                       "no cost: score them again with `zoo eval`, or choose another --x")
+        raise ZooError(f"no row has both psnr_hole and {x}; rows recorded by an older zoo have "
+                       "no gflops or latency_ms: choose --x params or --x train_time_s")
     fig = Figure(figsize=(7, 4.5), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
