@@ -213,3 +213,15 @@ def test_leaderboard_plot_draws_the_pareto_picture(tmp_path: Path, capsys) -> No
     assert {r["trial_id"]: r["gflops"] for r in rows} == {"best": 2.0, "close": 1.0, "far": 3.0}
     assert main(["leaderboard", "--db", str(lb.path), "--plot", str(png), "--x", "flops"]) == 2
     assert "did you mean 'gflops'" in capsys.readouterr().err
+
+
+def test_grouped_reference_rows_line_up_with_the_header(tmp_path: Path, capsys) -> None:
+    """Telea's hole PSNR sits under psnr_hole in --group tables (it sat one column right)."""
+    lb = _board_with_scores(tmp_path)
+    assert main(["leaderboard", "--db", str(lb.path), "--group", "--format", "markdown"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    telea = next([c.strip() for c in ln.strip("|").split("|")] for ln in lines if "telea" in ln)
+    assert len(telea) == len(header)
+    assert telea[header.index("psnr_hole")] == "17.60" or \
+        float(telea[header.index("psnr_hole")]) == pytest.approx(17.6)

@@ -422,7 +422,7 @@ def _cells(rows: list[dict], refs: list[dict], sort: str, group: bool, extras: l
                  _fmt("params", r["params_mean"]), _gflops(r), _latency(r),
                  _fmt("train_time_s", r["train_time_s_mean"])]
                 for i, r in enumerate(rows, 1)]
-        pad = 2 + len(settings)
+        pad = 1 + len(settings)  # loss and the settings: references have none
         ref_body = [["", ref["name"], "reference", *([""] * pad), _data(ref), "", "",
                      *(_fmt(m, ref.get(m)) for m in metrics), _ci(ref, sort), "",
                      *([""] * len(extras)), "", "", "", ""] for ref in refs]
