@@ -252,11 +252,15 @@ def test_sigterm_before_tune_takes_over_is_an_interrupt() -> None:
 
     from zoo.tune.runner import stop_on_sigterm
 
-    before = signal.getsignal(signal.SIGTERM)
+    before, before_int = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
+        # Python's own Ctrl-C handler, as at the start of `zoo tune` (an in-process search
+        # earlier in the suite may have left Tune's handler installed)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         stop_on_sigterm()
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             __import__("time").sleep(1)  # the handler runs here
     finally:
         signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGINT, before_int)

@@ -81,4 +81,5 @@ def _print(a: Any, b: Any, results: dict[str, Any]) -> None:
                          f"[{_fmt(part['ci'][0], 3)}, {_fmt(part['ci'][1], 3)}]")
         console.print(bins)
     console.print(f"interval: paired bootstrap over images (seeds resampled first when a "
-                  f"side has several); p: {first.p_test}")
+                  f"side has several); p: {first.p_test}. 'not separable': the interval "
+                  "holds 0, so these data cannot rank A and B")
