@@ -117,3 +117,28 @@ def test_encoder_returning_nan_fails_at_build_naming_it() -> None:
 
     with pytest.raises(ContractError, match="NaN or inf"):
         probe_encoder(NanEncoder(), 3)
+
+
+def test_compare_stats_refuses_nan_weights_despite_stored_scores(nan_folder, tmp_path,
+                                                                   capsys) -> None:
+    """Scores copied in from a healthy model must not vouch for NaN weights."""
+    import shutil
+
+    from zoo.scores import ImageScores, write_scores
+
+    write_scores(nan_folder, ImageScores("synthetic/32px/square/n8/s2024",
+                                         np.zeros(8, np.int8),
+                                         {"model": {k: np.ones(8) for k in
+                                                    ("psnr_hole", "ssim_hole", "l1_hole")}}))
+    assert main(["compare", str(nan_folder), "baseline:telea", "--stats"]) == 2
+    assert "NaN or inf weights" in capsys.readouterr().err.replace("\n", " ")
+    shutil.os.remove(nan_folder / "scores.safetensors")
+
+
+def test_a_fifo_leaderboard_is_refused_not_waited_on(tmp_path: Path, capsys) -> None:
+    import os
+
+    fifo = tmp_path / "lb.sqlite"
+    os.mkfifo(fifo)
+    assert main(["leaderboard", "--db", str(fifo)]) == 2
+    assert "not a regular file" in capsys.readouterr().err.replace("\n", " ")

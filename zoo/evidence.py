@@ -80,6 +80,11 @@ def model_side_scores(ref: str, *, storage: Any = None, db: Any = None, data: st
 
     folder = resolve_model(ref, storage=storage, db=db)
     model, saved, _ = load_model(folder, device=device)
+    if not all(bool(p.isfinite().all()) for p in model.parameters()):
+        from zoo.train import NonFiniteOutput  # stored scores cannot vouch for such weights
+
+        raise NonFiniteOutput(f"model {ref} has NaN or inf weights: it is broken (did "
+                              "training diverge?), so it is not compared")
     config = _data_config(saved, data, overrides or {})
     stored = read_scores(folder)
     wanted = eval_id(config, config.test_limit) if config.test_limit else None

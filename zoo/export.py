@@ -128,6 +128,14 @@ def run_exported(path: Path, fmt: str, masked: torch.Tensor, mask: torch.Tensor)
         return loaded(masked, mask)
 
 
+def _check_dest(dest: Path) -> None:
+    """Never a link, and never a FIFO or device node replaced by the export."""
+    check_target(dest)
+    if dest.exists() and not dest.is_file():
+        raise ZooError(f"{dest} exists and is not a regular file (a device or FIFO?); "
+                       "export to another --out")
+
+
 def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path | None = None,
                       size: int | None = None, *, tolerance: float = TOLERANCE) -> ExportResult:
     """Export the model in ``checkpoint`` as ``fmt`` (onnx | torchscript) to ``out``
@@ -162,7 +170,7 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
     if not owns_card(card):  # checked before any work: never replace a card zoo did not write
         raise ZooError(f"{card} exists and was not written by `zoo export` (or is a link); "
                        "move it away or export to another --out folder")
-    check_target(dest)
+    _check_dest(dest)
 
     inputs = example_inputs(config, EXPORT_BATCH, size, seed=0)
     with atomic_path(dest) as tmp:  # removed on any failure below; renamed when verified

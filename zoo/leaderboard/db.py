@@ -169,6 +169,9 @@ class Leaderboard:
         self._given = given
         self.path = given.resolve()
         self.timeout_s = float(timeout_s)
+        if self.path.exists() and not self.path.is_dir() and not self.path.is_file():
+            raise ZooError(f"leaderboard {self.path} is not a regular file (a FIFO or device?); "
+                           "pass --db with a leaderboard.sqlite file")
         if self.path.is_dir():
             raise ZooError(f"leaderboard {self.path} is a folder; pass --db with a file path "
                            f"(e.g. --db {self.path / 'leaderboard.sqlite'}) or --storage "
