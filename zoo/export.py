@@ -130,6 +130,8 @@ def run_exported(path: Path, fmt: str, masked: torch.Tensor, mask: torch.Tensor)
 
 def _check_dest(dest: Path) -> None:
     """Never a link, and never a FIFO or device node replaced by the export."""
+    from zoo._atomic import check_target
+
     check_target(dest)
     if dest.exists() and not dest.is_file():
         raise ZooError(f"{dest} exists and is not a regular file (a device or FIFO?); "
