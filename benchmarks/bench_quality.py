@@ -4,7 +4,9 @@ Each (preset, seed) is trained once with ``zoo.train.train`` (runs resume in ``-
 then scored on the frozen test masks of each kind in ``--masks``; irregular masks are
 also split by hole area (0-10 %, ..., 50-60 %). The references (Telea, Navier-Stokes,
 mean fill) are scored on the same masks. Prints a markdown table of mean +- sample std
-over seeds, and writes every number to ``--json``.
+over seeds, then the paired comparisons on the same images (``zoo.stats.compare_scores``:
+each preset against the first one and against Telea, per mask kind, the interval
+resampling seeds and then images), and writes every number to ``--json``.
 
     python benchmarks/bench_quality.py --train-limit 10000 --epochs 3 --seeds 0,1,2
     python benchmarks/bench_quality.py --presets "strong,strong+unet.prefill=pushpull"
@@ -31,12 +33,51 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def evaluate(model: Any, config: Any, test: Any, kind: str) -> dict[str, Any]:
-    """Model and references on the frozen test masks of ``kind``."""
+def evaluate(model: Any, config: Any, test: Any, kind: str) -> tuple[dict[str, Any], Any]:
+    """Model and references on the frozen test masks of ``kind``, with the per-image
+    scores (a ``zoo.scores.ImageScores``)."""
     from zoo.train import evaluate_checkpoint_model
 
     cfg = dataclasses.replace(config, mask=kind, mask_args={})
-    return evaluate_checkpoint_model(model, cfg, test, baselines=REFS)
+    kept: dict[str, Any] = {}
+    result = evaluate_checkpoint_model(model, cfg, test, baselines=REFS, image_scores=kept)
+    return result, kept["scores"]
+
+
+def _matrix(per_seed: list[Any], scorer: str) -> Any:
+    import numpy as np
+
+    return np.stack([s.get(scorer, "psnr_hole") for s in per_seed])
+
+
+def paired(scores: dict[str, dict[str, list[Any]]], masks: list[str]) -> list[dict[str, Any]]:
+    """Each preset against the first and against Telea, per mask kind: hole PSNR A - B."""
+    from zoo.stats import compare_scores
+
+    names = list(scores)
+    rows = []
+    for kind in masks:
+        pairs = [(n, names[0]) for n in names[1:]] + [(n, "baseline:telea") for n in names]
+        for a, b in pairs:
+            ma = _matrix(scores[a][kind], "model")
+            mb = (_matrix(scores[a][kind][:1], "telea") if b.startswith("baseline:")
+                  else _matrix(scores[b][kind], "model"))
+            c = compare_scores(ma, mb)
+            rows.append({"mask": kind, "a": a, "b": b, **c.to_dict()})
+    return rows
+
+
+def print_paired(rows: list[dict[str, Any]]) -> None:
+    print("\npaired comparisons, hole PSNR A - B (dB) on the same images; 95 % interval "
+          "over seeds, then images\n")
+    print("| mask | A | B | seeds | A - B | 95 % interval | p | P(A better on an image) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        lo, hi = r["ci"]
+        p = "< 0.0005" if r["p_value"] <= 0.0005 else f"{r['p_value']:.3f}"
+        print(f"| {r['mask']} | {r['a']} | {r['b']} | {r['n_seeds'][0]} vs {r['n_seeds'][1]} "
+              f"| {r['mean_diff']:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {p} ({r['p_test']}) "
+              f"| {r['prob_better']:.2f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     masks = args.masks.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    scores: dict[str, dict[str, list[Any]]] = {}
     refs: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     for name in args.presets.split(","):
@@ -83,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             model = load_model(out["checkpoint"])[0]
             test = load_dataset(config).test[:config.test_limit]
             for kind in masks:
-                r = evaluate(model, config, test, kind)
+                r, per_image = evaluate(model, config, test, kind)
                 results.setdefault(name, {}).setdefault(kind, []).append(r)
+                scores.setdefault(name, {}).setdefault(kind, []).append(per_image)
                 refs.setdefault(kind, r["baselines"])
             print(f"# {name} seed {seed}: " + ", ".join(
                 f"{k} {results[name][k][-1]['psnr_hole']:.2f} dB" for k in masks),
@@ -116,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{refs['irregular'][ref][f'psnr_hole@{b}']:.2f}" for b in bins) + " |")
         print("| images | " + " | ".join(str(refs["irregular"]["telea"][f"n@{b}"])
                                         for b in bins) + " |")
+    comparisons = paired(scores, masks)
+    print_paired(comparisons)
     if args.json:
-        Path(args.json).write_text(json.dumps({"results": results, "references": refs},
+        Path(args.json).write_text(json.dumps({"results": results, "references": refs,
+                                               "paired": comparisons},
                                               default=str, indent=1))
     return 0
 

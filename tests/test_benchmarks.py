@@ -115,6 +115,15 @@ def test_bench_quality_and_photos_smoke(tmp_path: Path, capsys: pytest.CaptureFi
     assert "| strong |" in out and "| telea |" in out and "by hole area" in out
     data = json.loads((tmp_path / "q.json").read_text())
     assert set(data["results"]["strong"]) == {"paper", "square", "irregular"}
+    assert "paired comparisons" in out and "| strong | baseline:telea |" in out
+    for row in data["paired"]:  # the paired mean difference is the gap of the two table means
+        kind = row["mask"]
+        gap = (data["results"]["strong"][kind][0]["psnr_hole"]
+               - data["references"][kind]["telea"]["psnr_hole"])
+        assert row["a"] == "strong" and row["b"] == "baseline:telea"
+        assert row["mean_diff"] == pytest.approx(gap, abs=1e-6)
+        assert row["ci"][0] <= row["mean_diff"] <= row["ci"][1]
+    assert {r["mask"] for r in data["paired"]} == {"paper", "square", "irregular"}
     photos = _load("bench_photos")
     model = tmp_path / "q" / "strong-s0"
     assert photos.main([str(model), "--smoke", "--json", "--out", str(tmp_path / "p.png")]) == 0
