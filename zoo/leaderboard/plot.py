@@ -68,7 +68,9 @@ def plot_rows(rows: list[dict], refs: list[dict], path: str | os.PathLike, x: st
         err = None if not ci or ci[0] is None else [[score - ci[0]], [ci[1] - score]]
         ax.errorbar([cost], [score], yerr=err, fmt="o", color="tab:blue", capsize=3)
     front = sorted(pareto(pts), key=lambda i: pts[i][0])
+    # ringed as well as joined: a front of one point (best and cheapest) is still seen
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "-", color="tab:red",
+            marker="o", markersize=12, markerfacecolor="none", markeredgewidth=1.5,
             label="Pareto front", zorder=0)
     for (cost, score), label in zip(pts, labels):
         ax.annotate(label, (cost, score), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -80,6 +82,6 @@ def plot_rows(rows: list[dict], refs: list[dict], path: str | os.PathLike, x: st
     ax.set_ylabel("hole PSNR (dB), 95% interval")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
