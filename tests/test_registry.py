@@ -15,7 +15,7 @@ from fixtures import BROKEN, PluginEnv, plugin_env  # noqa: F401  (plugin_env is
 
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
-from zoo.registry import build_encoder, encoder_config
+from zoo.plugin.registry import build_encoder, encoder_config
 
 # the substring each broken plugin's one-line error must carry
 BROKEN_ERRORS = {
@@ -232,7 +232,7 @@ def test_example_encoder_trains_in_the_unet(plugin_env: PluginEnv) -> None:
 def test_misspelled_hook_name_is_reported_broken(tmp_path, monkeypatch) -> None:
     import types
 
-    from zoo.registry import load_registry
+    from zoo.plugin.registry import load_registry
 
     module = types.ModuleType("zoo_fx_typo")
     exec("from zoo import hookimpl\n@hookimpl\ndef zoo_register_encoder(register):\n    pass\n",

@@ -88,7 +88,7 @@ def check_plugin_args(config: TrainConfig) -> None:
     """Build the encoder's, the mask's and every loss term's own config from ``config``,
     so an unknown plugin or a bad option fails here, naming it, before anything runs."""
     from zoo.losses import loss_configs
-    from zoo.registry import encoder_config, mask_config
+    from zoo.plugin.registry import encoder_config, mask_config
 
     encoder_config(config.encoder, config.encoder_args)
     mask_config(config.mask, config.mask_args)
@@ -129,7 +129,7 @@ def plugin_fields(registry: Any, selector: str, name: str) -> set[str]:
 
 def _drop_foreign_args(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with only the encoder/mask options that the chosen plugins have."""
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     registry = get_registry()
     out = dict(data)

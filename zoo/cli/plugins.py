@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from zoo._json import dumps
-from zoo.registry import Registered, Registry, get_registry
+from zoo.plugin.registry import Registered, Registry, get_registry
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -131,7 +131,7 @@ def _selected(registry: Registry, names: list[str] | None) -> set[str] | None:
     """Plugins named (by plugin name or by a name they register); ZooError for others."""
     if not names:
         return None
-    from zoo.contract import items
+    from zoo.plugin.contract import items
     from zoo.errors import unknown
 
     known = {n: item.plugin for _, n, item in items(registry)}
@@ -149,14 +149,14 @@ def _selected(registry: Registry, names: list[str] | None) -> set[str] | None:
 
 def check(registry: Registry, names: list[str] | None = None,
           verbose: bool = False) -> list[dict[str, Any]]:
-    """The contract (``zoo.contract``) on each encoder, mask and loss, with its defaults
+    """The contract (``zoo.plugin.contract``) on each encoder, mask and loss, with its defaults
     (only those of the plugins, or registered names, in ``names`` when given).
 
     Every result is ``{"kind", "name", "plugin", "package", "ok", "error", "seconds"}``; a
     failure in one plugin is recorded and the next one is still checked.
     """
-    from zoo.contract import check as run_contract
-    from zoo.contract import items
+    from zoo.plugin.contract import check as run_contract
+    from zoo.plugin.contract import items
 
     results = []
     for kind, name, item in items(registry, _selected(registry, names)):
