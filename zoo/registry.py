@@ -4,8 +4,8 @@
 from zoo.plugin.registry import (ENTRY_POINT_GROUP, ENV_ALLOW, ENV_STRICT, BrokenPlugin,
                                  PluginAborted, Registered, Registry, build_encoder,
                                  encoder_config, get_registry, load_registry, loss_config,
-                                 mask_config)
+                                 mask_config, plugin_config)
 
 __all__ = ["ENTRY_POINT_GROUP", "ENV_ALLOW", "ENV_STRICT", "BrokenPlugin", "PluginAborted",
            "Registered", "Registry", "build_encoder", "encoder_config", "get_registry",
-           "load_registry", "loss_config", "mask_config"]
+           "load_registry", "loss_config", "mask_config", "plugin_config"]

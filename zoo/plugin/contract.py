@@ -1,33 +1,34 @@
 """The plugin contract, in one place: what zoo holds every encoder, mask generator and loss
 term to, checked the same way by ``zoo plugins --check``, by model building
-(``check_encoder_output``), by the registry at load (``check_defaults``) and by the test
+(``probe_encoder``, on every encoder built), by the registry at load (``check_defaults``) and by the test
 kit (``zoo.plugin.testing``).
 
 Every failure is a ``ContractError``: one line naming the plugin, its package, the field,
 what was declared and what came back, and the fix.
+
+Which kinds there are, and each one's options key, is ``zoo.plugin.kinds``' table; this
+module reads it from the objects it is given (a registry's ``Registered`` items carry their
+row), and imports neither the table nor the registry: both import this module. So a
+``registry`` parameter here is a ``zoo.plugin.registry.Registry``, and ``kind`` in
+``check_defaults`` a ``zoo.plugin.kinds.Kind``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from zoo.errors import ZooError
 
-if TYPE_CHECKING:
-    from zoo.plugin.registry import Registered, Registry
-
 # Small, quick on CPU, and unlike each other: a square, a bigger square, a non-square.
 ENCODER_SIZES: tuple[tuple[int, int], ...] = ((32, 32), (64, 64), (32, 64))
 MASK_SIZES: tuple[tuple[int, int], ...] = ((32, 32), (48, 40))
 LOSS_SIZE: tuple[int, int] = (16, 16)
 IN_CHANNELS: tuple[int, ...] = (3, 4)  # the image, or the image plus the mask channel
-KINDS = ("encoder", "mask", "loss")
-_PREFIX = {"encoder": "encoder_args", "mask": "mask_args", "loss": "loss_args"}
 _ORIGIN = "_zoo_origin"  # attribute build_encoder() leaves on a module: who made it
 
 
@@ -36,14 +37,14 @@ class ContractError(ZooError):
     to fix it."""
 
 
-def origin(kind: str, name: str, item: Registered | None = None) -> str:
+def origin(kind: str, name: str, item: Any = None) -> str:
     """``encoder 'gated' (plugin 'gated', zoo-gated 0.1.0)``: who a message is about."""
     if item is None:
         return f"{kind} '{name}'"
     return f"{kind} '{name}' (plugin '{item.plugin}', {item.package} {item.version})"
 
 
-def tag(module: Any, kind: str, name: str, item: Registered | None) -> Any:
+def tag(module: Any, kind: str, name: str, item: Any) -> Any:
     """Remember on a built module where it came from, so later errors can name it."""
     try:
         setattr(module, _ORIGIN, origin(kind, name, item))
@@ -72,10 +73,10 @@ def _one_line(exc: BaseException) -> str:
 # ---- config defaults (checked at load) --------------------------------------------------------
 
 
-def check_defaults(kind: str, spec: Any, plugin: str = "?", package: str = "?") -> None:
+def check_defaults(kind: Any, spec: Any, plugin: str = "?", package: str = "?") -> None:
     """The spec's config dataclass must build with no arguments: that is what a user who
     sets no options gets. Raises ContractError naming the field and the failure."""
-    who = f"{kind} '{spec.name}' (plugin '{plugin}', {package})"
+    who = f"{kind.name} '{spec.name}' (plugin '{plugin}', {package})"
     if not dataclasses.is_dataclass(spec.config):
         raise ContractError(f"{who}: config must be a dataclass, got {spec.config!r}; "
                             "decorate the config class with @dataclass")
@@ -89,26 +90,28 @@ def check_defaults(kind: str, spec: Any, plugin: str = "?", package: str = "?") 
     except Exception as exc:  # noqa: BLE001  (any failure here is the plugin's)
         raise ContractError(
             f"{who}: config {spec.config.__name__}() fails with its own defaults, so it "
-            f"would fail for every user who sets no {_PREFIX[kind]}: {_one_line(exc)}; fix "
+            f"would fail for every user who sets no {kind.options}: {_one_line(exc)}; fix "
             f"the default in {spec.config.__name__}") from exc
 
 
-def _config(kind: str, name: str, spec: Any, args: dict[str, Any] | None, who: str) -> Any:
+def _config(item: Any, args: dict[str, Any] | None, who: str) -> Any:
     from zoo.config import from_dict
 
+    spec, options = item.spec, item.kind.options
     try:
-        return from_dict(spec.config, args or {}, prefix=_PREFIX[kind])
+        return from_dict(spec.config, args or {}, prefix=options)
     except Exception as exc:  # noqa: BLE001
-        given = f"with {_PREFIX[kind]} {args}" if args else "with its defaults"
+        given = f"with {options} {args}" if args else "with its defaults"
         raise ContractError(f"{who}: config {spec.config.__name__} cannot be built {given}: "
                             f"{_one_line(exc)}") from exc
 
 
-def _lookup(kind: str, name: str, registry: Registry) -> tuple[Any, Registered]:
-    # the registry is always passed in: the registry checks plugins with this module, so
-    # this module never imports it (``zoo.plugin.registry.get_registry()`` is the usual one)
-    item = getattr(registry, kind)(name)
-    return item.spec, item
+def _lookup(kind: str, name: str, registry: Any) -> tuple[Any, Any, str]:
+    """``(spec, Registered, who)`` of ``name``. The registry is always passed in: it checks
+    plugins with this module, so this module never imports it
+    (``zoo.plugin.registry.get_registry()`` is the usual one)."""
+    item = registry.get(kind, name)
+    return item.spec, item, origin(kind, name, item)
 
 
 # ---- encoders ---------------------------------------------------------------------------------
@@ -118,8 +121,9 @@ def check_encoder_output(encoder: Any, x_shape: Sequence[int], out: Any) -> None
     """What ``encoder`` declares against what its forward returned for an input of
     ``x_shape`` ``(B, C, H, W)``: ``out_channels`` and ``output_size(H, W)``.
 
-    Cheap (a shape comparison and one ``output_size`` call); the U-Net calls it on the
-    first forward of each input size. Raises a one-line ContractError otherwise."""
+    Cheap (a shape comparison and one ``output_size`` call): ``probe_encoder`` runs it on
+    every encoder zoo builds, ``check_encoder`` at every test size. Raises a one-line
+    ContractError otherwise."""
     who = _who(encoder, "encoder")
     b, _, h, w = (int(v) for v in x_shape)
     if not isinstance(out, Tensor):
@@ -167,16 +171,15 @@ def _declared(enc: Any, who: str, in_channels: int) -> None:
 
 
 def check_encoder(name: str, args: dict[str, Any] | None = None, *,
-                  registry: Registry,
+                  registry: Any,
                   sizes: Iterable[tuple[int, int]] = ENCODER_SIZES,
                   in_channels: Iterable[int] = IN_CHANNELS, batch: int = 2,
                   grads: bool = True) -> None:
     """The encoder contract: builds (with ``args``, default: its defaults) for every
     ``in_channels``; declares ``out_channels`` and ``output_size``; its forward returns
     what it declares for each of ``sizes``; gradients reach its parameters."""
-    spec, item = _lookup("encoder", name, registry)
-    who = origin("encoder", name, item)
-    config = _config("encoder", name, spec, args, who)
+    spec, item, who = _lookup("encoder", name, registry)
+    config = _config(item, args, who)
     in_channels = tuple(in_channels)
     for cin in in_channels:
         try:
@@ -243,7 +246,7 @@ def probe_encoder(encoder: Any, in_channels: int, size: tuple[int, int] = (32, 3
 
 
 def verify_encoder(name: str, args: dict[str, Any] | None = None, in_channels: int = 3,
-                   size: tuple[int, int] = (32, 32), *, registry: Registry) -> None:
+                   size: tuple[int, int] = (32, 32), *, registry: Any) -> None:
     """One build and one forward of encoder ``name`` with ``args`` at ``size``, held against
     its declarations: the quick part of ``check_encoder`` for places that validate configs
     before anything trains (``zoo tune --dry-run``, ``zoo train`` before data loads).
@@ -298,13 +301,12 @@ def check_mask_output(masks: Any, n: int, h: int, w: int, who: str, call: str) -
 
 
 def check_mask(name: str, args: dict[str, Any] | None = None, *,
-               registry: Registry,
+               registry: Any,
                sizes: Iterable[tuple[int, int]] = MASK_SIZES, n: int = 8) -> None:
     """The mask contract: ``(n, 1, h, w)`` float of only 0 and 1, every mask with a hole
     and some context, the same masks again for the same seed, and ``generator=None`` works."""
-    spec, item = _lookup("mask", name, registry)
-    who = origin("mask", name, item)
-    config = _config("mask", name, spec, args, who)
+    spec, item, who = _lookup("mask", name, registry)
+    config = _config(item, args, who)
 
     def draw(h: int, w: int, seed: int | None) -> Tensor:
         gen = None if seed is None else torch.Generator().manual_seed(seed)
@@ -342,14 +344,13 @@ def check_mask(name: str, args: dict[str, Any] | None = None, *,
 
 
 def check_loss(name: str, args: dict[str, Any] | None = None, *,
-               registry: Registry, size: tuple[int, int] = LOSS_SIZE,
+               registry: Any, size: tuple[int, int] = LOSS_SIZE,
                batch: int = 2) -> None:
     """The loss contract: builds with ``args``; ``forward(pred, target, mask)`` returns a
     finite scalar that sends a gradient to ``pred``; ``update``, if there is one, returns a
     finite scalar too."""
-    spec, item = _lookup("loss", name, registry)
-    who = origin("loss", name, item)
-    config = _config("loss", name, spec, args, who)
+    spec, item, who = _lookup("loss", name, registry)
+    config = _config(item, args, who)
     try:
         term = spec.build(config)
     except Exception as exc:  # noqa: BLE001
@@ -398,30 +399,3 @@ def _scalar(who: str, call: str, fn: Any, *inputs: Tensor) -> Tensor:
         raise ContractError(f"{who}: {call} returned {value.item()} on ordinary inputs; it "
                             "must be finite")
     return value.reshape(())
-
-
-# ---- everything a registry holds --------------------------------------------------------------
-
-CHECKS = {"encoder": check_encoder, "mask": check_mask, "loss": check_loss}
-
-
-def check(kind: str, name: str, args: dict[str, Any] | None = None, *,
-          registry: Registry, **options: Any) -> None:
-    """Run the contract of ``kind`` (encoder, mask or loss) on ``name``."""
-    if kind not in CHECKS:
-        raise ZooError(f"unknown plugin kind '{kind}'; valid: {', '.join(KINDS)}")
-    CHECKS[kind](name, args, registry=registry, **options)
-
-
-def items(registry: Registry, plugins: Iterable[str] | None = None
-          ) -> list[tuple[str, str, Registered]]:
-    """``(kind, name, Registered)`` for everything registered (only by ``plugins`` when
-    given), sorted by kind then name."""
-    wanted = None if plugins is None else set(plugins)
-    out = []
-    for kind, table in (("encoder", registry.encoders), ("mask", registry.masks),
-                        ("loss", registry.losses)):
-        for name in sorted(table):
-            if wanted is None or table[name].plugin in wanted:
-                out.append((kind, name, table[name]))
-    return out

@@ -32,16 +32,16 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from zoo.config import from_dict
-from zoo.plugin.contract import ContractError, check_defaults, probe_encoder, tag
 from zoo.errors import ZooError, unknown
-from zoo.plugin.hookspecs import EncoderSpec, LossSpec, MaskSpec, ZooHookSpecs
+from zoo.plugin.contract import ContractError, check_defaults, probe_encoder, tag
+from zoo.plugin.hookspecs import ZooHookSpecs
+from zoo.plugin.kinds import KINDS, Kind, kind_of
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 ENV_ALLOW = "ZOO_PLUGINS"
 ENV_STRICT = "ZOO_STRICT_PLUGINS"
-_KIND = {EncoderSpec: "encoder", MaskSpec: "mask", LossSpec: "loss"}
 # zoo's own plugins: its distribution's entry points into zoo_plugins (see pyproject). They
 # load first, so a built-in name always stays with the built-in.
 BUILTIN_PACKAGE = "zoo-inpaint"
@@ -58,6 +58,7 @@ class Registered:
     plugin: str  # entry-point (or module) name
     package: str  # distribution that provides it
     version: str
+    kind: Kind  # its row of the kinds table
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ class BrokenPlugin:
 
 @dataclass
 class Registry:
-    """What the plugins registered. Look names up with ``encoder()`` / ``mask()``."""
+    """What the plugins registered, one table per kind (``zoo.plugin.kinds``). Look names
+    up with ``get(kind, name)`` (or ``encoder()``, ``mask()``, ``loss()``)."""
 
     encoders: dict[str, Registered] = field(default_factory=dict)
     masks: dict[str, Registered] = field(default_factory=dict)
@@ -84,20 +86,38 @@ class Registry:
     installed: list[str] = field(default_factory=list)  # every entry-point name found
     allowed: tuple[str, ...] | None = None  # ZOO_PLUGINS, when set
     warnings: list[str] = field(default_factory=list)  # one line each, e.g. a ZOO_PLUGINS typo
+    # the manager the hooks were called through (None for a registry built by hand)
+    plugin_manager: pluggy.PluginManager | None = field(default=None, repr=False,
+                                                        compare=False)
+
+    def table(self, kind: str) -> dict[str, Registered]:
+        """The registered items of ``kind`` by name (``encoders``, ``masks``, ``losses``)."""
+        return getattr(self, kind_of(kind).plural)
+
+    def items(self, plugins: Iterable[str] | None = None) -> list[tuple[str, str, Registered]]:
+        """``(kind, name, Registered)`` for everything registered (only by ``plugins`` when
+        given), in the kinds' order, then by name."""
+        wanted = None if plugins is None else set(plugins)
+        return [(kind.name, name, item) for kind in KINDS
+                for name, item in sorted(self.table(kind.name).items())
+                if wanted is None or item.plugin in wanted]
 
     def encoder(self, name: str) -> Registered:
         """The encoder registered as ``name``; a ZooError with suggestions otherwise."""
-        return self._lookup("encoder", self.encoders, name)
+        return self.get("encoder", name)
 
     def mask(self, name: str) -> Registered:
         """The mask generator registered as ``name``; a ZooError with suggestions otherwise."""
-        return self._lookup("mask", self.masks, name)
+        return self.get("mask", name)
 
     def loss(self, name: str) -> Registered:
         """The loss term registered as ``name``; a ZooError with suggestions otherwise."""
-        return self._lookup("loss", self.losses, name)
+        return self.get("loss", name)
 
-    def _lookup(self, kind: str, table: dict[str, Registered], name: str) -> Registered:
+    def get(self, kind: str, name: str) -> Registered:
+        """The item of ``kind`` registered as ``name``; a ZooError that says why it is not
+        there (a broken plugin, ZOO_PLUGINS) and suggests names otherwise."""
+        table = self.table(kind)
         if name in table:
             return table[name]
         for b in self.broken:  # registered by a plugin that was then found broken: say why
@@ -120,7 +140,7 @@ class Registry:
         """ZooError when ``name`` is served here by another package than the one a model
         folder recorded (``recorded``: its zoo.json ``requires`` entry) for it."""
         package = recorded.get("package") if isinstance(recorded, dict) else None
-        item = {"encoder": self.encoders, "mask": self.masks, "loss": self.losses}[kind][name]
+        item = self.table(kind)[name]
         if not isinstance(package, str) or package in ("", "?") or item.package == "?":
             return
         if canonicalize_name(package) != canonicalize_name(item.package):
@@ -214,10 +234,10 @@ def install_advice(package: Any, version: Any) -> tuple[str, str]:
             "no install command is offered; ask the model's author which plugin it needs")
 
 
-def _check_spec(spec: Any, expected: type, plugin: str, package: str) -> None:
-    if not isinstance(spec, expected):
-        raise TypeError(f"register() expects a {expected.__name__}, got {type(spec).__name__}")
-    check_defaults(_KIND[expected], spec, plugin, package)
+def _check_spec(spec: Any, kind: Kind, plugin: str, package: str) -> None:
+    if not isinstance(spec, kind.spec):
+        raise TypeError(f"register() expects a {kind.spec.__name__}, got {type(spec).__name__}")
+    check_defaults(kind, spec, plugin, package)
 
 
 class _Loader:
@@ -263,34 +283,44 @@ class _Loader:
             return
         self.registry.plugins[plugin] = (package, version)
 
-    def collect(self, hook_name: str, expected: type, table: dict[str, Registered]) -> None:
-        hook = getattr(self.pm.hook, hook_name)
+    def call(self, hook_name: str, plugin: Any, register: Callable[[Any], None]) -> None:
+        """``pm.hook.<hook_name>(register=...)`` as pluggy calls it, for one plugin only.
+        One plugin at a time, not the whole hook at once: a hook call stops at the first
+        implementation that raises, and would not say whose it was, so each plugin's
+        implementation is called through pluggy's subset hook caller (the hook without
+        every other plugin) and its failure is its own."""
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+
+    def collect(self, kind: Kind) -> None:
+        table = self.registry.table(kind.name)
+        hook = getattr(self.pm.hook, kind.hook)
         for impl in hook.get_hookimpls():  # in registration order: the first name wins
             plugin = impl.plugin_name
             package, version = self.sources.get(plugin, ("?", "?"))
             staged: list[Any] = []
-            kind = _KIND[expected]
-            args = [staged.append if a == "register" else None for a in impl.argnames]
             try:
-                _plugin_code(plugin, f"in {hook_name}", lambda: impl.function(*args))
+                _plugin_code(plugin, f"in {kind.hook}",
+                             lambda: self.call(kind.hook, impl.plugin, staged.append))
                 for spec in staged:
-                    _check_spec(spec, expected, plugin, f"{package} {version}")
+                    _check_spec(spec, kind, plugin, f"{package} {version}")
             except Exception as exc:  # the plugin's own bug: isolate it, register nothing
-                offers = tuple((kind, str(s.name)) for s in staged if hasattr(s, "name"))
+                offers = tuple((kind.name, str(s.name)) for s in staged if hasattr(s, "name"))
                 self.fail(plugin, exc, offers)
                 continue
             for spec in staged:
                 if spec.name in table:
-                    first = table[spec.name]
-                    own = first.plugin in self.builtin
-                    self.fail(plugin, (
-                        f"{kind} name '{spec.name}' from plugin "
-                        f"'{plugin}' ({package} {version}) is already registered by "
-                        f"{'built-in ' if own else ''}plugin '{first.plugin}' ({first.package} "
-                        f"{first.version}); "
-                        f"{'built-in names stay with the built-in' if own else 'kept the first'}"))
+                    self.fail(plugin, self._taken(kind, spec.name, plugin, table[spec.name]))
                     continue
-                table[spec.name] = Registered(spec, plugin, package, version)
+                table[spec.name] = Registered(spec, plugin, package, version, kind)
+
+    def _taken(self, kind: Kind, name: str, plugin: str, first: Registered) -> str:
+        package, version = self.sources.get(plugin, ("?", "?"))
+        own = first.plugin in self.builtin
+        return (f"{kind.name} name '{name}' from plugin '{plugin}' ({package} {version}) is "
+                f"already registered by {'built-in ' if own else ''}plugin '{first.plugin}' "
+                f"({first.package} {first.version}); "
+                f"{'built-in names stay with the built-in' if own else 'kept the first'}")
 
 
 def load_registry(extra: Iterable[tuple[str, ModuleType]] = ()) -> Registry:
@@ -311,9 +341,9 @@ def load_registry(extra: Iterable[tuple[str, ModuleType]] = ()) -> Registry:
                    str(getattr(module, "__version__", "local")))
     if allowed is not None:
         _note_allowed(loader.registry, allowed)
-    loader.collect("zoo_register_encoders", EncoderSpec, loader.registry.encoders)
-    loader.collect("zoo_register_masks", MaskSpec, loader.registry.masks)
-    loader.collect("zoo_register_losses", LossSpec, loader.registry.losses)
+    for kind in KINDS:
+        loader.collect(kind)
+    loader.registry.plugin_manager = loader.pm
     return loader.registry
 
 
@@ -364,14 +394,23 @@ def get_registry(refresh: bool = False) -> Registry:
     return _REGISTRY
 
 
+def plugin_config(kind: str, name: str, args: dict[str, Any] | None = None) -> Any:
+    """A fresh config dataclass for the ``kind`` item ``name`` with ``args`` applied
+    (validated; errors name the options as ``encoder_args``, ``loss_args.NAME``, ...)."""
+    row = kind_of(kind)
+    spec = get_registry().get(kind, name).spec
+    return from_dict(spec.config, args or {}, prefix=row.prefix(name))
+
+
 def encoder_config(name: str, args: dict[str, Any] | None = None) -> Any:
-    """A fresh config dataclass for encoder ``name`` with ``args`` applied (validated)."""
+    """``plugin_config("encoder", ...)``; options given to an encoder that has none say
+    which flag picks another."""
     spec = get_registry().encoder(name).spec
     if args and not dataclasses.fields(spec.config):
         raise ZooError(f"encoder '{name}' has no options, got encoder_args "
                        f"{', '.join(map(str, args))}; choose an encoder that has them with "
                        "--encoder (`zoo plugins` lists each one's options)")
-    return from_dict(spec.config, args or {}, prefix="encoder_args")
+    return plugin_config("encoder", name, args)
 
 
 def build_encoder(name: str, args: dict[str, Any] | None, in_channels: int) -> Any:
@@ -384,12 +423,10 @@ def build_encoder(name: str, args: dict[str, Any] | None, in_channels: int) -> A
 
 
 def mask_config(name: str, args: dict[str, Any] | None = None) -> Any:
-    """A fresh config dataclass for mask generator ``name`` with ``args`` applied."""
-    spec = get_registry().mask(name).spec
-    return from_dict(spec.config, args or {}, prefix="mask_args")
+    """``plugin_config("mask", name, args)``."""
+    return plugin_config("mask", name, args)
 
 
 def loss_config(name: str, args: dict[str, Any] | None = None) -> Any:
-    """A fresh config dataclass for loss term ``name`` with ``args`` applied."""
-    spec = get_registry().loss(name).spec
-    return from_dict(spec.config, args or {}, prefix=f"loss_args.{name}")
+    """``plugin_config("loss", name, args)``."""
+    return plugin_config("loss", name, args)

@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from zoo.plugin.contract import ENCODER_SIZES, MASK_SIZES, ContractError, check, items
+from zoo.plugin.contract import ENCODER_SIZES, MASK_SIZES, ContractError
+from zoo.plugin.kinds import check, kind_of
 from zoo.plugin.registry import ENTRY_POINT_GROUP, Registered, Registry, get_registry
 
 __all__ = ["PluginContract", "run_contract"]
@@ -34,7 +35,7 @@ __all__ = ["PluginContract", "run_contract"]
 
 def run_contract(kind: str, name: str, args: dict[str, Any] | None = None, *,
                  registry: Registry | None = None, **options: Any) -> None:
-    """``zoo.plugin.contract.check`` (on the process-wide registry unless ``registry`` is given),
+    """``zoo.plugin.kinds.check`` (on the process-wide registry unless ``registry`` is given),
     failing the test with the contract's one line (no traceback of zoo's internals: the
     line says what to fix)."""
     try:
@@ -66,18 +67,18 @@ class PluginContract:
         if "item" not in metafunc.fixturenames:
             return
         registry = self.registry()
-        found = items(registry, None if self.plugin is None else [self.plugin])
+        found = registry.items(None if self.plugin is None else [self.plugin])
         if metafunc.function.__name__ == "test_small_settings":  # only where there are some
             found = [f for f in found if self._small_args(f[0], f[1], f[2]) is not None]
         metafunc.parametrize("item", [(kind, name) for kind, name, _ in found],
                              ids=[f"{kind}-{name}" for kind, name, _ in found])
 
     def _options(self, kind: str, small: bool) -> dict[str, Any]:
-        if kind == "encoder":
-            return {"sizes": self.encoder_sizes if small else self.encoder_sizes[:1]}
-        if kind == "mask":
-            return {"sizes": self.mask_sizes if small else self.mask_sizes[:1]}
-        return {}
+        attr = kind_of(kind).sizes  # the class attribute with this kind's test sizes, if any
+        if attr is None:
+            return {}
+        sizes = getattr(self, attr)
+        return {"sizes": sizes if small else sizes[:1]}
 
     def _small_args(self, kind: str, name: str, entry: Registered) -> dict[str, Any] | None:
         args = self.settings.get(name, getattr(entry.spec, "test_args", None))
@@ -99,7 +100,7 @@ class PluginContract:
                         f"{', '.join(sorted(registry.plugins)) or 'none'}); run `pip install "
                         "-e .` in the plugin's folder, and check the name in pyproject.toml",
                         pytrace=False)
-        if not items(registry, [self.plugin]):
+        if not registry.items([self.plugin]):
             pytest.fail(f"plugin '{self.plugin}' registers no encoder, mask or loss; call "
                         "register(...) in a zoo_register_* hook", pytrace=False)
 
@@ -107,12 +108,12 @@ class PluginContract:
         kind, name = item
         registry = self.registry()
         # every test size with the defaults, unless small settings will cover the sizes
-        every = self._small_args(kind, name, getattr(registry, kind)(name)) is None
+        every = self._small_args(kind, name, registry.get(kind, name)) is None
         run_contract(kind, name, None, registry=registry, **self._options(kind, small=every))
 
     def test_small_settings(self, item: tuple[str, str]) -> None:
         kind, name = item
         registry = self.registry()
-        entry = getattr(registry, kind)(name)
+        entry = registry.get(kind, name)
         args = self._small_args(kind, name, entry)
         run_contract(kind, name, args, registry=registry, **self._options(kind, small=True))
