@@ -52,19 +52,11 @@ class MaskGenerator(Protocol):
 class LossTerm(Protocol):
     """What ``LossSpec.build`` returns (an ``nn.Module``): ``(pred, target, mask)`` with
     pred/target ``(B, 3, H, W)`` in 0..1 and mask ``(B, 1, H, W)`` (1 = hole) -> a finite
-    scalar, differentiable in ``pred``."""
+    scalar, differentiable in ``pred``. A term with parameters of its own also has
+    ``update(pred, target, mask)`` (see ``LossSpec``)."""
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor,
                  mask: torch.Tensor) -> torch.Tensor: ...
-
-
-@runtime_checkable
-class AdversarialLossTerm(LossTerm, Protocol):
-    """A loss term with parameters of its own (a discriminator): ``update`` returns their
-    loss on a detached prediction; the trainer minimises it before each generator step."""
-
-    def update(self, pred: torch.Tensor, target: torch.Tensor,
-               mask: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
