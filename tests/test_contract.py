@@ -228,6 +228,39 @@ def test_kit_reports_the_contract_line(three: PluginEnv) -> None:
     assert info.value.__context__ is None
 
 
+def test_kit_round_trip_saves_and_reloads_the_example_plugin(plugin_env: PluginEnv,
+                                                             tmp_path) -> None:
+    plugin_env.add_example()
+    plugin_env.refresh()
+    kit = _kit("myencoder")
+    kit.settings = {"myencoder": {"widths": [8, 16]}}
+    kit.test_checkpoint_round_trip(("encoder", "myencoder"), tmp_path)
+    folder = tmp_path / "model"  # written by the real model-folder code
+    assert {"model.safetensors", "config.json", "zoo.json"} <= {p.name for p in folder.iterdir()}
+    assert json.loads((folder / "config.json").read_text())["encoder_args"] == {"widths": [8, 16]}
+
+
+@pytest.mark.parametrize("name, message", [
+    ("badreload", "encoder 'badreload' (plugin 'badreload', zoo-fx-badreload 9.9): a model "
+                  "saved with it does not load again: "),
+    ("hiddenstate", "encoder 'hiddenstate' (plugin 'badreload', zoo-fx-badreload 9.9): a "
+                    "model reloaded from its model folder gives other outputs at 32x32"),
+])
+def test_kit_names_an_encoder_that_does_not_survive_a_model_folder(
+        plugin_env: PluginEnv, tmp_path, name: str, message: str) -> None:
+    plugin_env.add_misbehaving("badreload")
+    plugin_env.refresh()
+    kit = _kit("badreload")
+    kit.test_plugin_loads()
+    kit.test_defaults(("encoder", name))  # the forward contract holds: only a reload fails
+    with pytest.raises(pytest.fail.Exception) as info:
+        kit.test_checkpoint_round_trip(("encoder", name), tmp_path)
+    assert str(info.value).startswith(message), str(info.value)
+    assert "\n" not in str(info.value) and info.value.__context__ is None
+    if name == "badreload":  # the reload applied reload_args: the weights no longer fit
+        assert "reload_args" in str(info.value) and "does not match" in str(info.value)
+
+
 def test_verify_encoder_is_quick_and_remembered(three: PluginEnv, monkeypatch) -> None:
     from zoo.plugin import contract
 

@@ -15,22 +15,30 @@ and ``python -m pytest`` runs, for every encoder, mask and loss the plugin regis
 - ``test_defaults``: the contract with the config defaults (what a user gets), at one
   size when small settings exist, else at every test size;
 - ``test_small_settings``: the contract with ``settings[name]`` (else the spec's
-  ``test_args``) over every test size; only for names that have some.
+  ``test_args``) over every test size; only for names that have some;
+- ``test_checkpoint_round_trip``: for every encoder, a small U-Net with it (its small
+  settings, else its defaults) saved as a model folder by ``save_checkpoint`` and rebuilt
+  by ``load_model`` (so through the spec's ``reload_args``) gives identical outputs.
 
 ``plugin = None`` checks every installed plugin: zoo's own tests do that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from zoo.plugin.contract import ENCODER_SIZES, MASK_SIZES, ContractError
+from zoo.errors import ZooError
+from zoo.plugin.contract import ENCODER_SIZES, MASK_SIZES, ContractError, _one_line, origin
 from zoo.plugin.kinds import check, kind_of
 from zoo.plugin.registry import ENTRY_POINT_GROUP, Registered, Registry, get_registry
 
-__all__ = ["PluginContract", "run_contract"]
+__all__ = ["PluginContract", "check_round_trip", "run_contract"]
+
+ROUND_TRIP_UNET = {"widths": [8, 16, 32]}  # small: the round trip is about the encoder
 
 
 def run_contract(kind: str, name: str, args: dict[str, Any] | None = None, *,
@@ -38,8 +46,75 @@ def run_contract(kind: str, name: str, args: dict[str, Any] | None = None, *,
     """``zoo.plugin.kinds.check`` (on the process-wide registry unless ``registry`` is given),
     failing the test with the contract's one line (no traceback of zoo's internals: the
     line says what to fix)."""
+    _fail_on_contract(lambda: check(kind, name, args, registry=registry or get_registry(),
+                                    **options))
+
+
+def check_round_trip(name: str, args: dict[str, Any] | None, folder: str | Path, *,
+                     sizes: Iterable[tuple[int, int]] = ENCODER_SIZES) -> None:
+    """Encoder ``name`` through a model folder: a small U-Net with it, its BatchNorm
+    statistics moved by one training-mode forward, saved into ``folder`` with
+    ``save_checkpoint`` and rebuilt with ``load_model`` (which applies the spec's
+    ``reload_args``), must give the same outputs (``torch.equal``, eval mode) on a fixed
+    input at the first of ``sizes`` it takes. Uses the process-wide registry, as
+    ``load_model`` does. Raises a one-line ContractError naming the encoder."""
+    import torch
+
+    from zoo.model import build_model
+    from zoo.modelfolder.checkpoint import load_model, save_checkpoint
+    from zoo.settings import build_config
+
+    who = origin("encoder", name, get_registry().encoder(name))
     try:
-        check(kind, name, args, registry=registry or get_registry(), **options)
+        config = build_config({"encoder": name, "encoder_args": args or {},
+                               "unet": ROUND_TRIP_UNET})
+        torch.manual_seed(0)
+        model = build_model(config)
+    except ZooError as exc:
+        raise ContractError(f"{who}: a U-Net with it cannot be built: {_one_line(exc)}") from exc
+    h, w = _first_size(model, sizes, who)
+    g = torch.Generator().manual_seed(h * w)
+    mask = (torch.rand(2, 1, h, w, generator=g) > 0.7).float()
+    masked = torch.rand(2, 3, h, w, generator=g) * (1 - mask)
+    with torch.no_grad():
+        model.train()(masked, mask)  # BatchNorm statistics move off their initial values
+        expected = model.eval()(masked, mask)
+    save_checkpoint(folder, {"config": config.to_dict(), "model": model.state_dict()})
+    try:
+        loaded, _, _ = load_model(folder)
+        with torch.no_grad():
+            got = loaded(masked, mask)
+    except ZooError as exc:
+        raise ContractError(f"{who}: a model saved with it does not load again: "
+                            f"{_one_line(exc)}; check the spec's reload_args (it must not "
+                            "change the model the saved weights belong to)") from exc
+    if not torch.equal(got, expected):
+        raise ContractError(
+            f"{who}: a model reloaded from its model folder gives other outputs at {h}x{w} "
+            f"(largest difference {(got - expected).abs().max().item():.3g}); keep all of "
+            "the encoder's state in its state_dict (parameters and buffers), and let "
+            "reload_args change nothing the outputs depend on")
+
+
+def _first_size(model: Any, sizes: Iterable[tuple[int, int]], who: str) -> tuple[int, int]:
+    tried = []
+    for h, w in sizes:
+        try:
+            model.check_size(h, w)
+        except ZooError:
+            tried.append(f"{h}x{w}")
+            continue
+        return h, w
+    raise ContractError(f"{who}: a U-Net with it takes none of the test sizes "
+                        f"{', '.join(tried)}; give the kit sizes it takes "
+                        "(PluginContract.encoder_sizes)")
+
+
+def _fail_on_contract(fn: Any) -> None:
+    """``fn()``, failing the test with the contract's one line when it raises a
+    ContractError (no traceback of zoo's internals: the line says what to fix)."""
+    try:
+        fn()
     except ContractError as exc:
         failure = str(exc)
     else:
@@ -70,6 +145,8 @@ class PluginContract:
         found = registry.items(None if self.plugin is None else [self.plugin])
         if metafunc.function.__name__ == "test_small_settings":  # only where there are some
             found = [f for f in found if self._small_args(f[0], f[1], f[2]) is not None]
+        if metafunc.function.__name__ == "test_checkpoint_round_trip":  # models have encoders
+            found = [f for f in found if f[0] == "encoder"]
         metafunc.parametrize("item", [(kind, name) for kind, name, _ in found],
                              ids=[f"{kind}-{name}" for kind, name, _ in found])
 
@@ -117,3 +194,9 @@ class PluginContract:
         entry = registry.get(kind, name)
         args = self._small_args(kind, name, entry)
         run_contract(kind, name, args, registry=registry, **self._options(kind, small=True))
+
+    def test_checkpoint_round_trip(self, item: tuple[str, str], tmp_path: Path) -> None:
+        _, name = item
+        args = self._small_args("encoder", name, get_registry().encoder(name))
+        _fail_on_contract(lambda: check_round_trip(name, args, tmp_path / "model",
+                                                   sizes=self.encoder_sizes))
