@@ -1,4 +1,6 @@
-"""Plugin discovery: one pluggy manager, fed by the ``zoo.plugins`` entry-point group.
+"""Plugin discovery: one pluggy manager, fed by the ``zoo.plugins`` entry-point group, and
+one table per plugin kind (``zoo.plugin.kinds``): each kind's hook is called through
+pluggy, one plugin at a time, and what it registers lands in that kind's table.
 
 Built-in plugins (``plugins/``, installed as ``zoo_plugins``) come through the same entry
 points as any outside package. A plugin that fails to import, raises in its hook, registers
