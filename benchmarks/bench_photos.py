@@ -99,9 +99,9 @@ def telea(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
     from zoo.inpaint import Picture, generated_mask, inpaint_picture
-    from zoo.refs import resolve_model
+    from zoo.modelfolder.refs import resolve_model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", help="a model: folder, its model.safetensors, or hf-hub:org/name")

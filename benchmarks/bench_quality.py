@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             config = build_config(preset(base), parse_sets(sets), data)
             folder = name.replace("+", "_").replace("=", "-").replace("/", "-")
             out = train(config, Path(args.runs) / f"{folder}-s{seed}", final_eval=False)
-            from zoo.checkpoint import load_model
+            from zoo.modelfolder.checkpoint import load_model
 
             model = load_model(out["checkpoint"])[0]
             test = load_dataset(config).test[:config.test_limit]

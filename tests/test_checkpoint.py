@@ -20,7 +20,7 @@ import torch
 import yaml
 from PIL import Image
 
-from zoo.checkpoint import (
+from zoo.modelfolder.checkpoint import (
     CHECKPOINT_NAME,
     STATE_NAME,
     load_model,
@@ -159,8 +159,8 @@ def test_round_trip_of_extra_training_state(tmp_path) -> None:
 
 def test_a_copied_folder_resumes_where_it_stopped(tmp_path) -> None:
     """What a Tune restore does: copy the trial's model folder into a fresh work folder
-    (zoo.checkpoint.copy_model) and resume there, from the resume state."""
-    from zoo.checkpoint import copy_model
+    (zoo.modelfolder.checkpoint.copy_model) and resume there, from the resume state."""
+    from zoo.modelfolder.checkpoint import copy_model
     from zoo.train import train
 
     config = TrainConfig(**{**TINY, "epochs": 2})
@@ -270,7 +270,7 @@ def test_malicious_pickle_never_runs(model_dir, tmp_path, photo, capsys, monkeyp
     assert main(["eval", str(evil_state), "--json"]) == 0
     assert not marker.exists()
     # a Tune restore copies the trial's folder into its work dir, then resumes from it
-    from zoo.checkpoint import copy_model
+    from zoo.modelfolder.checkpoint import copy_model
     from zoo.train import train
 
     work = tmp_path / "tune-work"
@@ -319,7 +319,7 @@ def test_interrupted_save_is_refused(model_dir, model_copy, tmp_path) -> None:
 
 
 def test_missing_or_filtered_plugin_names_the_fix(model_copy, monkeypatch) -> None:
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     monkeypatch.setenv("ZOO_PLUGINS", "none,masks")
     get_registry(refresh=True)
@@ -379,7 +379,7 @@ def test_every_name_of_a_model(model_dir, tmp_path, photo, monkeypatch, capsys) 
     """A folder, its weights file, a trial id (relative path, results folder copied
     elsewhere) all resolve to the same model, in every command."""
     from zoo.leaderboard import Leaderboard
-    from zoo.refs import resolve_model
+    from zoo.modelfolder.refs import resolve_model
 
     storage = tmp_path / "results"
     shutil.copytree(model_dir, storage / "search" / "trial_1" / "checkpoint_000000")

@@ -1,4 +1,4 @@
-"""zoo.contract on plugins that break it: each failure is one line that names the plugin,
+"""zoo.plugin.contract on plugins that break it: each failure is one line that names the plugin,
 its package, the field, what was declared and what came back, from every entry point a
 user meets (`zoo plugins --check`, `zoo train`, `zoo tune --dry-run`, the test kit)."""
 
@@ -13,9 +13,10 @@ from fixtures import PluginEnv, plugin_env  # noqa: F401  (plugin_env is a fixtu
 
 import zoo
 from zoo.cli import main
-from zoo.contract import ContractError, check_encoder, check_encoder_output, check_loss, check_mask
+from zoo.plugin.contract import (ContractError, check_encoder, check_encoder_output, check_loss,
+                                 check_mask)
 from zoo.errors import ZooError
-from zoo.registry import build_encoder, get_registry
+from zoo.plugin.registry import build_encoder, get_registry
 
 SMALL = ("encoder 'smallout' (plugin 'smallout', zoo-fx-smallout 9.9): output_size(32, 32) "
          "declares 8x8 but forward returned 4x4; make output_size compute the size forward "
@@ -70,8 +71,8 @@ def test_invalid_default_is_broken_at_load_and_named_on_lookup(three: PluginEnv)
 
 
 def test_check_encoder_output_is_cheap_and_names_the_builder(three: PluginEnv) -> None:
-    from zoo.contract import tag
-    from zoo.registry import get_registry
+    from zoo.plugin.contract import tag
+    from zoo.plugin.registry import get_registry
 
     item = get_registry().encoder("fewchannels")
     enc = tag(item.spec.build(item.spec.config(), 3), "encoder", "fewchannels", item)
@@ -185,11 +186,11 @@ def test_train_with_a_lying_encoder_is_one_line(three: PluginEnv, capsys, tmp_pa
     assert batch_free.sub("input (B, ", err) == batch_free.sub("input (B, ", f"error: {message}")
 
 
-# ---- the kit (zoo.testing) fails where it must ---------------------------------------------
+# ---- the kit (zoo.plugin.testing) fails where it must ------------------------------------
 
 
 def _kit(plugin: str | None):
-    from zoo.testing import PluginContract
+    from zoo.plugin.testing import PluginContract
 
     class Kit(PluginContract):
         pass
@@ -227,8 +228,41 @@ def test_kit_reports_the_contract_line(three: PluginEnv) -> None:
     assert info.value.__context__ is None
 
 
+def test_kit_round_trip_saves_and_reloads_the_example_plugin(plugin_env: PluginEnv,
+                                                             tmp_path) -> None:
+    plugin_env.add_example()
+    plugin_env.refresh()
+    kit = _kit("myencoder")
+    kit.settings = {"myencoder": {"widths": [8, 16]}}
+    kit.test_checkpoint_round_trip(("encoder", "myencoder"), tmp_path)
+    folder = tmp_path / "model"  # written by the real model-folder code
+    assert {"model.safetensors", "config.json", "zoo.json"} <= {p.name for p in folder.iterdir()}
+    assert json.loads((folder / "config.json").read_text())["encoder_args"] == {"widths": [8, 16]}
+
+
+@pytest.mark.parametrize("name, message", [
+    ("badreload", "encoder 'badreload' (plugin 'badreload', zoo-fx-badreload 9.9): a model "
+                  "saved with it does not load again: "),
+    ("hiddenstate", "encoder 'hiddenstate' (plugin 'badreload', zoo-fx-badreload 9.9): a "
+                    "model reloaded from its model folder gives other outputs at 32x32"),
+])
+def test_kit_names_an_encoder_that_does_not_survive_a_model_folder(
+        plugin_env: PluginEnv, tmp_path, name: str, message: str) -> None:
+    plugin_env.add_misbehaving("badreload")
+    plugin_env.refresh()
+    kit = _kit("badreload")
+    kit.test_plugin_loads()
+    kit.test_defaults(("encoder", name))  # the forward contract holds: only a reload fails
+    with pytest.raises(pytest.fail.Exception) as info:
+        kit.test_checkpoint_round_trip(("encoder", name), tmp_path)
+    assert str(info.value).startswith(message), str(info.value)
+    assert "\n" not in str(info.value) and info.value.__context__ is None
+    if name == "badreload":  # the reload applied reload_args: the weights no longer fit
+        assert "reload_args" in str(info.value) and "does not match" in str(info.value)
+
+
 def test_verify_encoder_is_quick_and_remembered(three: PluginEnv, monkeypatch) -> None:
-    from zoo import contract
+    from zoo.plugin import contract
 
     with pytest.raises(ContractError) as info:
         contract.verify_encoder("fewchannels", None, 4, (16, 16), registry=get_registry())
@@ -259,8 +293,8 @@ def test_tune_dry_run_with_a_lying_encoder_is_one_line(three: PluginEnv, capsys,
 def test_encoder_build_must_return_a_module(plugin_env: PluginEnv) -> None:
     import types
 
-    from zoo.hookspecs import EncoderSpec
-    from zoo.registry import load_registry
+    from zoo.plugin.hookspecs import EncoderSpec
+    from zoo.plugin.registry import load_registry
 
     module = types.ModuleType("zoo_fx_none_build")
 

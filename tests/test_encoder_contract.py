@@ -1,5 +1,5 @@
 """The plugin contract on EVERY installed plugin through the kit plugin authors use
-(``zoo.testing``: a new plugin is tested the moment it registers), the U-Net-level checks
+(``zoo.plugin.testing``: a new plugin is tested the moment it registers), the U-Net-level checks
 on every encoder, then a few checks specific to the built-in plugins."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 from zoo.config import TrainConfig, UNetConfig
 from zoo.errors import ZooError
 from zoo.model import build_model
-from zoo.registry import build_encoder, get_registry
-from zoo.testing import PluginContract
+from zoo.plugin.registry import build_encoder, get_registry
+from zoo.plugin.testing import PluginContract
 
 ENCODERS = sorted(get_registry().encoders)
 
@@ -39,7 +39,7 @@ def test_builtins_are_registered() -> None:
 
 
 class TestEveryPlugin(PluginContract):
-    """zoo.contract on every encoder, mask and loss installed; a broken plugin fails."""
+    """zoo.plugin.contract on every encoder, mask and loss installed; a broken plugin fails."""
 
     plugin = None
     settings = {k: v for k, v in FAST_ARGS.items() if k != "timm"}  # timm: the default

@@ -12,7 +12,7 @@ import torch
 from zoo.cli import main
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
-from zoo.export import TOLERANCE, example_inputs, export_checkpoint
+from zoo.modelfolder.export import TOLERANCE, example_inputs, export_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def fused(tmp_path_factory) -> tuple[Path, TrainConfig]:
 
 
 def _reference(ckpt: Path, batch: int, seed: int) -> tuple[torch.Tensor, ...]:
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
 
     model, config, _ = load_model(ckpt)
     masked, mask = example_inputs(config, batch, 32, seed=seed)
@@ -89,10 +89,10 @@ def test_cli_export_and_errors(fused, tmp_path, capsys) -> None:
 
 
 def test_a_wrong_export_is_refused_and_removed(fused, tmp_path, monkeypatch) -> None:
-    import zoo.export
+    import zoo.modelfolder.export
 
-    real = zoo.export.run_exported
-    monkeypatch.setattr(zoo.export, "run_exported",
+    real = zoo.modelfolder.export.run_exported
+    monkeypatch.setattr(zoo.modelfolder.export, "run_exported",
                         lambda *a: real(*a) + 1e-3)  # as if the exporter got an op wrong
     with pytest.raises(ZooError, match="differs from PyTorch by 0.001"):
         export_checkpoint(fused[0], "torchscript", tmp_path / "bad.pt")

@@ -18,7 +18,7 @@ from fixtures import require_missing_encoder
 from PIL import Image
 
 import zoo
-from zoo.checkpoint import SHARED_FILES
+from zoo.modelfolder.checkpoint import SHARED_FILES
 from zoo.cli import main
 from zoo.config import TrainConfig
 from zoo.errors import ZooError

@@ -41,7 +41,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(checkpoint):
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
 
     return load_model(checkpoint)[0]
 

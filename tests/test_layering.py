@@ -1,5 +1,6 @@
-"""The core's layering: no import cycles between zoo's modules (at any level, including
-imports inside functions), the library prints nothing and sets no environment variables,
+"""The core's layering: no import cycles between zoo's modules (at any level: module level,
+inside functions and under ``if TYPE_CHECKING:``), the old import paths of the plugin
+system re-export its package, the library prints nothing and sets no environment variables,
 and no function in zoo/ runs over ~60 lines without a comment that says why."""
 
 from __future__ import annotations
@@ -22,21 +23,12 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _runtime_nodes(tree: ast.AST):
-    """Every node but those under ``if TYPE_CHECKING:`` (annotations only, never run)."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            stack.extend(node.orelse)
-            continue
-        yield node
-        stack.extend(ast.iter_child_nodes(node))
-
-
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every zoo module ``path`` imports, wherever the import is: at module level, inside a
+    function, or under ``if TYPE_CHECKING:`` (never run, but a cycle all the same for a
+    reader and for a type checker)."""
     found = set()
-    for node in _runtime_nodes(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
@@ -87,6 +79,49 @@ def test_no_import_cycles() -> None:
 
 def test_cycle_finder_finds_cycles() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_imports_count_type_checking_and_function_level(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                      "    from zoo.plugin.registry import Registry\n"
+                      "def f():\n    from zoo.modelfolder import hub\n")
+    modules = {"zoo.plugin.registry": source, "zoo.modelfolder.hub": source}
+    assert _imports(source, modules) == {"zoo.plugin.registry", "zoo.modelfolder.hub"}
+
+
+def test_plugin_system_and_model_folders_have_their_packages() -> None:
+    modules = _modules()
+    for name in ("registry", "hookspecs", "contract", "testing", "kinds"):
+        assert f"zoo.plugin.{name}" in modules
+    for name in ("checkpoint", "refs", "hub", "card", "export"):
+        assert f"zoo.modelfolder.{name}" in modules
+        assert f"zoo.{name}" not in modules, f"zoo/{name}.py is back beside zoo/modelfolder/"
+    # inside zoo, nothing imports the old plugin paths: they are for code outside zoo
+    shims = {"zoo.registry", "zoo.hookspecs", "zoo.contract", "zoo.testing"}
+    users = {m: _imports(p, modules) & shims for m, p in modules.items() if m not in shims}
+    assert {m: s for m, s in users.items() if s} == {}
+
+
+def test_old_plugin_paths_re_export_the_same_objects() -> None:
+    import zoo
+    import zoo.contract
+    import zoo.hookspecs
+    import zoo.plugin.contract
+    import zoo.plugin.hookspecs
+    import zoo.plugin.kinds
+    import zoo.plugin.registry
+    import zoo.plugin.testing
+    import zoo.registry
+    import zoo.testing
+
+    pairs = [(zoo.hookspecs, zoo.plugin.hookspecs), (zoo.testing, zoo.plugin.testing),
+             (zoo.registry, zoo.plugin.registry), (zoo.contract, zoo.plugin.contract)]
+    for old, new in pairs:
+        for name in old.__all__:
+            source = zoo.plugin.kinds if (old, name) == (zoo.contract, "check") else new
+            assert getattr(old, name) is getattr(source, name), f"{old.__name__}.{name}"
+    assert zoo.hookimpl is zoo.plugin.hookspecs.hookimpl
 
 
 def test_library_prints_nothing_and_sets_no_environment() -> None:

@@ -111,7 +111,7 @@ def test_inpaint_names_the_model_readably(tmp_path, model_folder, trial_db, caps
                  "--mask", str(mask), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "inpainted 1 image(s) with the vanilla U-Net (trial quick-1)" in text
-    from zoo.refs import model_title
+    from zoo.modelfolder.refs import model_title
 
     assert model_title("convmixer") == "ConvMixer-fused U-Net"
 

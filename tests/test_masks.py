@@ -126,7 +126,7 @@ def test_frozen_masks_are_frozen() -> None:
 
 
 def test_make_masks_holds_plugins_to_the_contract(plugin_env) -> None:
-    from zoo.contract import ContractError
+    from zoo.plugin.contract import ContractError
 
     plugin_env.add_misbehaving("fxmasks")
     plugin_env.refresh()

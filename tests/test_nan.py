@@ -100,7 +100,7 @@ def test_zoo_inpaint_refuses_a_nan_model(nan_folder: Path, tmp_path: Path, capsy
 
 
 def test_encoder_returning_nan_fails_at_build_naming_it() -> None:
-    from zoo.contract import ContractError, probe_encoder
+    from zoo.plugin.contract import ContractError, probe_encoder
 
     class NanEncoder(torch.nn.Module):
         out_channels = 4

@@ -59,7 +59,7 @@ def test_error_lines_and_plugin_listings_are_escaped(tmp_path, capsys) -> None:
 def test_plugin_listing_escapes_control_sequences(tmp_path, monkeypatch, capsys) -> None:
     from fixtures import FIXTURES, PluginEnv
 
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     env = PluginEnv(monkeypatch, tmp_path)
     monkeypatch.syspath_prepend(str(FIXTURES))

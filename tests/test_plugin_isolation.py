@@ -35,7 +35,7 @@ def test_sys_exit_at_import_or_in_a_hook_is_a_broken_plugin(plugin_env: PluginEn
 def test_a_plugin_that_prints_keeps_plugins_json_valid(plugin_env: PluginEnv, capsys,
                                                        caplog) -> None:
     plugin_env.add_dist("zoo-fx-prints", "9.9", {"prints": "zoo_fx_prints"})
-    with caplog.at_level(logging.INFO, logger="zoo.registry"):
+    with caplog.at_level(logging.INFO, logger="zoo.plugin.registry"):
         assert main(["plugins", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)  # nothing but the JSON on stdout
     assert "printedbox" in {m["name"] for m in data["masks"]}
@@ -71,7 +71,7 @@ def test_an_outside_entry_point_named_like_a_builtin_is_refused(plugin_env: Plug
 def test_unknown_name_in_zoo_plugins_is_warned_about(plugin_env: PluginEnv, caplog,
                                                       capsys) -> None:
     plugin_env.allow("doesnotexist")
-    with caplog.at_level(logging.WARNING, logger="zoo.registry"):
+    with caplog.at_level(logging.WARNING, logger="zoo.plugin.registry"):
         registry = plugin_env.load()
     (warning,) = registry.warnings
     assert "ZOO_PLUGINS names doesnotexist, which no installed plugin has" in warning
@@ -130,7 +130,7 @@ def _record(src, dst, encoder: str, **required):
 ])
 def test_install_advice_never_shows_a_command_built_from_bad_text(
         model_folder, tmp_path, capsys, package, version) -> None:
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
 
     folder = _record(model_folder, tmp_path / "m", "fancy", plugin="fancy", package=package,
                      version=version)
@@ -145,7 +145,7 @@ def test_install_advice_never_shows_a_command_built_from_bad_text(
 
 
 def test_install_advice_for_a_valid_package_is_a_pinned_command(model_folder, tmp_path) -> None:
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
 
     folder = _record(model_folder, tmp_path / "m", "fancy", plugin="fancy",
                      package="zoo-fancy.encoders_2", version="1.0.post1")
@@ -156,7 +156,7 @@ def test_install_advice_for_a_valid_package_is_a_pinned_command(model_folder, tm
 
 
 def test_recorded_package_must_be_the_one_serving_the_encoder(model_folder, tmp_path) -> None:
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
 
     load_model(model_folder)  # recorded zoo-inpaint, served by zoo-inpaint: loads
     folder = _record(model_folder, tmp_path / "m", "none", plugin="none",

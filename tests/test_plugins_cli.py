@@ -11,7 +11,7 @@ import pytest
 from fixtures import PluginEnv, plugin_env  # noqa: F401  (plugin_env is a fixture)
 
 from zoo.cli import main
-from zoo.registry import ENTRY_POINT_GROUP
+from zoo.plugin.registry import ENTRY_POINT_GROUP
 
 
 def _builtin_plugins() -> list[str]:
@@ -40,7 +40,7 @@ def test_json_lists_builtins_and_the_example(plugin_env: PluginEnv, capsys) -> N
     assert mine["description"] and "\n" not in mine["description"]
     assert encoders["none"]["package"] == "zoo-inpaint"
     # every config field is listed, in declaration order
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     registry = get_registry()
     for kind, table in (("encoders", registry.encoders), ("masks", registry.masks),

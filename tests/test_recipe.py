@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.checkpoint import load_model, read_checkpoint
+from zoo.modelfolder.checkpoint import load_model, read_checkpoint
 from zoo.config import PRESETS, TrainConfig, format_loss, parse_loss
 from zoo.settings import build_config
 from zoo.errors import ZooError
@@ -21,7 +21,7 @@ from zoo.losses import build_loss
 from zoo.masks import frozen_masks
 from zoo.metrics import AREA_BINS, score
 from zoo.model import build_model, count_parameters
-from zoo.registry import get_registry
+from zoo.plugin.registry import get_registry
 from zoo.train import train
 
 TINY = {"dataset": "synthetic", "train_limit": 64, "val_limit": 16, "test_limit": 16,

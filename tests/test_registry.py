@@ -15,7 +15,7 @@ from fixtures import BROKEN, PluginEnv, plugin_env  # noqa: F401  (plugin_env is
 
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
-from zoo.registry import build_encoder, encoder_config
+from zoo.plugin.registry import build_encoder, encoder_config
 
 # the substring each broken plugin's one-line error must carry
 BROKEN_ERRORS = {
@@ -232,7 +232,7 @@ def test_example_encoder_trains_in_the_unet(plugin_env: PluginEnv) -> None:
 def test_misspelled_hook_name_is_reported_broken(tmp_path, monkeypatch) -> None:
     import types
 
-    from zoo.registry import load_registry
+    from zoo.plugin.registry import load_registry
 
     module = types.ModuleType("zoo_fx_typo")
     exec("from zoo import hookimpl\n@hookimpl\ndef zoo_register_encoder(register):\n    pass\n",
@@ -242,3 +242,58 @@ def test_misspelled_hook_name_is_reported_broken(tmp_path, monkeypatch) -> None:
     (broken,) = [b for b in registry.broken if b.plugin == "typo"]
     assert "zoo_register_encoder" in broken.error
     assert "none" in registry.encoders  # the others still load
+
+
+# ---- one table of plugin kinds --------------------------------------------------------------
+
+
+def test_the_kinds_table_drives_lookups_options_and_the_cli(plugin_env: PluginEnv) -> None:
+    from zoo.cli.plugins import describe
+    from zoo.plugin.hookspecs import EncoderSpec, LossSpec, MaskSpec
+    from zoo.plugin.kinds import KINDS, kind_of
+    from zoo.plugin.registry import plugin_config
+    from zoo.settings import PLUGIN_ARGS
+
+    assert [(k.name, k.spec, k.hook, k.options) for k in KINDS] == [
+        ("encoder", EncoderSpec, "zoo_register_encoders", "encoder_args"),
+        ("mask", MaskSpec, "zoo_register_masks", "mask_args"),
+        ("loss", LossSpec, "zoo_register_losses", "loss_args")]
+    assert PLUGIN_ARGS == {"encoder": "encoder_args", "mask": "mask_args", "loss": "loss_args"}
+    plugin_env.add_example()
+    registry = plugin_env.refresh()
+    for kind in KINDS:
+        for name, item in registry.table(kind.name).items():
+            assert registry.get(kind.name, name) is item
+            assert item.kind is kind and isinstance(item.spec, kind.spec)
+    assert registry.get("encoder", "myencoder") is registry.encoder("myencoder")
+    assert plugin_config("encoder", "convmixer", {"width": 8}).width == 8
+    assert plugin_config("mask", "paper") == registry.mask("paper").spec.config()
+    with pytest.raises(ZooError, match=r"loss_args\.l1_hole"):
+        plugin_config("loss", "l1_hole", {"nope": 1})
+    with pytest.raises(ZooError, match="unknown plugin kind 'encodr'; valid: encoder, mask, "
+                                       "loss"):
+        kind_of("encodr")
+    with pytest.raises(ZooError, match="unknown mask 'nope'"):
+        registry.get("mask", "nope")
+    report = describe(registry)
+    assert [e["name"] for e in report["encoders"]] == sorted(registry.encoders)
+    assert [e["name"] for e in report["losses"]] == sorted(registry.losses)
+    assert [(k, n) for k, n, _ in registry.items(["myencoder"])] == [("encoder", "myencoder")]
+
+
+def test_hooks_are_called_through_the_registry_plugin_manager(plugin_env: PluginEnv) -> None:
+    plugin_env.add_example()
+    plugin_env.add_broken("hookraises")
+    registry = plugin_env.load()
+    pm = registry.plugin_manager
+    assert pm is not None and pm.is_registered(pm.get_plugin("myencoder"))
+    # what the registry collected is what pluggy's own hook caller hands out, plugin by plugin
+    for plugin in ("myencoder", "convmixer"):
+        found: list = []
+        others = [p for p in pm.get_plugins() if p is not pm.get_plugin(plugin)]
+        pm.subset_hook_caller("zoo_register_encoders", others)(register=found.append)
+        assert found and all(registry.encoder(s.name).plugin == plugin for s in found)
+    # the whole hook at once stops at the broken plugin: why the registry calls one at a time
+    with pytest.raises(RuntimeError, match="zoo_fx_hook_raises failed on purpose"):
+        pm.hook.zoo_register_encoders(register=lambda spec: None)
+    assert "hookraises" in {b.plugin for b in registry.broken}

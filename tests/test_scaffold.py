@@ -51,7 +51,8 @@ def test_new_plugin_installs_and_passes_the_kit(tmp_path: Path) -> None:
     kit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                          cwd=root, env=env, capture_output=True, text=True)
     assert kit.returncode == 0, kit.stdout + kit.stderr
-    assert "5 passed" in kit.stdout  # loads + defaults x3 (encoder, mask, loss) + small
+    # loads + defaults x3 (encoder, mask, loss) + small + the encoder's checkpoint round trip
+    assert "6 passed" in kit.stdout
     check = subprocess.run([sys.executable, "-m", "zoo", "plugins", "--check", "myenc"],
                            cwd=tmp_path, env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

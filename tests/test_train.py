@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.checkpoint import load_model, read_checkpoint
+from zoo.modelfolder.checkpoint import load_model, read_checkpoint
 from zoo.cli import main
 from zoo.config import TrainConfig, preset
 from zoo.settings import build_config
@@ -82,7 +82,7 @@ def test_resumed_run_with_dropout_ends_bit_for_bit_where_an_uninterrupted_one_do
 
 
 def _damage_state(folder: Path, **changes) -> None:
-    from zoo.checkpoint import STATE_NAME
+    from zoo.modelfolder.checkpoint import STATE_NAME
 
     data = torch.load(folder / STATE_NAME, weights_only=True)
     data["state"].update(changes)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from zoo.checkpoint import load_model, save_checkpoint
+from zoo.modelfolder.checkpoint import load_model, save_checkpoint
 from zoo.cli import main
 from zoo.config import TrainConfig
 from zoo.errors import ZooError

@@ -48,7 +48,7 @@ def _cell(grid: np.ndarray, row: int, col: int, h: int, w: int, lines: int = 1) 
 
 
 def test_eval_grid_on_cifar(runs, cifar_dir, tmp_path) -> None:
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
     from zoo.data import load_cifar10
 
     model = load_model(runs[0]["checkpoint"])[0]

@@ -1,7 +1,7 @@
 """zoo: a plugin-based model zoo for image inpainting."""
 
 from zoo._version import __version__
-from zoo.hookspecs import EncoderSpec, MaskSpec, hookimpl
+from zoo.plugin.hookspecs import EncoderSpec, MaskSpec, hookimpl
 
 __all__ = ["EncoderSpec", "MaskSpec", "hookimpl", "load", "__version__"]
 

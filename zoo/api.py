@@ -152,8 +152,8 @@ def load(ref: str | os.PathLike, *, device: str = "auto", storage: str | None = 
          db: str | None = None) -> Inpainter:
     """Load a model by any name zoo accepts (a model folder, its model.safetensors, a trial
     id with ``storage``/``db``, or ``hf-hub:org/name``): an ``Inpainter`` in eval mode."""
-    from zoo.checkpoint import load_model
-    from zoo.refs import resolve_model
+    from zoo.modelfolder.checkpoint import load_model
+    from zoo.modelfolder.refs import resolve_model
     from zoo.train import resolve_device
 
     folder = resolve_model(ref, storage=storage, db=db, caller="python")

@@ -73,8 +73,8 @@ def model_side_scores(ref: str, *, storage: Any = None, db: Any = None, data: st
                       device: str = "cpu", overrides: dict[str, Any] | None = None
                       ) -> tuple[str, ImageScores, Any]:
     """``(label, scores, config)`` of one model: stored when of the eval set asked for."""
-    from zoo.checkpoint import load_model
-    from zoo.refs import label, resolve_model
+    from zoo.modelfolder.checkpoint import load_model
+    from zoo.modelfolder.refs import label, resolve_model
     from zoo.scores import read_scores
     from zoo.train import eval_id
 

@@ -452,8 +452,8 @@ def inpaint_files(model: torch.nn.Module, jobs: Sequence[Job], *, mask_kind: str
 def resolve_checkpoint(checkpoint: str | Path | None = None, trial: str | None = None, *,
                        storage: str | Path | None = None, db: str | Path | None = None) -> Path:
     """The model folder named by ``checkpoint`` (a folder, a file in it, a trial id or a Hub
-    id: ``zoo.refs.resolve_model``) or by ``trial`` (a leaderboard trial id only)."""
-    from zoo.refs import resolve_model, resolve_trial
+    id: ``zoo.modelfolder.refs.resolve_model``) or by ``trial`` (a leaderboard trial id only)."""
+    from zoo.modelfolder.refs import resolve_model, resolve_trial
 
     if (checkpoint is None) == (trial is None):
         raise ZooError("give exactly one model: --model REF (or --checkpoint / --trial)")

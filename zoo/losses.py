@@ -39,7 +39,7 @@ class WeightedLoss(nn.Module):
 def loss_configs(config: Any) -> dict[str, Any]:
     """Each term of ``config.loss`` (a TrainConfig) with its own validated config, in order;
     unknown terms, options for terms the loss does not use, and bad options name the fix."""
-    from zoo.registry import loss_config
+    from zoo.plugin.registry import loss_config
 
     names = [name for name, _ in parse_loss(config.loss)]
     extra = sorted(set(config.loss_args) - set(names))
@@ -58,7 +58,7 @@ def loss_configs(config: Any) -> dict[str, Any]:
 def build_loss(config: Any) -> WeightedLoss:
     """The weighted loss of ``config`` (a TrainConfig); unknown terms or options name the
     valid ones."""
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     terms = {}
     for name, term_config in loss_configs(config).items():

@@ -1,7 +1,7 @@
 """Masks by name: training masks on the model's device, and the frozen evaluation set.
 
 Generators are plugins (``zoo_register_masks``); the built-ins live in ``plugins/masks.py``.
-What a generator must return is checked by ``zoo.contract`` (here: the cheap part, on
+What a generator must return is checked by ``zoo.plugin.contract`` (here: the cheap part, on
 every batch).
 """
 
@@ -22,8 +22,9 @@ def make_masks(name: str, args: dict[str, Any] | None, n: int, h: int, w: int, *
                device: torch.device | str = "cpu") -> Tensor:
     """``n`` masks ``(n, 1, h, w)`` (float 0/1, 1 = hole) from the generator registered as
     ``name`` with options ``args``; ``generator`` must live on ``device`` (or be None)."""
-    from zoo.contract import check_mask_output, origin
-    from zoo.registry import get_registry, mask_config  # lazy: discovery imports every plugin
+    from zoo.plugin.contract import check_mask_output, origin
+    # lazy: discovery imports every plugin
+    from zoo.plugin.registry import get_registry, mask_config
 
     item = get_registry().mask(name)
     spec = item.spec

@@ -15,10 +15,10 @@ from typing import Any
 
 from zoo.config import TrainConfig, from_dict, nest, parse_loss
 from zoo.errors import ZooError
+from zoo.plugin.kinds import KIND, KINDS
 
-# the plugin each options mapping belongs to
-# what names a plugin, and the key of its options
-PLUGIN_ARGS = {"encoder": "encoder_args", "mask": "mask_args", "loss": "loss_args"}
+# what names a plugin (a TrainConfig field), and the key of its options
+PLUGIN_ARGS = {kind.name: kind.options for kind in KINDS}
 
 
 def build_config(*layers: Mapping[str, Any] | TrainConfig | None, plugins: bool = True,
@@ -88,18 +88,18 @@ def check_plugin_args(config: TrainConfig) -> None:
     """Build the encoder's, the mask's and every loss term's own config from ``config``,
     so an unknown plugin or a bad option fails here, naming it, before anything runs."""
     from zoo.losses import loss_configs
-    from zoo.registry import encoder_config, mask_config
+    from zoo.plugin.registry import encoder_config, mask_config
 
-    encoder_config(config.encoder, config.encoder_args)
+    encoder_config(config.encoder, config.encoder_args)  # its "has no options" hint
     mask_config(config.mask, config.mask_args)
-    loss_configs(config)
+    loss_configs(config)  # one config per term the loss mixes
 
 
 def _switched(selector: str, new: Any, given: list[tuple[bool, Any]]) -> list[tuple[bool, Any]]:
     """The options left when a layer names ``new`` instead of the encoder, mask or loss
     named below: those given beside the old name go (for a loss, those of terms ``new``
     does not use), those given without a name stay."""
-    if selector != "loss":
+    if not KIND[selector].per_term:
         return [(named, options) for named, options in given if not named]
     try:
         terms = {name for name, _ in parse_loss(new)}
@@ -123,17 +123,19 @@ def _merged(layers: Any) -> Any:
 def plugin_fields(registry: Any, selector: str, name: str) -> set[str]:
     """The option names of encoder or mask ``name`` (``selector`` says which); an unknown
     name raises the registry's ZooError, which names the valid ones."""
-    entry = registry.encoder(name) if selector == "encoder" else registry.mask(name)
+    entry = registry.get(selector, name)
     return {f.name for f in dataclasses.fields(entry.spec.config)}
 
 
 def _drop_foreign_args(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with only the encoder/mask options that the chosen plugins have."""
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     registry = get_registry()
     out = dict(data)
-    for selector, args_key in (("encoder", "encoder_args"), ("mask", "mask_args")):
+    # a loss's options are kept per term (a term it does not use is dropped when it is
+    # switched, see _switched), so only the kinds with one item are filtered here
+    for selector, args_key in ((k.name, k.options) for k in KINDS if not k.per_term):
         args = out.get(args_key) or {}
         if not isinstance(args, Mapping):
             raise ZooError(f"'{args_key}' must be a mapping of options, got {args!r}")

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from zoo.checkpoint import (CHECKPOINT_NAME, STATE_NAME, has_checkpoint, read_checkpoint,
-                            save_checkpoint)
+from zoo.modelfolder.checkpoint import (CHECKPOINT_NAME, STATE_NAME, has_checkpoint,
+                                        read_checkpoint, save_checkpoint)
 from zoo.config import TrainConfig
 from zoo.settings import build_config, check_plugin_args
 from zoo.errors import ZooError
@@ -269,7 +269,7 @@ def _masker(config: TrainConfig, h: int, w: int, gen: torch.Generator, device: t
             ) -> Callable[[int], torch.Tensor]:
     """Training masks ``(n, 1, h, w)`` drawn with ``gen``; the generator and its options are
     resolved once per run, not on every step."""
-    from zoo.registry import get_registry, mask_config
+    from zoo.plugin.registry import get_registry, mask_config
 
     spec = get_registry().mask(config.mask).spec
     mask_cfg = mask_config(config.mask, config.mask_args)
@@ -341,7 +341,7 @@ class _Run:
         from zoo.data import load_dataset
         from zoo.masks import frozen_masks
         from zoo.model import build_model, count_parameters
-        from zoo.registry import get_registry
+        from zoo.plugin.registry import get_registry
 
         out_dir.mkdir(parents=True, exist_ok=True)
         threads = set_threads(config.threads)
@@ -565,7 +565,7 @@ def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig
 def _cost_and_provenance(model: torch.nn.Module, config: TrainConfig, size: tuple[int, int],
                          masks_sha256: str, eval_set: str, train_data: torch.Tensor | None
                          ) -> dict[str, Any]:
-    from zoo.checkpoint import plugin_requirements
+    from zoo.modelfolder.checkpoint import plugin_requirements
     from zoo.cost import model_cost
     from zoo.provenance import provenance
 

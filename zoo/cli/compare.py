@@ -46,8 +46,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _resolve(ref: str, storage: str | None, db: str | None) -> tuple[str, Path]:
-    """``(label, model folder)`` for any model name (``zoo.refs``)."""
-    from zoo.refs import label, resolve_model
+    """``(label, model folder)`` for any model name (``zoo.modelfolder.refs``)."""
+    from zoo.modelfolder.refs import label, resolve_model
 
     folder = resolve_model(ref, storage=storage, db=db)
     return label(ref, folder), folder
@@ -127,7 +127,7 @@ def _baselines(args: argparse.Namespace) -> list[str]:
 
 def _load_models(args: argparse.Namespace, device: Any) -> tuple[list, list, list]:
     """The grid's models: every model named (a comma list gives each of its seeds)."""
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
 
     names = [p.strip() for m in args.models for p in m.split(",")
              if p.strip() and not p.strip().startswith("baseline:")]

@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.checkpoint import convert_legacy
+    from zoo.modelfolder.checkpoint import convert_legacy
     from zoo.cli._console import console
 
     folder = convert_legacy(args.old, args.out)

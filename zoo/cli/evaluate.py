@@ -96,7 +96,7 @@ def _overrides(args: argparse.Namespace) -> list[dict[str, Any] | None]:
 def _eval_config(*layers: Any) -> Any:
     """The settings to score with. Only the mask kind's options are checked (before data
     loads): scoring needs neither the model's loss terms nor, for a baseline, an encoder."""
-    from zoo.registry import mask_config
+    from zoo.plugin.registry import mask_config
     from zoo.settings import build_config
 
     config = build_config(*layers, plugins=False)
@@ -120,9 +120,9 @@ def _score_baseline(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]
 
 
 def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
-    from zoo.checkpoint import load_model
+    from zoo.modelfolder.checkpoint import load_model
     from zoo.data import load_dataset
-    from zoo.refs import resolve_model
+    from zoo.modelfolder.refs import resolve_model
     from zoo.train import evaluate_checkpoint_model, resolve_device
 
     folder = resolve_model(args.model, storage=args.storage, db=args.db)

@@ -15,8 +15,8 @@ from zoo.cli._common import add_lookup_args
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    # zoo.export's FORMATS and TOLERANCE, spelled out: importing it would load torch for
-    # every `zoo --help`.
+    # zoo.modelfolder.export's FORMATS and TOLERANCE, spelled out: importing it would load
+    # torch for every `zoo --help`.
     p = sub.add_parser(name, help="export a checkpoint to ONNX or TorchScript (verified)",
                        description="Export the model with inputs (masked, mask) at a fixed "
                                    "size and a dynamic batch axis, check it against PyTorch "
@@ -37,11 +37,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from zoo._json import dumps
     from zoo.cli._console import console, err_console
-    from zoo.export import export_checkpoint
-    from zoo.refs import resolve_model
+    from zoo.modelfolder.export import export_checkpoint
+    from zoo.modelfolder.refs import resolve_model
 
-    from zoo.export import SUFFIX
-    from zoo.hub import is_hub_ref, parse
+    from zoo.modelfolder.export import SUFFIX
+    from zoo.modelfolder.hub import is_hub_ref, parse
 
     folder = resolve_model(args.model, storage=args.storage, db=args.db)
     out = args.out

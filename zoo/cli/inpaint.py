@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.api import load
     from zoo.cli._common import parse_sets
     from zoo.cli._console import console, err_console, escape
-    from zoo.refs import described, model_title
+    from zoo.modelfolder.refs import described, model_title
     from zoo.inpaint import inpaint_files, plan, resolve_checkpoint
 
     if args.batch_size < 1 or args.tile < 8:

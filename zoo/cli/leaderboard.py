@@ -611,7 +611,7 @@ def _write_csv(rows: list[dict], group: bool, extras: list[str] = ()) -> None:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from zoo.checkpoint import CHECKPOINT_NAME
+    from zoo.modelfolder.checkpoint import CHECKPOINT_NAME
     from zoo.cli._console import console, escape
     from zoo.tune._store import rebuild, searches_in
 

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from zoo._json import dumps
-from zoo.registry import Registered, Registry, get_registry
+from zoo.plugin.kinds import KINDS
+from zoo.plugin.registry import Registered, Registry, get_registry
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -118,23 +119,19 @@ def describe(registry: Registry, verbose: bool = False) -> dict[str, Any]:
         if verbose and b.detail:
             entry["detail"] = b.detail
         broken.append(entry)
-    return {
-        "encoders": [_entry(registry.encoders[n]) for n in sorted(registry.encoders)],
-        "masks": [_entry(registry.masks[n]) for n in sorted(registry.masks)],
-        "losses": [_entry(registry.losses[n]) for n in sorted(registry.losses)],
-        "broken": broken,
-        "warnings": list(registry.warnings),
-    }
+    found = registry.items()
+    tables = {kind.plural: [_entry(item) for k, _, item in found if k == kind.name]
+              for kind in KINDS}
+    return {**tables, "broken": broken, "warnings": list(registry.warnings)}
 
 
 def _selected(registry: Registry, names: list[str] | None) -> set[str] | None:
     """Plugins named (by plugin name or by a name they register); ZooError for others."""
     if not names:
         return None
-    from zoo.contract import items
     from zoo.errors import unknown
 
-    known = {n: item.plugin for _, n, item in items(registry)}
+    known = {n: item.plugin for _, n, item in registry.items()}
     plugins = set(registry.plugins) | {b.plugin for b in registry.broken}
     chosen = set()
     for name in names:
@@ -149,17 +146,16 @@ def _selected(registry: Registry, names: list[str] | None) -> set[str] | None:
 
 def check(registry: Registry, names: list[str] | None = None,
           verbose: bool = False) -> list[dict[str, Any]]:
-    """The contract (``zoo.contract``) on each encoder, mask and loss, with its defaults
+    """The contract (``zoo.plugin.contract``) on each encoder, mask and loss, with its defaults
     (only those of the plugins, or registered names, in ``names`` when given).
 
     Every result is ``{"kind", "name", "plugin", "package", "ok", "error", "seconds"}``; a
     failure in one plugin is recorded and the next one is still checked.
     """
-    from zoo.contract import check as run_contract
-    from zoo.contract import items
+    from zoo.plugin.kinds import check as run_contract
 
     results = []
-    for kind, name, item in items(registry, _selected(registry, names)):
+    for kind, name, item in registry.items(_selected(registry, names)):
         results.append(_timed(kind, name, item, verbose,
                               lambda k=kind, n=name: run_contract(k, n, registry=registry)))
     return results
@@ -233,8 +229,7 @@ def _print_tables(report: dict[str, Any], verbose: bool) -> None:
 
     from zoo.cli._console import console
 
-    for key, title in (("encoders", "Fusion encoders"), ("masks", "Mask generators"),
-                       ("losses", "Loss terms")):
+    for key, title in ((kind.plural, kind.title) for kind in KINDS):
         table = Table(title=title, title_justify="left")
         for col in ("name", "plugin", "package", "description", "params (defaults)"):
             table.add_column(col, overflow="fold")

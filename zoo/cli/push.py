@@ -37,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from zoo.cli._console import console
     from zoo.errors import ZooError
-    from zoo.hub import is_hub_ref, push
-    from zoo.refs import resolve_model
+    from zoo.modelfolder.hub import is_hub_ref, push
+    from zoo.modelfolder.refs import resolve_model
 
     if is_hub_ref(args.model):
         raise ZooError("MODEL is already on the Hub; give a local model folder to push")

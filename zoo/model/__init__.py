@@ -12,7 +12,8 @@ __all__ = ["InpaintUNet", "build_model", "count_parameters"]
 
 def build_model(config: TrainConfig) -> InpaintUNet:
     """A fresh U-Net with the fusion encoder ``config.encoder`` (built by its plugin)."""
-    from zoo.registry import build_encoder  # late: the registry imports plugins, which import us
+    # late: the registry imports plugins, which import us
+    from zoo.plugin.registry import build_encoder
 
     in_channels = 4 if config.unet.mask_channel else 3  # the encoder sees what the U-Net sees
     encoder = build_encoder(config.encoder, config.encoder_args, in_channels)

@@ -36,7 +36,7 @@ class InpaintUNet(nn.Module):
     """U-Net inpainter: ``forward(masked, mask) -> (B, 3, H, W)`` in 0..1.
 
     ``masked`` is (B, 3, H, W) in 0..1 with the hole zeroed; ``mask`` is (B, 1, H, W) with
-    1 marking the hole. ``encoder`` is a fusion encoder (see ``zoo.hookspecs.EncoderSpec``)
+    1 marking the hole. ``encoder`` is a fusion encoder (see ``zoo.plugin.hookspecs.EncoderSpec``)
     built for ``self.in_channels`` inputs, or None for no fusion.
     """
 

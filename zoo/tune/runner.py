@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from ray.tune import Callback
 
-from zoo.checkpoint import CHECKPOINT_NAME, copy_model
+from zoo.modelfolder.checkpoint import CHECKPOINT_NAME, copy_model
 from zoo.errors import ZooError
 from zoo.tune._store import ended_status, trial_error
 

@@ -82,8 +82,8 @@ class SearchSpec:
         are dropped, so one space can tune ConvMixer's width beside the ``none`` encoder.
         Raises ZooError when the result is invalid.
         """
-        from zoo.contract import verify_encoder
-        from zoo.registry import get_registry
+        from zoo.plugin.contract import verify_encoder
+        from zoo.plugin.registry import get_registry
 
         base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
         picked = {k: v for k, v in flat.items() if k in self.space or k == "seed"}
@@ -331,7 +331,7 @@ def _plugin_picks(spec: SearchSpec, where: Where
                   ) -> tuple[dict[str, list[str]], dict[str, dict[str, set[str]]]]:
     """The encoder and mask names the search can pick (selector -> names), and each one's
     option names (selector -> name -> options); an unknown name is blamed where it stands."""
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     registry = get_registry()
     picks: dict[str, list[str]] = {}

@@ -232,7 +232,7 @@ def _plugins(enc: dict[str, Any], mask: dict[str, Any]) -> str:
         for role, r in (("fusion encoder", enc), ("mask generator", mask)) if r) or "- (none)"
 
 
-# ---- sections shared by model cards and export cards (zoo.export) -------------------------
+# ---- sections shared by model cards and export cards (zoo.modelfolder.export) --------------
 
 
 def model_rows(config: Any, history: list[dict[str, Any]]) -> str:

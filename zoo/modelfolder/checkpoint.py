@@ -194,7 +194,7 @@ def _tensors(state: Any, where: str) -> dict[str, torch.Tensor]:
 
 def plugin_requirements(config: TrainConfig) -> dict[str, dict[str, str]]:
     """The plugins a model needs: its encoder's and its mask kind's package and version."""
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     reg = get_registry()
     out = {}
@@ -259,7 +259,7 @@ def _text_files(folder: Path, save_id: str, meta: dict[str, Any], cfg: TrainConf
                 history: list[Any] | None) -> Iterator[tuple[str, str]]:
     """``(name, text)`` of a save's text files, ``zoo.json`` first; lazily, so that each is
     made only once the ones before it are staged."""
-    from zoo.card import model_card, owns_card
+    from zoo.modelfolder.card import model_card, owns_card
 
     yield META_NAME, _dump_json(meta)
     card = folder / CARD_NAME
@@ -455,7 +455,7 @@ def read_checkpoint(path: str | Path, *, state: bool = True) -> dict[str, Any]:
 def check_plugins(config: TrainConfig, requires: dict[str, Any], where: Any) -> None:
     """A ZooError naming the package to install when the model's encoder is not registered
     (missing, broken, or left out by ZOO_PLUGINS)."""
-    from zoo.registry import ENV_ALLOW, get_registry, install_advice
+    from zoo.plugin.registry import ENV_ALLOW, get_registry, install_advice
 
     reg = get_registry()
     req = requires.get("encoder") if isinstance(requires.get("encoder"), dict) else {}
@@ -497,7 +497,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[An
     check_plugins(config, payload.get("requires") or {}, folder)
     # The saved weights replace any initial ones: the encoder's plugin says how to rebuild
     # without fetching those again (offline machines, moved weight files).
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
 
     reload_args = get_registry().encoder(config.encoder).spec.reload_args
     args = dict(config.encoder_args)

@@ -5,8 +5,8 @@
 - a trial id, or a unique prefix of one, from the leaderboard (``--storage``/``--db``);
 - a Hugging Face Hub id, ``hf-hub:org/name`` (timm's spelling; ``@revision`` optional).
 
-``resolve_model(ref)`` returns the local model folder; ``zoo.checkpoint.load_model`` and
-``zoo.load`` take it from there.
+``resolve_model(ref)`` returns the local model folder;
+``zoo.modelfolder.checkpoint.load_model`` and ``zoo.load`` take it from there.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def resolve_model(ref: str | os.PathLike, *, storage: str | os.PathLike | None =
                   db: str | os.PathLike | None = None, caller: str = "cli") -> Path:
     """The local model folder ``ref`` names (see the module doc); ZooError otherwise.
     ``caller`` ("cli" or "python") picks how errors name the leaderboard options."""
-    from zoo import hub
-    from zoo.checkpoint import model_dir
+    from zoo.modelfolder import hub
+    from zoo.modelfolder.checkpoint import model_dir
 
     text = os.fspath(ref).strip() if isinstance(ref, (str, os.PathLike)) else None
     if not text:
@@ -67,7 +67,7 @@ def resolve_trial(trial: str, *, storage: str | os.PathLike | None = None,
                   db: str | os.PathLike | None = None, caller: str = "cli") -> Path:
     """The model folder a leaderboard trial recorded (its path may be relative to the
     leaderboard's folder, so a copied results folder keeps working)."""
-    from zoo.checkpoint import model_dir
+    from zoo.modelfolder.checkpoint import model_dir
     from zoo.leaderboard import Leaderboard, resolve_db_path
 
     path = resolve_db_path(db, storage)

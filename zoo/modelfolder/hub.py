@@ -47,7 +47,7 @@ def download(ref: str) -> Path:
     """The local folder (in huggingface_hub's cache) of Hub model ``ref``; a ZooError names
     the id and the offline setting when it cannot be had."""
     from zoo._version import __version__
-    from zoo.checkpoint import SHARED_FILES
+    from zoo.modelfolder.checkpoint import SHARED_FILES
 
     repo_id, revision = parse(ref)
     try:
@@ -88,7 +88,7 @@ def download(ref: str) -> Path:
         raise ZooError(f"Hub model '{name}' could not be downloaded ({exc}); "
                        + not_cached) from None
     folder = Path(path)
-    from zoo.checkpoint import WEIGHTS_NAME
+    from zoo.modelfolder.checkpoint import WEIGHTS_NAME
 
     if not (folder / WEIGHTS_NAME).is_file():
         raise ZooError(f"Hub repo '{name}' is not a zoo model (no {WEIGHTS_NAME}); zoo loads "
@@ -102,8 +102,8 @@ def push(model: str | Path, repo_id: str, *, private: bool = False,
     """Upload the model folder ``model`` (its shared files: weights, JSON, card, pictures;
     never the resume state) to the Hub model repo ``repo_id``, creating the repo if needed.
     The card is rewritten first with the repo id (and ``license``). Returns the commit URL."""
-    from zoo.card import model_card, owns_card
-    from zoo.checkpoint import (
+    from zoo.modelfolder.card import model_card, owns_card
+    from zoo.modelfolder.checkpoint import (
         CARD_NAME, META_NAME, SHARED_FILES, _read_json, model_dir, read_checkpoint)
     from zoo.settings import build_config
 

@@ -143,8 +143,8 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
     """Export the model in ``checkpoint`` as ``fmt`` (onnx | torchscript) to ``out``
     (default: beside the checkpoint), verify it, and write MODEL_CARD.md beside it."""
     from zoo._atomic import atomic_path, check_target
-    from zoo.card import owns_card
-    from zoo.checkpoint import checkpoint_file, load_model
+    from zoo.modelfolder.card import owns_card
+    from zoo.modelfolder.checkpoint import checkpoint_file, load_model
 
     if fmt not in FORMATS:
         raise unknown("export format", fmt, FORMATS)
@@ -203,7 +203,7 @@ def write_model_card(result: ExportResult, checkpoint: Path, config: Any,
                      payload: dict[str, Any]) -> Path:
     """Write MODEL_CARD.md: what the model is, how it was trained and scored, how to call it."""
     from zoo._atomic import write_text
-    from zoo.card import config_section, metrics_section, training_lines
+    from zoo.modelfolder.card import config_section, metrics_section, training_lines
 
     history = payload.get("history") or []
     data = (f"`{config.dataset}`" + (f" from `{config.data_dir}`" if config.data_dir else "")
@@ -225,7 +225,7 @@ def _card_header(result: ExportResult, checkpoint: Path, config: Any,
                  history: list[dict[str, Any]]) -> str:
     """The card's title, provenance line and table: file, model, training, verification."""
     from zoo._version import __version__
-    from zoo.card import MARKER, model_rows
+    from zoo.modelfolder.card import MARKER, model_rows
 
     last = history[-1] if history else {}
     return f"""{MARKER}
