@@ -33,7 +33,7 @@ def _mean_std(values: list[float]) -> str:
 
 def evaluate(model: Any, config: Any, test: Any, kind: str) -> dict[str, Any]:
     """Model and references on the frozen test masks of ``kind``."""
-    from zoo.train import evaluate_checkpoint_model
+    from zoo.evaluate import evaluate_checkpoint_model
 
     cfg = dataclasses.replace(config, mask=kind, mask_args={})
     return evaluate_checkpoint_model(model, cfg, test, baselines=REFS)

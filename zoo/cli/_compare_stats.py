@@ -22,7 +22,7 @@ def _p(value: float) -> str:
 def run_stats(args: argparse.Namespace) -> int:
     from zoo._json import dumps
     from zoo.evidence import check_side, compare_sides, side
-    from zoo.train import resolve_device
+    from zoo.device import resolve_device
 
     if len(args.models) != 2:
         raise ZooError(f"--stats compares exactly two sides, A and B; got {len(args.models)} "
