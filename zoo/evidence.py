@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ZooError, unknown
-from zoo.metrics import BINNED
+from zoo.metrics import BINNED, TABLE
 from zoo.scores import MODEL, ImageScores
 
 BASELINE_PREFIX = "baseline:"
@@ -162,5 +162,5 @@ def compare_sides(a: Side, b: Side, metrics: tuple[str, ...] = BINNED) -> dict[s
     names = np.array([bin_name(*AREA_BINS[i]) if i >= 0 else "" for i in a.bins.tolist()],
                      dtype=object)
     return {m: compare_scores(a.matrix(m), b.matrix(m), metric=m,
-                              higher_is_better=not m.startswith("l1"), bins=names)
+                              higher_is_better=TABLE[m].higher_is_better, bins=names)
             for m in metrics}

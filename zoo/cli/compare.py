@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.settings import build_config
     from zoo.data import data_folder, load_dataset
     from zoo.masks import EVAL_SEED, frozen_masks
-    from zoo.metrics import score
+    from zoo.metrics import BINNED, TABLE, score
     from zoo.device import resolve_device
     from zoo.viz import predict_batch, render_grid, show_holes
 
@@ -96,12 +96,12 @@ def run(args: argparse.Namespace) -> int:
     outputs += [(b, BASELINES[b](masked, masks).float().cpu()) for b in baselines]
     table = Table(title=f"{len(x)} {config.dataset} test images, {config.mask} holes "
                         f"(seed {EVAL_SEED})")
-    for col in ("method", "PSNR hole", "SSIM hole", "L1 hole"):
+    for col in ("method", *(TABLE[k].label for k in BINNED)):
         table.add_column(col, justify="left" if col == "method" else "right")
     columns = [("masked", show_holes(masked, masks))]
     for label, pred in outputs:
         s = score(x, pred, masks)
-        table.add_row(label, f"{s['psnr_hole']:.2f}", f"{s['ssim_hole']:.3f}", f"{s['l1_hole']:.3f}")
+        table.add_row(label, *(TABLE[k].format(s[k], short=True) for k in BINNED))
         columns.append((f"{label}\n{s['psnr_hole']:.1f} dB", pred))
     columns.append(("ground truth", x))
     path = render_grid(columns, args.out)
