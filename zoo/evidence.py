@@ -133,9 +133,10 @@ def side(text: str, *, like: Any = None, storage: Any = None, db: Any = None,
 
 
 def _default_config(data: str | None, overrides: dict[str, Any]) -> Any:
+    from zoo.data import data_folder
     from zoo.settings import build_config
 
-    folder = _folder(data)
+    folder = data_folder(data)
     return build_config({"data_dir": folder} if folder else None,
                         {k: v for k, v in overrides.items() if v is not None}, plugins=False)
 
