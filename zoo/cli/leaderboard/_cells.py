@@ -12,10 +12,8 @@ from zoo.leaderboard import METRICS
 from zoo.metrics import BINNED, TABLE, Metric
 
 _PLAIN = Metric("value", True, "value", 4, 4, reference=False)  # any other number
-
-
 # the metrics every table shows; the sort metric is added when it is not one of them
-TABLE_METRICS = ("psnr_hole", "ssim_hole", "l1_hole", "dice")
+TABLE_METRICS = (*BINNED, "dice")
 
 
 # run-time settings and what the table shows anyway: never "searched settings" columns
