@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from zoo.data import Splits, load_cifar10, resolve_dir, synthetic_splits
+from zoo.data import Splits, data_folder, load_cifar10, synthetic_splits
 from zoo.errors import ZooError
 
 
@@ -51,7 +51,7 @@ def load_splits(data: str | None, n_train: int, n_val: int, n_test: int | None
                 ) -> tuple[Splits, str]:
     """Real CIFAR-10 from ``data`` / $ZOO_DATA_DIR, cut to the first N of each split; without
     it, synthetic images of the same shape. Returns (splits, a line naming the source)."""
-    root = resolve_dir(data)
+    root = data_folder(data, check=False)
     if root is not None:
         try:
             splits = load_cifar10(str(root)).limit(n_train, n_val, n_test)

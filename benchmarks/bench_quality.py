@@ -36,7 +36,7 @@ def _mean_std(values: list[float]) -> str:
 def evaluate(model: Any, config: Any, test: Any, kind: str) -> tuple[dict[str, Any], Any]:
     """Model and references on the frozen test masks of ``kind``, with the per-image
     scores (a ``zoo.scores.ImageScores``)."""
-    from zoo.train import evaluate_checkpoint_model
+    from zoo.evaluate import evaluate_checkpoint_model
 
     cfg = dataclasses.replace(config, mask=kind, mask_args={})
     kept: dict[str, Any] = {}

@@ -56,7 +56,8 @@ from zoo.config import TrainConfig, preset  # noqa: E402
 from zoo.settings import build_config  # noqa: E402
 from zoo.data import Splits  # noqa: E402
 from zoo.losses import build_loss  # noqa: E402
-from zoo.train import resolve_device, set_threads, train  # noqa: E402
+from zoo.device import resolve_device, set_threads  # noqa: E402
+from zoo.train import train  # noqa: E402
 
 PAPER_SIDE, PAPER_LOW, PAPER_HIGH = 11, 2, 19  # the reference code's cv2 square (PAPER.md)
 PARTS = ("zoo", "reference")

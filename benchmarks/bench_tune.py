@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import apply_smoke, machine, print_json, print_table  # noqa: E402
 
 from zoo.config import preset  # noqa: E402
-from zoo.data import resolve_dir  # noqa: E402
+from zoo.data import data_folder  # noqa: E402
 from zoo.data.cifar import TEST_SHARDS, TRAIN_SHARDS  # noqa: E402
-from zoo.train import resolve_device  # noqa: E402
+from zoo.device import resolve_device  # noqa: E402
 from zoo.tune.space import SearchSpec, load_space  # noqa: E402
 
 
@@ -130,7 +130,8 @@ def settings(args: argparse.Namespace, device: torch.device) -> list[dict[str, A
 
 def base_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The trials' config, and a line naming the data source."""
-    root = resolve_dir(args.data)
+    found = data_folder(args.data, check=False)
+    root = Path(found) if found else None
     real = root is not None and all((root / s).is_file() for s in TRAIN_SHARDS + TEST_SHARDS)
     base = {**preset("paper"), "encoder": args.encoder, "batch_size": args.batch_size,
             "epochs": args.epochs, "train_limit": args.images, "val_limit": args.val_images,

@@ -142,3 +142,30 @@ def test_synthetic() -> None:
 def test_synthetic_via_config() -> None:
     s = load_dataset(TrainConfig(dataset="synthetic", train_limit=8, val_limit=4, test_limit=2))
     assert (len(s.train), len(s.val), len(s.test)) == (8, 4, 2)
+
+
+def test_data_folder_given_beats_the_variable(tmp_path: Path, monkeypatch) -> None:
+    """One resolver for --data, a config's data_dir and $ZOO_DATA_DIR: a given folder wins,
+    the variable is the fallback (unless env=False), each missing one names its fix."""
+    from zoo.data import data_folder
+
+    given, env = tmp_path / "given", tmp_path / "env"
+    given.mkdir()
+    env.mkdir()
+    monkeypatch.setenv(ENV_DATA_DIR, str(env))
+    monkeypatch.chdir(tmp_path)
+    assert data_folder("given") == str(given)  # relative to the working directory, absolute
+    assert data_folder(None) == str(env) and data_folder("") == str(env)
+    assert data_folder(None, env=False) is None
+    with pytest.raises(ZooError, match="data folder nope does not exist; pass --data DIR or "
+                                       f"set {ENV_DATA_DIR}"):
+        data_folder("nope")
+    with pytest.raises(ZooError, match="does not exist; fix base.data_dir"):
+        data_folder("nope", fix="fix base.data_dir")
+    assert data_folder("nope", check=False) == str(tmp_path / "nope")
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path / "gone"))
+    with pytest.raises(ZooError, match=rf"\${ENV_DATA_DIR}=.*gone is not a folder"):
+        data_folder()
+    assert data_folder("given") == str(given)  # a given folder never reads the variable
+    monkeypatch.delenv(ENV_DATA_DIR)
+    assert data_folder() is None

@@ -4,6 +4,8 @@ holes filled, masks found by both naming conventions, bad input refused before w
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -301,3 +303,20 @@ def test_trial_id_from_leaderboard(checkpoint, photos, tmp_path) -> None:
     assert (out / "rgb.png").exists()
     assert main(["inpaint", "--trial", "nope", "--db", str(db), "--image",
                  str(photos["made"]["rgb"]), "--mask-kind", "square", "--out", str(out)]) == 2
+
+
+def test_inference_does_not_import_the_trainer(checkpoint: Path) -> None:
+    """``zoo.load`` and ``inpaint`` use zoo.device and zoo.evaluate's neighbours, never
+    zoo.train: a fresh interpreter loads a model, fills a hole, and has no trainer."""
+    script = (
+        "import sys\nimport numpy as np\nimport zoo, zoo.api\n"
+        f"model = zoo.load({str(checkpoint)!r}, device='cpu')\n"
+        "image = np.full((40, 40, 3), 128, np.uint8)\nmask = np.zeros((40, 40), bool)\n"
+        "mask[10:20, 10:20] = True\nout = model.inpaint(image, mask)\n"
+        "assert out.shape == image.shape and (out[~mask] == 128).all()\n"
+        "model.to('cpu')\n"
+        "print(sorted(m for m in sys.modules if m in ('zoo.train', 'zoo.tune', 'ray')))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -542,3 +542,27 @@ def test_writes_never_follow_a_link(tmp_path: Path) -> None:
     with pytest.raises(ZooError, match="symbolic link"):
         Leaderboard(link)
     assert Leaderboard(link, create=False).trials() == []  # reading through it is fine
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_grouped_references_sit_under_their_columns(mixed: Leaderboard, capsys, monkeypatch,
+                                                   fmt: str) -> None:
+    """--group with a searched setting (lr) beside the metrics: telea's hole PSNR is in the
+    psnr_hole column and its name in the config column, in the table and in markdown
+    (it once sat one column to the right)."""
+    from zoo.cli._console import console
+
+    monkeypatch.setattr(console, "_width", 250)  # every column shown
+    code, out, _ = _run(capsys, "--db", str(mixed.path), "--group", "--search", "a",
+                        "--format", fmt)
+    assert code == 0
+    bar = "|" if fmt == "markdown" else "│"
+    head = "|" if fmt == "markdown" else "┃"
+    header = next([c.strip() for c in ln.strip().strip(head).split(head)]
+                  for ln in out.splitlines() if ln.strip().startswith(head) and " # " in ln)
+    telea = next([c.strip() for c in ln.strip().strip(bar).split(bar)]
+                 for ln in out.splitlines() if " telea " in ln)
+    assert "lr" in header and len(telea) == len(header)
+    assert telea[header.index("psnr_hole")] == "17.60"
+    assert telea[header.index("config")] == "telea"  # markdown: its "reference" column
+    assert telea[header.index("lr")] == ""

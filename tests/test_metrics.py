@@ -137,3 +137,35 @@ def test_ssim_matches_a_direct_window_sum() -> None:
         vals.append((2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2)))
     assert s[0, 0, i, j].item() == pytest.approx(float(np.mean(vals)), abs=1e-5)
     assert s.shape == (1, 1, 16, 16)
+
+
+def test_one_metric_table_drives_the_views() -> None:
+    """Directions and decimals come from zoo.metrics.TABLE: the leaderboard's sort order,
+    the reference columns, the eval report and the model card read it."""
+    from zoo.modelfolder.card import METRIC_KEYS
+    from zoo.cli._report import COLUMNS
+    from zoo.leaderboard import METRICS, REFERENCE_METRICS
+    from zoo.metrics import TABLE, metric
+
+    assert METRICS == {k: m.higher_is_better for k, m in TABLE.items()}
+    assert not METRICS["l1_hole"] and not METRICS["params"] and METRICS["dice"]
+    assert REFERENCE_METRICS == tuple(k for k in KEYS if k != "n_images")
+    assert [k for k, _, _ in COLUMNS] == ["dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr",
+                                          "ssim"]
+    assert METRIC_KEYS == ("psnr_hole", "ssim_hole", "l1_hole", "dice", "psnr", "ssim")
+    assert metric("val_psnr_hole@10-20") is TABLE["psnr_hole"]
+    assert TABLE["psnr_hole"].format(17.634) == "17.63"
+    assert TABLE["ssim_hole"].format(0.71234) == "0.7123"
+    assert TABLE["ssim_hole"].format(0.71234, short=True) == "0.712"
+    assert TABLE["params"].format(123_456) == "0.12M" and TABLE["params"].format(5_000) == "5.0k"
+    assert TABLE["psnr_hole"].format(math.inf) == "inf" and TABLE["l1"].format(None) == "-"
+    with pytest.raises(ZooError, match="did you mean 'psnr_hole'"):
+        metric("psnr_hoel")
+
+
+def test_eval_id_names_the_frozen_set() -> None:
+    from zoo.masks import EVAL_SEED, eval_id
+
+    assert eval_id("cifar10", "paper", {}, 10000, 32) == f"cifar10/paper/n10000/s{EVAL_SEED}"
+    assert eval_id("folder", "square", {"size": 8, "a": 1}, 50, 64) == \
+        f"folder/64px/square(a=1,size=8)/n50/s{EVAL_SEED}"

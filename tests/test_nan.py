@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from zoo.cli import main
 from zoo.config import TrainConfig
 from zoo.metrics import MetricAccumulator, _psnr
-from zoo.train import NonFiniteOutput, evaluate_model
+from zoo.evaluate import NonFiniteOutput, evaluate_model
 
 
 def test_psnr_of_nan_is_nan_and_zero_is_inf() -> None:
@@ -141,4 +141,4 @@ def test_a_fifo_leaderboard_is_refused_not_waited_on(tmp_path: Path, capsys) -> 
     fifo = tmp_path / "lb.sqlite"
     os.mkfifo(fifo)
     assert main(["leaderboard", "--db", str(fifo)]) == 2
-    assert "not a regular file" in capsys.readouterr().err.replace("\n", " ")
+    assert "not a regular file" in " ".join(capsys.readouterr().err.split())  # rich wraps

@@ -85,3 +85,22 @@ def test_show_prints_paths_whole(db, capsys) -> None:
     assert main(["leaderboard", "--db", str(db), "show", "s1-9"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("checkpoint") and line.rstrip().endswith(long) for line in lines)
+
+
+def test_one_inf_decoder_and_one_flattener() -> None:
+    """zoo._json.from_jsonable undoes to_jsonable's "inf" (the leaderboard and model folders
+    both read with it); zoo._dicts.flatten opens nested options into dotted keys."""
+    import math
+
+    from zoo._dicts import flatten
+    from zoo._json import from_jsonable, to_jsonable
+
+    value = {"a": [math.inf, -math.inf, 1.5, "x"], "b": {"c": math.inf}}
+    assert from_jsonable(to_jsonable(value)) == value
+    nested = {"lr": 1e-3, "unet": {"depth": 3, "extra": {"k": 1}}, "encoder_args": {},
+              "mask_args": {"size": 8}}
+    assert flatten(nested) == {"lr": 1e-3, "unet.depth": 3, "unet.extra.k": 1,
+                               "mask_args.size": 8}
+    assert flatten(nested, ("unet", "mask_args")) == {
+        "lr": 1e-3, "unet.depth": 3, "unet.extra": {"k": 1}, "encoder_args": {},
+        "mask_args.size": 8}

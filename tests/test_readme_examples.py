@@ -120,13 +120,14 @@ def test_ci_runs_the_readmes_test_command() -> None:
 def test_relative_data_dir_survives_a_change_of_directory(tmp_path, monkeypatch) -> None:
     """README command 2 sets ZOO_DATA_DIR=../shared/data/cifar10 (relative) and tests change
     directory: zoo pins the value to the directory it started in."""
-    import zoo.data.cifar as cifar
+    import zoo.data._folder as folder
+    from zoo.data import data_folder
 
     monkeypatch.setenv("ZOO_DATA_DIR", "some/relative/dir")
-    monkeypatch.setattr(cifar, "_ENV_AT_START", cifar._pin("some/relative/dir"))
-    pinned = cifar.env_dir()
-    assert pinned == Path("some/relative/dir").resolve()
+    monkeypatch.setattr(folder, "_ENV_AT_START", folder._pin("some/relative/dir"))
+    pinned = data_folder(check=False)
+    assert pinned == str(Path("some/relative/dir").resolve())
     monkeypatch.chdir(tmp_path)
-    assert cifar.env_dir() == pinned
+    assert data_folder(check=False) == pinned
     monkeypatch.setenv("ZOO_DATA_DIR", "other")  # changed since start: taken as it is now
-    assert cifar.env_dir() == tmp_path / "other"
+    assert data_folder(check=False) == str(tmp_path / "other")

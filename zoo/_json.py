@@ -33,6 +33,20 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def from_jsonable(value: Any) -> Any:
+    """Undo :func:`to_jsonable`'s spelling of infinities: ``"inf"`` / ``"-inf"`` anywhere
+    in dicts and lists become floats again (NaN stays None: null says "no number")."""
+    if isinstance(value, dict):
+        return {k: from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_jsonable(v) for v in value]
+    if value == "inf":
+        return math.inf
+    if value == "-inf":
+        return -math.inf
+    return value
+
+
 def dumps(obj: Any, **kw: Any) -> str:
     """``json.dumps`` of ``to_jsonable(obj)``, strict (no NaN/Infinity tokens)."""
     return json.dumps(to_jsonable(obj), allow_nan=False, **kw)

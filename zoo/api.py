@@ -24,8 +24,6 @@ import numpy as np
 
 from zoo.errors import ZooError
 
-_GRAY16 = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-
 
 def _picture_from_pil(im: Any) -> Any:
     """A PIL image of any mode as a ``zoo.inpaint.Picture`` (the rules of ``read_image``)."""
@@ -71,10 +69,10 @@ def to_hole(mask: Any, size: tuple[int, int]) -> np.ndarray:
     (height, width); a mask with no hole pixel is an error (nothing to inpaint)."""
     from PIL import Image
 
-    from zoo.inpaint import mask_hole
+    from zoo._picture import GRAY16, mask_hole
 
     if isinstance(mask, Image.Image):
-        hole = (mask_hole(np.asarray(mask), 65535) if mask.mode in _GRAY16
+        hole = (mask_hole(np.asarray(mask), 65535) if mask.mode in GRAY16
                 else mask_hole(np.asarray(mask.convert("L"))))
     elif isinstance(mask, np.ndarray):
         m = mask.max(axis=2) if mask.ndim == 3 else mask
@@ -114,7 +112,7 @@ class Inpainter:
 
     def to(self, device: Any) -> Inpainter:
         """Move the model to ``device`` (``"cpu"``, ``"cuda"``, ...); returns self."""
-        from zoo.train import resolve_device
+        from zoo.device import resolve_device
 
         self.net.to(resolve_device(str(device)))
         return self
@@ -154,7 +152,7 @@ def load(ref: str | os.PathLike, *, device: str = "auto", storage: str | None = 
     id with ``storage``/``db``, or ``hf-hub:org/name``): an ``Inpainter`` in eval mode."""
     from zoo.modelfolder.checkpoint import load_model
     from zoo.modelfolder.refs import resolve_model
-    from zoo.train import resolve_device
+    from zoo.device import resolve_device
 
     folder = resolve_model(ref, storage=storage, db=db, caller="python")
     net, config, payload = load_model(folder, device=resolve_device(device))

@@ -10,6 +10,10 @@ class ZooError(Exception):
     """An error caused by user input; its message names the valid choices or the fix."""
 
 
+class TrainingDiverged(ZooError):
+    """The loss became NaN or infinite; training stops instead of wasting the budget."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return " did you mean 'x'?" for the closest choice, or "" when none is close."""
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)

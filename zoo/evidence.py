@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ZooError, unknown
-from zoo.metrics import BINNED
+from zoo.metrics import BINNED, TABLE
 from zoo.scores import MODEL, ImageScores
 
 BASELINE_PREFIX = "baseline:"
@@ -40,28 +40,18 @@ class Side:
         return self.seeds[0].bins
 
 
-def _folder(data: str | None) -> str | None:
-    """``data`` (or else ``$ZOO_DATA_DIR``) as an absolute folder; None when neither."""
-    from zoo.data.cifar import env_dir
-
-    path = Path(data).expanduser().resolve() if data else env_dir()
-    if path is not None and not path.is_dir():
-        raise ZooError(f"data folder {path} does not exist; pass --data DIR (or set "
-                       "ZOO_DATA_DIR) with the test images")
-    return None if path is None else str(path)
-
-
 def _data_config(config: Any, data: str | None, overrides: dict[str, Any]) -> Any:
+    from zoo.data import data_folder
     from zoo.settings import build_config
 
     moved = data or not (config.data_dir and Path(config.data_dir).is_dir())
-    return build_config(config, {"data_dir": _folder(data)} if moved else None,
+    return build_config(config, {"data_dir": data_folder(data)} if moved else None,
                         {k: v for k, v in overrides.items() if v is not None}, plugins=False)
 
 
 def _score_now(model: Any, config: Any, baseline: str | None) -> ImageScores:
     from zoo.data import load_dataset
-    from zoo.train import evaluate_checkpoint_model
+    from zoo.evaluate import evaluate_checkpoint_model
 
     kept: dict[str, Any] = {}
     evaluate_checkpoint_model(model, config, load_dataset(config).test,
@@ -76,18 +66,19 @@ def model_side_scores(ref: str, *, storage: Any = None, db: Any = None, data: st
     from zoo.modelfolder.checkpoint import load_model
     from zoo.modelfolder.refs import label, resolve_model
     from zoo.scores import read_scores
-    from zoo.train import eval_id
+    from zoo.masks import eval_id
 
     folder = resolve_model(ref, storage=storage, db=db)
     model, saved, _ = load_model(folder, device=device)
     if not all(bool(p.isfinite().all()) for p in model.parameters()):
-        from zoo.train import NonFiniteOutput  # stored scores cannot vouch for such weights
+        from zoo.evaluate import NonFiniteOutput  # stored scores cannot vouch for such weights
 
         raise NonFiniteOutput(f"model {ref} has NaN or inf weights: it is broken (did "
                               "training diverge?), so it is not compared")
     config = _data_config(saved, data, overrides or {})
     stored = read_scores(folder)
-    wanted = eval_id(config, config.test_limit) if config.test_limit else None
+    wanted = (eval_id(config.dataset, config.mask, config.mask_args, config.test_limit,
+                      config.image_size) if config.test_limit else None)
     if stored is not None and MODEL in stored.scorers and (
             not overrides or not any(v is not None for v in overrides.values())
             or stored.eval_id == wanted):
@@ -142,9 +133,10 @@ def side(text: str, *, like: Any = None, storage: Any = None, db: Any = None,
 
 
 def _default_config(data: str | None, overrides: dict[str, Any]) -> Any:
+    from zoo.data import data_folder
     from zoo.settings import build_config
 
-    folder = _folder(data)
+    folder = data_folder(data)
     return build_config({"data_dir": folder} if folder else None,
                         {k: v for k, v in overrides.items() if v is not None}, plugins=False)
 
@@ -171,5 +163,5 @@ def compare_sides(a: Side, b: Side, metrics: tuple[str, ...] = BINNED) -> dict[s
     names = np.array([bin_name(*AREA_BINS[i]) if i >= 0 else "" for i in a.bins.tolist()],
                      dtype=object)
     return {m: compare_scores(a.matrix(m), b.matrix(m), metric=m,
-                              higher_is_better=not m.startswith("l1"), bins=names)
+                              higher_is_better=TABLE[m].higher_is_better, bins=names)
             for m in metrics}

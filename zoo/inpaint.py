@@ -28,8 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
 
+# the reading side lives in zoo._picture; its names stay importable from here
+from zoo._picture import (MASK_THRESHOLD, Picture, mask_hole, open_decoded,  # noqa: F401
+                          picture_from_pil, read_image, read_mask)
 from zoo.data.folder import EXTENSIONS
 from zoo.errors import ZooError
 from zoo.model._fill import known_mean_pool
@@ -37,12 +39,9 @@ from zoo.model._fill import known_mean_pool
 DEFAULT_TILE = 512  # tile side for large images; U-Net activations at 512^2 fit any machine
 MAX_PIXELS = 1024 * 1024  # images above this are tiled instead of run whole
 TILE_OVERLAP = 64  # pixels shared by neighbouring tiles, blended linearly
-MASK_THRESHOLD = 127  # 8-bit mask values above this are hole
 GENERATED_SEED = 2024
 MULTISCALE_REACH = 4.0  # px from known pixels that a model trained on 32x32 fills well
 MULTISCALE_MIN_SIDE = 4  # never halve an image below this side
-# Pillow modes read as-is; anything else (P, 1, CMYK, YCbCr, ...) is converted first.
-_GRAY16 = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 @dataclass
@@ -56,103 +55,7 @@ class Job:
     has_hole: bool = True  # False: its mask file marks no pixel; skipped
 
 
-@dataclass
-class Picture:
-    """An image as stored: ``pixels`` (H, W, C) uint8 or uint16 with C = 1 or 3, and an
-    optional ``alpha`` (H, W); ``rgb()`` is what the model sees."""
-
-    pixels: np.ndarray
-    alpha: np.ndarray | None = None
-
-    @property
-    def max_value(self) -> int:
-        return 65535 if self.pixels.dtype == np.uint16 else 255
-
-    def rgb(self) -> np.ndarray:
-        """(H, W, 3) float32 in 0..1; grayscale is repeated over the three channels."""
-        x = self.pixels.astype(np.float32) / self.max_value
-        return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
-
-    def to_pil(self) -> Image.Image:
-        """Back to a Pillow image in the closest PNG-storable mode."""
-        p = self.pixels
-        if p.dtype == np.uint16:
-            return Image.fromarray(p[..., 0])  # I;16
-        if self.alpha is not None:
-            return Image.fromarray(np.dstack([p, self.alpha]), "RGBA" if p.shape[2] == 3 else "LA")
-        return Image.fromarray(p, "RGB") if p.shape[2] == 3 else Image.fromarray(p[..., 0], "L")
-
-
-# ---- reading --------------------------------------------------------------------------------
-
-
-def _open(path: Path, what: str) -> Image.Image:
-    """Open and fully decode (so a truncated file fails here), rotated per its EXIF tag."""
-    from zoo._images import open_image
-
-    try:
-        with open_image(path, what) as im:
-            im.load()
-            return ImageOps.exif_transpose(im)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ZooError(f"cannot read {what} {path}: {exc}; fix or remove the file") from None
-
-
-def picture_from_pil(im: Image.Image, what: str = "the image") -> Picture:
-    """A Pillow image of any mode as a ``Picture``: 16-bit (and in-range 32-bit) grayscale
-    stays 16-bit, palette becomes RGB (RGBA when transparent), 1-bit becomes L, any other
-    mode RGB(A); alpha is kept apart. ``what`` names the image in errors."""
-    mode = im.mode
-    if mode in _GRAY16:
-        arr = np.asarray(im)
-        if mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535):
-            raise ZooError(f"{what} is 32-bit integer with values outside 0..65535; "
-                           "convert it to 8- or 16-bit first")
-        return Picture(arr.astype(np.uint16)[..., None])
-    if mode == "P" or mode == "PA":
-        has_alpha = mode == "PA" or "transparency" in im.info
-        im = im.convert("RGBA" if has_alpha else "RGB")
-    elif mode == "1":
-        im = im.convert("L")
-    elif mode not in ("RGB", "RGBA", "L", "LA"):
-        try:
-            im = im.convert("RGBA" if "A" in mode else "RGB")
-        except (ValueError, OSError) as exc:
-            raise ZooError(f"{what} has mode {mode}, which cannot become RGB ({exc}); "
-                           "save it as an 8-bit RGB or grayscale image") from None
-    arr = np.asarray(im)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if im.mode in ("RGBA", "LA"):
-        return Picture(np.ascontiguousarray(arr[..., :-1]), np.ascontiguousarray(arr[..., -1]))
-    return Picture(np.ascontiguousarray(arr))
-
-
-def read_image(path: str | Path) -> Picture:
-    """Read an image file of any Pillow mode into a ``Picture`` (``picture_from_pil``)."""
-    path = Path(path)
-    return picture_from_pil(_open(path, "image"), what=f"image {path}")
-
-
-def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a mask file as (H, W) bool, True = hole (white). ``size`` (w, h) must match."""
-    path = Path(path)
-    im = _open(path, "mask")
-    if size is not None and im.size != tuple(size):
-        raise ZooError(f"mask {path} is {im.size[0]}x{im.size[1]} but its image is "
-                       f"{size[0]}x{size[1]}; a mask must have its image's size")
-    if im.mode in _GRAY16:  # 16-bit masks: the same rule, scaled
-        return mask_hole(np.asarray(im), 65535)
-    return mask_hole(np.asarray(im.convert("L")))
-
-
-def mask_hole(values: np.ndarray, max_value: int = 255) -> np.ndarray:
-    """The one mask rule, for files and arrays alike: a mask of only 0s and 1s marks the
-    hole with 1; any other marks it with values above 127 (of 255; 16-bit scaled)."""
-    values = np.asarray(values)
-    if values.size and values.min() >= 0 and values.max() <= 1:
-        return values == 1
-    return values.astype(np.int64) > MASK_THRESHOLD * (max_value // 255)
+# ---- reading (files and masks as stored: zoo._picture) ----------------------------------------
 
 
 def generated_mask(kind: str, args: dict[str, Any] | None, h: int, w: int, name: str,
@@ -259,7 +162,7 @@ def plan(image: str | Path, out_dir: str | Path, mask: str | Path | None = None,
             raise ZooError(f"{img} and {outputs[out.resolve()]} would both be written to {out}; "
                            "rename one (outputs are named by file stem)")
         outputs[out.resolve()] = img
-        size = _open(img, "image").size
+        size = open_decoded(img, "image").size
         m = None if generate else one_mask or find_mask(img, mask_dir, cache)
         # validates readability and size now, before any output
         has_hole = m is None or bool(read_mask(m, size).any())

@@ -7,6 +7,7 @@ every batch).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -15,6 +16,16 @@ from torch import Tensor
 from zoo.errors import ZooError
 
 EVAL_SEED = 2024  # the frozen evaluation masks; every model is scored on the same holes
+
+
+def eval_id(dataset: str, mask: str, mask_args: Mapping[str, Any] | None, n: int,
+            image_size: int) -> str:
+    """Names the frozen test-mask set (``cifar10/paper/n10000/s2024``), so leaderboard rows
+    compare like with like: the dataset (with its image size unless CIFAR-10's 32 px), the
+    mask kind and its options, the number of test images and :data:`EVAL_SEED`."""
+    args = ",".join(f"{k}={v}" for k, v in sorted((mask_args or {}).items()))
+    size = "" if dataset == "cifar10" else f"/{image_size}px"
+    return f"{dataset}{size}/{mask}{'(' + args + ')' if args else ''}/n{n}/s{EVAL_SEED}"
 
 
 def make_masks(name: str, args: dict[str, Any] | None, n: int, h: int, w: int, *,

@@ -20,6 +20,8 @@ averaged over channels, then over the image (``ssim``) or over hole pixels (``ss
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +37,62 @@ KEYS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1", "n_im
 # Hole-area bins of the AOT-GAN / MMagic tables: 0-10 %, 10-20 %, ..., 50-60 % (and 60+).
 AREA_BINS = tuple((lo / 100, (lo + 10) / 100) for lo in range(0, 60, 10)) + ((0.6, 1.0),)
 BINNED = ("psnr_hole", "ssim_hole", "l1_hole")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the metric table: how a score is named, ranked and shown. Every view
+    (leaderboard, compare, intervals, reports, cards) picks its rows from :data:`TABLE`."""
+
+    name: str
+    higher_is_better: bool
+    label: str  # a column header in words
+    digits: int  # decimals in the leaderboard ("si": 123.5k / 1.23M, for counts)
+    short: int  # decimals in the one-screen reports (`zoo eval`, `zoo compare`)
+    reference: bool = True  # scored for the baselines and the ceiling too
+    brief: bool = True  # shown in the one-screen views (`zoo eval`'s report, model cards)
+
+    def format(self, value: Any, short: bool = False) -> str:
+        """``value`` for a table: ``-`` when missing, ``inf`` / ``-inf`` as such."""
+        if value is None:
+            return "-"
+        if isinstance(value, float) and math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if self.digits == SI:
+            value = float(value)
+            return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value / 1e3:.1f}k"
+        return f"{value:.{self.short if short else self.digits}f}"
+
+
+SI = -1  # Metric.digits for counts shown as 123.5k / 1.23M
+# Ranking order: the hole metrics first (psnr_hole is the default rank), Dice, the
+# whole-image metrics, then the run facts a leaderboard ranks by. Lower is better only for
+# errors and costs.
+TABLE: dict[str, Metric] = {m.name: m for m in (
+    Metric("psnr_hole", True, "PSNR hole", 2, 2),
+    Metric("ssim_hole", True, "SSIM hole", 4, 3),
+    Metric("l1_hole", False, "L1 hole", 4, 3),
+    Metric("dice", True, "Dice (paper)", 4, 4),
+    Metric("psnr", True, "PSNR", 2, 2),
+    Metric("ssim", True, "SSIM", 4, 3),
+    Metric("l1", False, "L1", 4, 3, brief=False),  # beside l1_hole it adds little
+    Metric("params", False, "params", SI, SI, reference=False),
+    Metric("train_time_s", False, "time/s", 1, 1, reference=False),
+    Metric("train_images_per_s", True, "images/s", 0, 0, reference=False),
+)}
+# what a reference row (baseline, ceiling) carries, in the order MetricAccumulator reports
+REFERENCE_METRICS = tuple(k for k in KEYS if k in TABLE and TABLE[k].reference)
+
+
+def metric(name: str) -> Metric:
+    """The table's row for ``name``; a per-bin (``psnr_hole@10-20``) or validation
+    (``val_ssim_hole``) score reads the row of the metric it is a part of."""
+    base = name.split("@")[0].removeprefix("val_")
+    if base not in TABLE:
+        from zoo.errors import unknown
+
+        raise unknown("metric", name, TABLE)
+    return TABLE[base]
 
 
 def bin_name(lo: float, hi: float) -> str:

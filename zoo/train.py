@@ -8,10 +8,8 @@ masks are generated there in one vectorised call.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +22,10 @@ from torch.optim.swa_utils import AveragedModel
 from zoo.modelfolder.checkpoint import (CHECKPOINT_NAME, STATE_NAME, has_checkpoint,
                                         read_checkpoint, save_checkpoint)
 from zoo.config import TrainConfig
+from zoo.device import autocast, place_on_device, resolve_device, set_threads
+from zoo.evaluate import evaluate_checkpoint_model, evaluate_model
 from zoo.settings import build_config, check_plugin_args
-from zoo.errors import ZooError
+from zoo.errors import TrainingDiverged, ZooError
 from zoo.losses import WeightedLoss, build_loss, term_optimizers
 from zoo.masks import EVAL_SEED  # the frozen test-mask set every model is scored on
 
@@ -35,109 +35,9 @@ VAL_MASK_SEED = 7  # a different frozen set for per-epoch validation (never tune
 NAN_CHECK_EVERY = 50  # steps between divergence checks (each one syncs the device)
 
 
-class TrainingDiverged(ZooError):
-    """The loss became NaN or infinite; training stops instead of wasting the budget."""
-
-
 def _diverged(loss: float, epoch: int, config: TrainConfig) -> None:
     raise TrainingDiverged(f"loss became {loss} in epoch {epoch + 1}; lower the learning rate "
                            f"(lr={config.lr}) or change the loss")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> cuda when available, else cpu; anything else must be a valid torch device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ZooError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ZooError(f"device '{name}' requested but CUDA is not available; use --device cpu")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ZooError(f"device '{name}' does not exist: this machine has "
-                       f"{torch.cuda.device_count()} GPU(s), cuda:0 .. "
-                       f"cuda:{torch.cuda.device_count() - 1}")
-    return device
-
-
-def set_threads(threads: int | None) -> int:
-    """Give torch the CPUs this process may use (Ray sets OMP_NUM_THREADS=1 in workers)."""
-    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    n = threads or (len(available) if available else os.cpu_count() or 1)
-    torch.set_num_threads(max(1, n))
-    return torch.get_num_threads()
-
-
-def place_on_device(data: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """The dataset, resident on ``device`` when it fits (then batches never cross the bus);
-    otherwise kept in pinned host memory and copied one batch at a time."""
-    if device.type != "cuda":
-        return data
-    try:
-        return data.to(device)
-    except torch.OutOfMemoryError:
-        log.warning("dataset (%.0f MB) does not fit on %s; streaming batches from host memory",
-                    data.numel() / 2**20, device)
-        return data.pin_memory()
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-class NonFiniteOutput(TrainingDiverged):
-    """The model predicted NaN or infinity: a broken model, which must never be scored."""
-
-
-@torch.no_grad()
-def score_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
-                batch_size: int = 500, amp: bool = False,
-                channels_last: bool = False) -> Any:
-    """Score ``model`` on uint8 ``images`` (N,3,H,W) with fixed ``masks`` (N,1,H,W); returns
-    the ``MetricAccumulator`` (means by ``compute()``, per-image scores by
-    ``image_scores()``). A prediction with NaN or inf raises ``NonFiniteOutput``."""
-    from zoo.metrics import MetricAccumulator
-
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    acc = MetricAccumulator()
-    broken = 0
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(device, non_blocking=True).float().div_(255)
-        m = masks[i:i + batch_size].to(device, non_blocking=True)
-        masked = x * (1 - m)
-        if channels_last and device.type == "cuda":
-            masked = masked.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, amp):
-            out = model(masked, m)
-        broken += int((~torch.isfinite(out).flatten(1).all(1)).sum())
-        acc.update(x, out.float().clamp_(0, 1), m)
-    model.train(was_training)
-    if broken:
-        raise NonFiniteOutput(f"the model predicted NaN or inf on {broken} of {len(images)} "
-                              "images: its weights are broken (did training diverge? lower "
-                              "the learning rate), so it is not scored")
-    return acc
-
-
-def evaluate_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, *,
-                   batch_size: int = 500, amp: bool = False,
-                   channels_last: bool = False) -> dict[str, float]:
-    """The means of :func:`score_model`."""
-    return score_model(model, images, masks, batch_size=batch_size, amp=amp,
-                       channels_last=channels_last).compute()
-
-
-def eval_id(config: TrainConfig, n: int) -> str:
-    """Names the frozen test-mask set, so leaderboard rows compare like with like."""
-    args = ",".join(f"{k}={v}" for k, v in sorted(config.mask_args.items()))
-    size = "" if config.dataset == "cifar10" else f"/{config.image_size}px"
-    return (f"{config.dataset}{size}/{config.mask}{'(' + args + ')' if args else ''}"
-            f"/n{n}/s{EVAL_SEED}")
 
 
 def _lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float] | None:
@@ -293,7 +193,7 @@ def _fit_epoch(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
         masked = x * (1 - m)
         if run.channels_last:
             masked = masked.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, config.amp):
+        with autocast(device, config.amp):
             out = run.step_model(masked, m)
         loss, parts = state.step(out.float(), x, m)
         total += loss
@@ -525,52 +425,3 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
         result.update(_final_eval(run, baselines))
         _record_metrics(run, result)
     return result
-
-
-def evaluate_checkpoint_model(model: torch.nn.Module | None, config: TrainConfig,
-                              test: torch.Tensor, *, masks: torch.Tensor | None = None,
-                              baselines: tuple[str, ...] = ("mean_fill", "telea"),
-                              image_scores: dict[str, Any] | None = None,
-                              train_data: torch.Tensor | None = None) -> dict[str, Any]:
-    """Test metrics on the frozen mask set, plus the ceiling and classical baselines on the
-    same masks, so every number comes with its reference points. ``model=None`` scores
-    only the references. A dict given as ``image_scores`` receives the per-image scores
-    (a ``zoo.scores.ImageScores`` under ``"scores"``): the model's as ``"model"``. A model's
-    result also carries its cost (``zoo.cost``) and provenance (``zoo.provenance``;
-    ``train_data`` is fingerprinted there)."""
-    from zoo.baselines import evaluate_baselines
-    from zoo.masks import frozen_masks
-    from zoo.scores import MODEL, from_accumulators, masks_fingerprint
-
-    n, _, h, w = test.shape
-    if masks is None:
-        masks = frozen_masks(config.mask, config.mask_args, n, h, w, seed=EVAL_SEED)
-    per_image: dict[str, Any] = {}
-    metrics = {}
-    if model is not None:
-        acc = score_model(model, test, masks, batch_size=config.eval_batch_size)
-        metrics, per_image[MODEL] = acc.compute(), acc.image_scores()
-    refs = evaluate_baselines(test, masks, names=tuple(dict.fromkeys((*baselines, "ceiling"))),
-                              image_scores=per_image)
-    result = {**metrics, "baselines": refs, "eval_id": eval_id(config, n)}
-    kept = from_accumulators(result["eval_id"], per_image, masks_fingerprint(masks))
-    if model is not None:
-        result.update(_cost_and_provenance(model, config, (h, w), kept.masks_sha256,
-                                           result["eval_id"], train_data))
-    if image_scores is not None:
-        image_scores["scores"] = kept
-    return result
-
-
-def _cost_and_provenance(model: torch.nn.Module, config: TrainConfig, size: tuple[int, int],
-                         masks_sha256: str, eval_set: str, train_data: torch.Tensor | None
-                         ) -> dict[str, Any]:
-    from zoo.modelfolder.checkpoint import plugin_requirements
-    from zoo.cost import model_cost
-    from zoo.provenance import provenance
-
-    device = str(next(model.parameters()).device)
-    return {**model_cost(model, size),
-            "provenance": provenance(train_data=train_data, eval_id=eval_set,
-                                     masks_sha256=masks_sha256, device=device,
-                                     plugins=plugin_requirements(config))}

@@ -58,20 +58,6 @@ def load_yaml_config(path: str) -> dict[str, Any]:
     return data
 
 
-def resolve_data_dir(value: str | None) -> str | None:
-    """An absolute path for a folder given by --data or a config (Ray trials change the
-    working dir). Without one, the loader falls back to $ZOO_DATA_DIR for CIFAR-10 only,
-    so the variable never overrides a folder dataset or a checkpoint's own folder."""
-    if not value:
-        return None
-    path = Path(value).expanduser().resolve()
-    if not path.is_dir():
-        raise ZooError(f"data folder {value} does not exist; pass --data DIR or set "
-                       "ZOO_DATA_DIR to a folder with CIFAR-10 (npz shards or "
-                       "cifar-10-batches-py/)")
-    return str(path)
-
-
 def config_from_args(args: argparse.Namespace, flags: dict[str, Any]) -> TrainConfig:
     """preset < --config YAML < named flags < --set, through :func:`zoo.settings.build_config`."""
     layers = [preset(args.preset) if getattr(args, "preset", None) else None,
@@ -81,27 +67,10 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, Any]) -> TrainCo
     # Names and options are checked first (a misspelt encoder is reported before the data
     # is looked for); where the data lies then decides one more layer.
     core = build_config(*layers)
-    data_dir = resolve_data_dir(core.data_dir)
-    if not data_dir and core.dataset == "cifar10":
-        # remember $ZOO_DATA_DIR in the run's config (and so its checkpoint), so later
-        # commands on the run need no environment variable
-        data_dir = env_data_dir()
+    # absolute: Ray trials change the working dir. $ZOO_DATA_DIR is for CIFAR-10 only (it
+    # never overrides a folder dataset); remembered in the run's config (and so its
+    # checkpoint), later commands on the run need no environment variable
+    from zoo.data import data_folder
+
+    data_dir = data_folder(core.data_dir, env=core.dataset == "cifar10")
     return build_config(*layers, {"data_dir": data_dir} if data_dir else None)
-
-
-def env_data_dir() -> str | None:
-    """``$ZOO_DATA_DIR`` as an absolute folder (a relative value is pinned to the directory
-    zoo started in), or None when unset."""
-    import os
-
-    from zoo.data import ENV_DATA_DIR
-    from zoo.data.cifar import env_dir
-
-    path = env_dir()
-    if path is None:
-        return None
-    if not path.is_dir():
-        raise ZooError(f"${ENV_DATA_DIR}={os.environ.get(ENV_DATA_DIR)} is not a folder "
-                       f"({path}); point it (or --data DIR) at CIFAR-10 (npz shards or "
-                       "cifar-10-batches-py/)")
-    return str(path)

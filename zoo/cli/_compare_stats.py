@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.metrics import TABLE
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -22,7 +23,7 @@ def _p(value: float) -> str:
 def run_stats(args: argparse.Namespace) -> int:
     from zoo._json import dumps
     from zoo.evidence import check_side, compare_sides, side
-    from zoo.train import resolve_device
+    from zoo.device import resolve_device
 
     if len(args.models) != 2:
         raise ZooError(f"--stats compares exactly two sides, A and B; got {len(args.models)} "
@@ -64,7 +65,7 @@ def _print(a: Any, b: Any, results: dict[str, Any]) -> None:
     for col in ("metric", "A - B", "95% interval", "p", "P(A better)", "verdict"):
         table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
     for metric, c in results.items():
-        digits = 3 if metric == "psnr_hole" else 4
+        digits = TABLE[metric].short + 1  # a difference needs a digit more than a score
         better = (c.mean_diff > 0) == c.higher_is_better
         verdict = (("A better" if better else "B better") if c.separable
                    else "not separable")

@@ -30,7 +30,7 @@ def printable(text: object, *, one_line: bool = False) -> str:
     return out.replace("\n", "\\n").replace("\t", "\\t") if one_line else out
 
 
-def escape(text: object) -> str:
+def escape(text: object, *, one_line: bool = False) -> str:
     """``text`` made safe to print through rich: square brackets are shown, not parsed,
-    and control characters are escaped (``printable``)."""
-    return _escape(printable(text))
+    and control characters are escaped (``printable``; ``one_line`` for table cells)."""
+    return _escape(printable(text, one_line=one_line))

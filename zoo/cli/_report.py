@@ -7,8 +7,10 @@ from typing import Any
 
 from rich.table import Table
 
-COLUMNS = (("dice", "Dice (paper)", 4), ("psnr_hole", "PSNR hole", 2), ("ssim_hole", "SSIM hole", 3),
-           ("l1_hole", "L1 hole", 3), ("psnr", "PSNR", 2), ("ssim", "SSIM", 3))
+from zoo.metrics import REFERENCE_METRICS, TABLE
+
+# (key, header, decimals) of the brief metrics, from the one metric table
+COLUMNS = tuple((k, TABLE[k].label, TABLE[k].short) for k in REFERENCE_METRICS if TABLE[k].brief)
 
 
 def _fmt(value: Any, digits: int) -> str:

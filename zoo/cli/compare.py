@@ -57,13 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from zoo.baselines import BASELINES
-    from zoo.cli._common import resolve_data_dir
     from zoo.cli._console import console
     from zoo.settings import build_config
-    from zoo.data import load_dataset
+    from zoo.data import data_folder, load_dataset
     from zoo.masks import EVAL_SEED, frozen_masks
-    from zoo.metrics import score
-    from zoo.train import resolve_device
+    from zoo.metrics import BINNED, TABLE, score
+    from zoo.device import resolve_device
     from zoo.viz import predict_batch, render_grid, show_holes
 
     if args.stats:
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     saved_dir = configs[0].data_dir
     moved = args.data or not (saved_dir and Path(saved_dir).is_dir())
     # --data, else $ZOO_DATA_DIR: the training machine's folder may not exist here
-    config = build_config(configs[0], {"data_dir": resolve_data_dir(args.data)} if moved else None,
+    config = build_config(configs[0], {"data_dir": data_folder(args.data, env=False)} if moved else None,
                           plugins=False)  # the models are built; their loss terms are not needed
     test = load_dataset(config).test  # (N, 3, H, W) uint8, as scored by `zoo eval`
     n_all, _, h, w = test.shape
@@ -97,12 +96,12 @@ def run(args: argparse.Namespace) -> int:
     outputs += [(b, BASELINES[b](masked, masks).float().cpu()) for b in baselines]
     table = Table(title=f"{len(x)} {config.dataset} test images, {config.mask} holes "
                         f"(seed {EVAL_SEED})")
-    for col in ("method", "PSNR hole", "SSIM hole", "L1 hole"):
+    for col in ("method", *(TABLE[k].label for k in BINNED)):
         table.add_column(col, justify="left" if col == "method" else "right")
     columns = [("masked", show_holes(masked, masks))]
     for label, pred in outputs:
         s = score(x, pred, masks)
-        table.add_row(label, f"{s['psnr_hole']:.2f}", f"{s['ssim_hole']:.3f}", f"{s['l1_hole']:.3f}")
+        table.add_row(label, *(TABLE[k].format(s[k], short=True) for k in BINNED))
         columns.append((f"{label}\n{s['psnr_hole']:.1f} dB", pred))
     columns.append(("ground truth", x))
     path = render_grid(columns, args.out)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.cli._common import add_data_args, add_lookup_args, resolve_data_dir
+from zoo.cli._common import add_data_args, add_lookup_args
 from zoo.errors import ZooError
 
 
@@ -86,7 +86,9 @@ def _overrides(args: argparse.Namespace) -> list[dict[str, Any] | None]:
     """The command line's settings as layers over a model's (or the default) config;
     --mask-args/--mask-arg replace the mask options rather than adding to them."""
     mask_args = mask_override(args)
-    flags = {"test_limit": args.test_limit, "data_dir": resolve_data_dir(args.data),
+    from zoo.data import data_folder
+
+    flags = {"test_limit": args.test_limit, "data_dir": data_folder(args.data, env=False),
              "mask": args.mask}
     return [{"mask_args": None} if mask_args is not None else None,
             {k: v for k, v in flags.items() if v is not None},
@@ -108,7 +110,7 @@ def _score_baseline(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]
     from zoo.baselines import ALL
     from zoo.data import load_dataset
     from zoo.errors import unknown
-    from zoo.train import evaluate_checkpoint_model
+    from zoo.evaluate import evaluate_checkpoint_model
 
     if args.baseline not in ALL:
         raise unknown("baseline", args.baseline, ALL)
@@ -123,7 +125,8 @@ def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     from zoo.modelfolder.checkpoint import load_model
     from zoo.data import load_dataset
     from zoo.modelfolder.refs import resolve_model
-    from zoo.train import evaluate_checkpoint_model, resolve_device
+    from zoo.device import resolve_device
+    from zoo.evaluate import evaluate_checkpoint_model
 
     folder = resolve_model(args.model, storage=args.storage, db=args.db)
     model, saved, _ = load_model(folder, device=resolve_device(args.device or "auto"))

@@ -50,9 +50,9 @@ def add_parser(sub: Any, name: str) -> None:
 def run_new(args: argparse.Namespace) -> int:
     """`zoo plugins new NAME`: write the package and say what to do next."""
     from zoo._scaffold import write_plugin
-    from zoo.cli._console import console
+    from zoo.cli._console import console, escape
 
-    root = _esc(write_plugin(args.plugin_name, args.dir))
+    root = escape(write_plugin(args.plugin_name, args.dir), one_line=True)
     console.print(f"wrote {root}/ (plugin [bold]{args.plugin_name}[/]). Next:\n"
                   f"  pip install -e '{root}\\[test]'     # \\[test]: pytest, for the kit\n"
                   f"  zoo plugins --check {args.plugin_name}\n"
@@ -211,33 +211,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _esc(text: Any) -> str:
-    from zoo.cli._console import escape, printable
-
-    # plugin text may hold "[...]", which rich would eat as markup, and control characters
-    return escape(printable(text, one_line=True))
-
-
-def _esc_block(text: Any) -> str:
-    from zoo.cli._console import escape
-
-    return escape(text)  # a traceback keeps its lines
-
-
 def _print_tables(report: dict[str, Any], verbose: bool) -> None:
+    from functools import partial
+
     from rich.table import Table
 
-    from zoo.cli._console import console
+    from zoo.cli._console import console, escape
 
+    # plugin text may hold "[...]", which rich would eat as markup, and control characters
+    cell = partial(escape, one_line=True)
     for key, title in ((kind.plural, kind.title) for kind in KINDS):
         table = Table(title=title, title_justify="left")
         for col in ("name", "plugin", "package", "description", "params (defaults)"):
             table.add_column(col, overflow="fold")
         for e in report[key]:
             args = " ".join(f"{k}={_fmt(v)}" for k, v in e["params"].items()) or "-"
-            table.add_row(f"[bold]{_esc(e['name'])}[/]", _esc(e["plugin"]),
-                          _esc(f"{e['package']} {e['version']}"), _esc(e["description"]),
-                          _esc(args))
+            table.add_row(f"[bold]{cell(e['name'])}[/]", cell(e["plugin"]),
+                          cell(f"{e['package']} {e['version']}"), cell(e["description"]),
+                          cell(args))
         if not report[key]:
             table.add_row("[dim](none)[/]", "", "", "", "")
         console.print(table)
@@ -247,30 +238,30 @@ def _print_tables(report: dict[str, Any], verbose: bool) -> None:
         for col in ("plugin", "package", "error"):
             table.add_column(col, overflow="fold")
         for b in report["broken"]:
-            table.add_row(_esc(b["plugin"]), _esc(f"{b['package']} {b['version']}"),
-                          f"[red]{_esc(b['error'])}[/]")
+            table.add_row(cell(b["plugin"]), cell(f"{b['package']} {b['version']}"),
+                          f"[red]{cell(b['error'])}[/]")
         console.print(table)
         for b in report["broken"] if verbose else []:
             if b.get("detail"):
-                console.print(f"[red]{_esc(b['plugin'])}:[/]\n{_esc_block(b['detail'])}",
+                console.print(f"[red]{cell(b['plugin'])}:[/]\n{escape(b['detail'])}",
                               highlight=False)
         if not verbose:
             console.print("[dim]zoo -v plugins shows the tracebacks; ZOO_PLUGINS=a,b loads "
                           "only the named plugins[/]")
     for warning in report["warnings"]:
-        console.print(f"[yellow]warning: {_esc(warning)}[/]", highlight=False)
+        console.print(f"[yellow]warning: {cell(warning)}[/]", highlight=False)
     if "check" in report:
         table = Table(title="Check", title_justify="left")
         for col in ("kind", "name", "result", "seconds"):
             table.add_column(col, overflow="fold")
         for c in report["check"]:
-            result = "[green]ok[/]" if c["ok"] else f"[red]failed: {_esc(c['error'])}[/]"
-            table.add_row(c["kind"], _esc(c["name"]), result, f"{c['seconds']:.2f}")
+            result = "[green]ok[/]" if c["ok"] else f"[red]failed: {cell(c['error'])}[/]"
+            table.add_row(c["kind"], cell(c["name"]), result, f"{c['seconds']:.2f}")
         console.print(table)
         for c in report["check"] if verbose else []:
             if c.get("detail"):
-                console.print(f"[red]{c['kind']} {_esc(c['name'])}:[/]\n{_esc_block(c['detail'])}",
+                console.print(f"[red]{c['kind']} {cell(c['name'])}:[/]\n{escape(c['detail'])}",
                               highlight=False)
         summary = report["summary"]
-        console.print(("[green]" if summary["ok"] else "[bold red]") + _esc(summary["line"])
+        console.print(("[green]" if summary["ok"] else "[bold red]") + cell(summary["line"])
                       + "[/]", highlight=False)

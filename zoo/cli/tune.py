@@ -59,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    from zoo.cli._common import parse_sets, resolve_data_dir
+    from zoo.cli._common import parse_sets
+    from zoo.data import data_folder
 
     out: dict = {}
     for key, value in (("name", args.name), ("num_samples", args.num_samples),
@@ -71,7 +72,7 @@ def _overrides(args: argparse.Namespace) -> dict:
     if resources:
         out["resources"] = resources
     base = parse_sets(args.set or [])
-    data_dir = resolve_data_dir(args.data)
+    data_dir = data_folder(args.data, env=False)  # $ZOO_DATA_DIR: pinned by the runner
     if data_dir:
         base["data_dir"] = data_dir
     if base:

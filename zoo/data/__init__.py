@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from zoo.data._folder import ENV_DATA_DIR, data_folder
 from zoo.data._splits import Splits
-from zoo.data.cifar import ENV_DATA_DIR, load_cifar10, resolve_dir
+from zoo.data.cifar import load_cifar10
 from zoo.data.folder import load_folder, synthetic_splits
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
     from zoo.config import TrainConfig
 
-__all__ = ["ENV_DATA_DIR", "Splits", "load_cifar10", "load_dataset", "load_folder",
-           "resolve_dir", "synthetic_splits"]
+__all__ = ["ENV_DATA_DIR", "Splits", "data_folder", "load_cifar10", "load_dataset",
+           "load_folder", "synthetic_splits"]
 
 CIFAR_SIZE = 32
 

@@ -1,7 +1,7 @@
 """CIFAR-10 with the paper's split: 45,000 train / 5,000 validation / 10,000 test.
 
-Sources, first found wins: ``data_dir``, then ``$ZOO_DATA_DIR``, then torchvision's
-download into ``~/.cache/zoo/cifar10``. A folder may hold the offline npz shards
+Sources, first found wins: ``data_dir``, then ``$ZOO_DATA_DIR`` (both by
+``zoo.data.data_folder``), then torchvision's download into ``~/.cache/zoo/cifar10``. A folder may hold the offline npz shards
 (``train-0.npz`` .. ``train-4.npz``, ``test-0.npz``; array ``x`` uint8 ``[N, 32, 32, 3]``)
 or torchvision's ``cifar-10-batches-py/``.
 """
@@ -15,15 +15,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zoo.data._folder import ENV_DATA_DIR, data_folder
 from zoo.data._splits import Splits
 from zoo.errors import ZooError
 
-ENV_DATA_DIR = "ZOO_DATA_DIR"
 CACHE_DIR = Path("~/.cache/zoo/cifar10")
 TRAIN_SHARDS = tuple(f"train-{i}.npz" for i in range(5))
 TEST_SHARDS = ("test-0.npz",)
 TORCHVISION_DIR = "cifar-10-batches-py"
 N_TRAIN = 45_000  # the paper's split: the last 5,000 training images are validation
+N_TEST = 10_000  # CIFAR-10's test images: every one is scored unless test_limit says fewer
 
 
 def _expected(where: Path) -> str:
@@ -31,33 +32,6 @@ def _expected(where: Path) -> str:
             f"{', '.join(TRAIN_SHARDS + TEST_SHARDS)} (array x, uint8 [N, 32, 32, 3]) or "
             f"torchvision's {TORCHVISION_DIR}/ folder. Point --data DIR (or ${ENV_DATA_DIR}) "
             f"at such a folder, or leave both unset to download CIFAR-10 with torchvision")
-
-
-def _pin(value: str | None) -> tuple[str | None, Path | None]:
-    return value, Path(value).expanduser().resolve() if value else None
-
-
-# $ZOO_DATA_DIR as it was when zoo started, resolved against the working directory of that
-# moment: a relative value (the README's ../shared/data/cifar10) keeps meaning the same
-# folder after a test, a Ray trial or a library caller changes the working directory.
-_ENV_AT_START = _pin(os.environ.get(ENV_DATA_DIR) or None)
-
-
-def env_dir() -> Path | None:
-    """``$ZOO_DATA_DIR`` as an absolute path, a relative value resolved against the working
-    directory zoo started in (unless the variable changed since); None when unset."""
-    value = os.environ.get(ENV_DATA_DIR) or None
-    if value is not None and value == _ENV_AT_START[0]:
-        return _ENV_AT_START[1]
-    return _pin(value)[1]
-
-
-def resolve_dir(data_dir: str | os.PathLike | None) -> Path | None:
-    """``data_dir``, else ``$ZOO_DATA_DIR`` (:func:`env_dir`), as an absolute path (Ray
-    trials change the cwd, so a relative path must be pinned now); None when neither is set."""
-    if data_dir not in (None, ""):
-        return Path(data_dir).expanduser().resolve()
-    return env_dir()
 
 
 def _to_tensor(x: np.ndarray) -> torch.Tensor:
@@ -107,11 +81,11 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = Tru
     images. The decoded arrays are cached per process: the tensors returned are shared
     between calls, so treat them as read-only.
     """
-    root = resolve_dir(data_dir)
-    if root is None:
+    given = data_folder(data_dir, check=False)  # missing: said below, with what was expected
+    if given is None:
         root, from_user = CACHE_DIR.expanduser().resolve(), False
     else:
-        from_user = True
+        root, from_user = Path(given), True
         if not root.is_dir():
             raise ZooError(f"CIFAR-10 folder {root} does not exist; {_expected(root)}")
     # A folder the user named is never downloaded into: missing files there are a mistake.

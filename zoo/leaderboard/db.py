@@ -28,8 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zoo._json import to_jsonable
+from zoo._json import from_jsonable, to_jsonable
 from zoo.errors import ZooError, did_you_mean, unknown
+from zoo.metrics import REFERENCE_METRICS, TABLE  # noqa: F401 (REFERENCE_METRICS: re-exported)
 from zoo.leaderboard.scores import SCHEMA as _SCORES_SCHEMA, delete_search_scores
 
 SCHEMA_VERSION = 1
@@ -39,25 +40,12 @@ STATUSES = ("completed", "stopped", "failed", "running", "interrupted")
 # the row columns that hold paths: stored relative to the leaderboard's folder when inside it
 PATH_COLUMNS = ("checkpoint", "grid_png", "curves_png")
 
-# metric -> True when higher is better; these are also the sortable metric columns
-METRICS: dict[str, bool] = {
-    "psnr_hole": True,
-    "ssim_hole": True,
-    "l1_hole": False,
-    "dice": True,
-    "psnr": True,
-    "ssim": True,
-    "l1": False,
-    "params": False,
-    "train_time_s": False,
-    "train_images_per_s": True,
-}
+# metric -> True when higher is better (zoo.metrics.TABLE); also the sortable metric columns
+METRICS: dict[str, bool] = {name: m.higher_is_better for name, m in TABLE.items()}
 # sort key -> default descending; newest first for created_at
 SORT_KEYS: dict[str, bool] = {**METRICS, "epochs": True, "created_at": True}
 # what a row says about cost and origin (kept in its metrics JSON; see zoo.cost, zoo.provenance)
 COST_KEYS = ("gflops", "latency_ms", "latency_device", "provenance")
-# the metrics a reference row (baseline / ceiling) carries
-REFERENCE_METRICS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1")
 
 _TEXT, _REAL, _INT = "TEXT", "REAL", "INTEGER"
 _CORE_COLUMNS = ("search", "trial_id", "status", "config", "config_hash")
@@ -103,16 +91,6 @@ def default_db_path(storage: str | Path) -> Path:
             "file; pass --db PATH with a local path for it (e.g. --db ./leaderboard.sqlite)"
         )
     return Path(text).expanduser().resolve() / "leaderboard.sqlite"
-
-
-def _from_jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _from_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_jsonable(v) for v in value]
-    if value in ("inf", "-inf"):
-        return float(value)
-    return value
 
 
 def _dumps(value: Any) -> str:
@@ -575,7 +553,7 @@ def _decode(row: sqlite3.Row) -> dict:
     out = dict(row)
     for col in _JSON_COLUMNS:
         if out.get(col) is not None:
-            out[col] = _from_jsonable(json.loads(out[col]))
+            out[col] = from_jsonable(json.loads(out[col]))
     return out
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from zoo.leaderboard.scores import reference_scores, trial_scores
-from zoo.metrics import BINNED
+from zoo.metrics import BINNED, TABLE
 from zoo.scores import MODEL
 
 N_RESAMPLES = 1000  # per row and metric: a table of 50 rows stays within seconds
@@ -58,7 +58,7 @@ def annotate(board: Any, rows: list[dict], rank_metric: str = "psnr_hole") -> No
             continue
         top = best.setdefault(row.get("eval_id"), x)
         if top is not x and top.shape[1] == x.shape[1]:
-            c = compare_scores(top, x, metric=metric, higher_is_better=metric != "l1_hole",
+            c = compare_scores(top, x, metric=metric, higher_is_better=TABLE[metric].higher_is_better,
                                n_resamples=N_RESAMPLES)
             row["same_as_best"] = not c.separable
 

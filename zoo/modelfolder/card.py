@@ -12,8 +12,10 @@ from typing import Any
 
 import yaml
 
+from zoo.metrics import TABLE
+
 MARKER = "<!-- written by zoo: a model card; zoo rewrites it on every save -->"
-METRIC_KEYS = ("psnr_hole", "ssim_hole", "l1_hole", "dice", "psnr", "ssim")
+METRIC_KEYS = tuple(k for k, m in TABLE.items() if m.reference and m.brief)
 _PICTURES = ("grid.png", "curves.png")  # linked from the card when the folder has them
 _MASK_PROTOCOL = (" Mask protocol: 1 (white) = hole; the\n  model's input is "
                   "`image * (1 - mask)` and the mask.")

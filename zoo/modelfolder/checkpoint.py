@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from zoo._json import from_jsonable
 from zoo.config import TrainConfig
 from zoo.settings import build_config
 from zoo.errors import ZooError
@@ -335,19 +336,6 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def _numbers(value: Any) -> Any:
-    """Undo zoo's strict-JSON spelling of infinities ("inf", "-inf")."""
-    if isinstance(value, dict):
-        return {k: _numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_numbers(v) for v in value]
-    if value == "inf":
-        return math.inf
-    if value == "-inf":
-        return -math.inf
-    return value
-
-
 def _read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
@@ -433,7 +421,7 @@ def read_checkpoint(path: str | Path, *, state: bool = True) -> dict[str, Any]:
                     else {}})
     for name, key in ((METRICS_NAME, "metrics"), (HISTORY_NAME, "history")):
         if (folder / name).is_file():
-            data = _numbers(_read_json(folder / name, key))
+            data = from_jsonable(_read_json(folder / name, key))  # "inf" -> inf
             if data.pop("save_id", save_id) != save_id:
                 raise ZooError(f"{folder / name} belongs to another save than the weights; "
                                "copy the folder again")

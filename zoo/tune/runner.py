@@ -222,28 +222,18 @@ def pin_data_dir(spec: Any) -> None:
     """Record where CIFAR-10 comes from: ``$ZOO_DATA_DIR`` (made absolute) becomes the
     search's ``data_dir``, so its trials, checkpoints and rows name their data and later
     commands need no environment variable."""
-    from zoo.data import ENV_DATA_DIR
+    from zoo.data import data_folder
 
     space = getattr(spec, "space", {})
     given = spec.base.get("data_dir")
-    if given:  # a relative folder from the YAML: the trials run in other working folders
-        path = Path(str(given)).expanduser().resolve()
-        if not path.is_dir():
-            raise ZooError(f"data_dir {given} (from the search space or --set) is not a "
-                           "folder; pass --data DIR or fix base.data_dir")
-        spec.base["data_dir"] = str(path)
-        return
-    if "data_dir" in space or "dataset" in space:
-        return
-    if spec.base.get("dataset", "cifar10") != "cifar10" or not os.environ.get(ENV_DATA_DIR):
-        return
-    from zoo.data.cifar import env_dir
-
-    path = env_dir()  # a relative value is pinned to the directory zoo started in
-    if path is None or not path.is_dir():
-        raise ZooError(f"${ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]} is not a folder; point it "
-                       "(or --data DIR) at CIFAR-10 (npz shards or cifar-10-batches-py/)")
-    spec.base["data_dir"] = str(path)
+    # a relative folder from the YAML is pinned (the trials run in other working folders);
+    # without one, $ZOO_DATA_DIR only for a CIFAR-10 search that does not vary its data
+    env = not ("data_dir" in space or "dataset" in space) and \
+        spec.base.get("dataset", "cifar10") == "cifar10"
+    path = data_folder(str(given) if given else None, env=env, fix="it comes from the search "
+                       "space or --set: pass --data DIR or fix base.data_dir")
+    if path:
+        spec.base["data_dir"] = path
 
 
 def prepare_search(spec: Any, storage: str, *, resume: bool = False,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo._dicts import flatten
 from zoo.config import TrainConfig
 from zoo.errors import ZooError, did_you_mean
 from zoo.settings import build_config, plugin_fields
@@ -173,7 +174,7 @@ def load_space(path: str | Path, overrides: dict[str, Any] | None = None) -> Sea
     space would search (``--set lr=0.01`` takes ``lr`` out of the space)."""
     data, where = read_yaml(path)
     overrides = dict(overrides or {})
-    cli_base = _flatten(overrides.pop("base", None) or {}, ("encoder_args", "mask_args", "unet"))
+    cli_base = flatten(overrides.pop("base", None) or {}, ("encoder_args", "mask_args", "unet"))
     for key, value in overrides.items():
         where.cli.add((key,))
         if isinstance(value, dict) and isinstance(data.get(key), dict):
@@ -189,7 +190,7 @@ def load_space(path: str | Path, overrides: dict[str, Any] | None = None) -> Sea
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise where.error(("base",), "must be a mapping of TrainConfig options")
-    spec.base = _flatten(base, ("encoder_args", "mask_args", "unet"))
+    spec.base = flatten(base, ("encoder_args", "mask_args", "unet"))
     for key in cli_base:
         where.cli.add(("base", *key.split(".")))
     spec.base.update(cli_base)
@@ -241,19 +242,6 @@ def _require_optuna() -> None:
         raise ZooError("search type 'optuna' needs the optuna package: pip install optuna "
                        "(or pip install 'zoo-inpaint[optuna]'; or use search: {type: random})"
                        ) from None
-
-
-def _flatten(d: dict[str, Any], nested: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
-    """Nested option dicts -> dotted keys; only ``nested`` fields are opened (their
-    values may be dicts of options), any other value is kept whole."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and key in nested:
-            out.update(_flatten(v, (), key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _copy(value: Any) -> Any:
