@@ -44,37 +44,37 @@ def evaluate(model: Any, config: Any, test: Any, kind: str) -> tuple[dict[str, A
     return result, kept["scores"]
 
 
-def _matrix(per_seed: list[Any], scorer: str) -> Any:
-    import numpy as np
-
-    return np.stack([s.get(scorer, "psnr_hole") for s in per_seed])
-
-
 def paired(scores: dict[str, dict[str, list[Any]]], masks: list[str]) -> list[dict[str, Any]]:
-    """Each preset against the first and against Telea, per mask kind: hole PSNR A - B."""
-    from zoo.stats import compare_scores
+    """Each preset against the first and against Telea, per mask kind: hole PSNR A - B
+    (``zoo.evidence.compare_sides``, which also refuses sides of different frozen sets)."""
+    from zoo.evidence import Side, compare_sides
+    from zoo.scores import MODEL
 
     names = list(scores)
     rows = []
     for kind in masks:
-        pairs = [(n, names[0]) for n in names[1:]] + [(n, "baseline:telea") for n in names]
-        for a, b in pairs:
-            ma = _matrix(scores[a][kind], "model")
-            mb = (_matrix(scores[a][kind][:1], "telea") if b.startswith("baseline:")
-                  else _matrix(scores[b][kind], "model"))
-            c = compare_scores(ma, mb)
-            rows.append({"mask": kind, "a": a, "b": b, **c.to_dict()})
+        side = {n: Side(n, s[0].eval_id, s, MODEL) for n, s in
+                ((n, scores[n][kind]) for n in names)}
+        telea = Side("baseline:telea", side[names[0]].eval_id, scores[names[0]][kind][:1],
+                     "telea")
+        for a, b in [(side[n], side[names[0]]) for n in names[1:]] + [
+                (side[n], telea) for n in names]:
+            c = compare_sides(a, b, metrics=("psnr_hole",))["psnr_hole"]
+            rows.append({"mask": kind, "a": a.label, "b": b.label, **c.to_dict()})
     return rows
 
 
 def print_paired(rows: list[dict[str, Any]]) -> None:
+    from zoo.stats import N_RESAMPLES
+
+    floor = 1 / N_RESAMPLES  # the smallest p the bootstrap can give
     print("\npaired comparisons, hole PSNR A - B (dB) on the same images; 95 % interval "
           "over seeds, then images\n")
     print("| mask | A | B | seeds | A - B | 95 % interval | p | P(A better on an image) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         lo, hi = r["ci"]
-        p = "< 0.0005" if r["p_value"] <= 0.0005 else f"{r['p_value']:.3f}"
+        p = (f"≤ {floor:.4f}" if r["p_value"] <= floor else f"{r['p_value']:.3f}")
         print(f"| {r['mask']} | {r['a']} | {r['b']} | {r['n_seeds'][0]} vs {r['n_seeds'][1]} "
               f"| {r['mean_diff']:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {p} ({r['p_test']}) "
               f"| {r['prob_better']:.2f} |")
