@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ RECORD_VERSION = 1
 # the SearchSpec fields a search record keeps; every one of them is fixed for --resume
 RECORD_FIELDS = ("name", "path", "description", "metric", "mode", "max_epochs", "num_samples",
                  "seeds", "scheduler", "search", "resources", "max_failures", "max_concurrent",
-                 "base", "space")
+                 "preset", "base", "space")
 # how --resume may be run differently; everything else in RECORD_FIELDS is refused
 RESUME_MAY_CHANGE = ("--address", "--db", "--no-live", "--json", "--trust-state")
 # the names of the settings in messages (the flag that sets them, when there is one)
@@ -49,6 +48,8 @@ def spec_record(spec: Any) -> dict[str, Any]:
     """The JSON-safe record of a validated SearchSpec."""
     out = {k: to_jsonable(getattr(spec, k)) for k in RECORD_FIELDS if k != "space"}
     out["space"] = {k: {kind: to_jsonable(args)} for k, (kind, args) in spec.space.items()}
+    if out["preset"] is None:  # the records of searches without one stay as they were
+        del out["preset"]
     out["record_version"] = RECORD_VERSION
     return json.loads(json.dumps(out, sort_keys=True))
 
@@ -64,23 +65,17 @@ def spec_from_record(record: dict[str, Any]) -> Any:
 
 
 def write_record(exp_dir: Path, spec: Any) -> Path:
-    """Write the search record atomically (temp file + rename; a link is replaced, never
-    followed)."""
+    """Write the search record atomically (:mod:`zoo._atomic`: a link there is refused,
+    never followed)."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     return replace_record(exp_dir / SEARCH_FILE, spec_record(spec))
 
 
 def replace_record(target: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` to ``target`` through a temp file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    """Write ``record`` to ``target`` atomically (:func:`zoo._atomic.write_text`)."""
+    from zoo._atomic import write_text
+
+    return write_text(target, json.dumps(record, indent=2, sort_keys=True))
 
 
 def read_record(exp_dir: Path) -> dict[str, Any] | None:
@@ -230,11 +225,15 @@ def record_folder_scores(board: Any, search: str, name: str, checkpoint_dir: str
 
 
 def rebuild(storage: Path, board: Any, search: str | None = None,
-            checkpoint_name: str = "checkpoint.pt") -> dict[str, int]:
-    """Refill ``board`` with every trial Tune stored under ``storage`` (or of ``search``).
+            checkpoint_name: str | None = None) -> dict[str, int]:
+    """Refill ``board`` with every trial Tune stored under ``storage`` (or of ``search``),
+    each row as the search wrote it (``checkpoint_name``: the weights file a checkpoint
+    folder holds, :data:`zoo.checkpoint.CHECKPOINT_NAME` unless given).
 
     A ``completed`` row already there is kept as it is. Returns the rows written per search.
     """
+    if checkpoint_name is None:
+        from zoo.checkpoint import CHECKPOINT_NAME as checkpoint_name
     written: dict[str, int] = {}
     for exp_dir in searches_in(storage):
         record = read_record(exp_dir)

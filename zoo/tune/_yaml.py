@@ -19,8 +19,8 @@ from zoo.config import TrainConfig, UNetConfig
 from zoo.errors import ZooError, did_you_mean
 
 TOP_KEYS = ("name", "description", "metric", "mode", "max_epochs", "num_samples", "seeds",
-            "scheduler", "search", "resources", "max_failures", "max_concurrent", "base",
-            "space")
+            "scheduler", "search", "resources", "max_failures", "max_concurrent", "preset",
+            "base", "space")
 RANGES = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrandint")
 KINDS = ("choice", "grid", *RANGES)
 # reported by the training function after every epoch, with their better direction
@@ -178,6 +178,23 @@ def parse_settings(spec: Any, data: dict[str, Any], where: Where) -> None:
     if spec.scheduler["type"] == "asha":
         _asha(spec.scheduler, spec.max_epochs, where)
     _resources(spec, data.get("resources"), where)
+
+
+def parse_preset(name: Any, where: Where) -> str | None:
+    """``preset``: the name of a ``zoo.config`` preset (the lowest layer, under ``base``),
+    or None when the key is left out."""
+    from zoo.config import PRESETS, preset
+
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise where.error(("preset",), f"must be the name of a preset ({', '.join(PRESETS)}), "
+                                       f"got {name!r}")
+    try:
+        preset(name)
+    except ZooError as exc:
+        raise where.error(("preset",), str(exc)) from None
+    return name
 
 
 def _setting(spec: Any, data: dict[str, Any], where: Where, key: str, kind: type,

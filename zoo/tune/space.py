@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.config import TrainConfig
+from zoo.config import TrainConfig, nest, preset
 from zoo.errors import ZooError, did_you_mean
-from zoo.settings import build_config, plugin_fields
+from zoo.settings import build_config, merge, plugin_fields
 from zoo.tune._yaml import (KINDS, METRICS, SELECTORS, TOP_KEYS, Where,  # noqa: F401
-                            check_path, parse_domain, parse_settings, read_yaml)
+                            check_path, parse_domain, parse_preset, parse_settings,
+                            read_yaml)
 
 PLAN_TRIALS_MAX = 500  # the dry-run plan lists trials only up to this many
 PAIR_CHECKS_MAX = 1500  # value pairs built into configs at load time (~1 ms each)
@@ -44,6 +45,7 @@ class SearchSpec:
     resources: dict[str, float] = field(default_factory=lambda: {"cpu": 1.0, "gpu": 0.0})
     max_failures: int = 2
     max_concurrent: int | None = None
+    preset: str | None = None  # a zoo.config preset: the lowest layer, under base
     base: dict[str, Any] = field(default_factory=dict)  # flat dotted keys -> value
     space: dict[str, tuple[str, Any]] = field(default_factory=dict)  # path -> (kind, args)
 
@@ -72,28 +74,47 @@ class SearchSpec:
         out["seed"] = tune.grid_search(list(self.seeds)) if len(self.seeds) > 1 else self.seeds[0]
         return out
 
+    def layers(self, flat: dict[str, Any], runtime: dict[str, Any] | None = None
+               ) -> list[dict[str, Any] | None]:
+        """The settings of one trial, lowest first: ``preset`` < ``base`` < sampled values
+        (a whole ``unet`` mapping < a dotted ``unet.x``) < ``epochs = max_epochs`` <
+        ``runtime`` (where the trial runs: device, threads)."""
+        base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
+        picked = {k: v for k, v in flat.items() if k in self.space or k == "seed"}
+        picked = dict(sorted(picked.items(), key=lambda kv: kv[0].count(".")))
+        return [preset(self.preset) if self.preset else None, {"seed": self.seeds[0]}, base,
+                picked, {"epochs": self.max_epochs}, runtime]
+
     def trial_config(self, flat: dict[str, Any],
                      runtime: dict[str, Any] | None = None) -> TrainConfig:
-        """The TrainConfig of one trial from Tune's flat config (or any part of one).
-
-        ``base`` < sampled values (a whole ``unet`` mapping < a dotted ``unet.x``) <
-        ``epochs = max_epochs`` < ``runtime`` (where the trial runs: device, threads);
-        ``encoder_args`` / ``mask_args`` keys that the chosen encoder / mask does not have
-        are dropped, so one space can tune ConvMixer's width beside the ``none`` encoder.
-        Raises ZooError when the result is invalid.
+        """The TrainConfig of one trial from Tune's flat config (or any part of one), built
+        from :meth:`layers`; ``encoder_args`` / ``mask_args`` keys that the chosen encoder /
+        mask does not have are dropped, so one space can tune ConvMixer's width beside the
+        ``none`` encoder. Raises ZooError when the result is invalid.
         """
         from zoo.contract import verify_encoder
         from zoo.registry import get_registry
 
-        base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
-        picked = {k: v for k, v in flat.items() if k in self.space or k == "seed"}
-        picked = dict(sorted(picked.items(), key=lambda kv: kv[0].count(".")))
-        config = build_config({"seed": self.seeds[0]}, base, picked,
-                              {"epochs": self.max_epochs}, runtime, plugin_args="filter")
+        config = build_config(*self.layers(flat, runtime), plugin_args="filter")
         # the encoder's declared output against what forward returns (cached per config)
         verify_encoder(config.encoder, config.encoder_args, 4 if config.unet.mask_channel else 3,
                        (config.image_size,) * 2, registry=get_registry())
         return config
+
+    def sampled(self, flat: dict[str, Any]) -> dict[str, Any]:
+        """A trial's :meth:`layers` merged into one nested dict, unvalidated and without
+        building a TrainConfig: what a row records of a trial that reported no config."""
+        out: dict[str, Any] = {}
+        for layer in self.layers(flat):
+            out = merge(out, nest(layer)) if layer else out
+        return out
+
+    def fixed(self, key: str) -> Any:
+        """The value of option ``key`` that no trial samples: base's, else the preset's,
+        else TrainConfig's default."""
+        if key in self.base:
+            return self.base[key]
+        return (preset(self.preset) if self.preset else {}).get(key, getattr(TrainConfig, key))
 
     def scheduler_obj(self) -> Any:
         """ASHA (stops weak trials at epoch milestones) or FIFO. ``metric``/``mode`` are
@@ -156,7 +177,7 @@ class SearchSpec:
         plan: dict[str, Any] = {k: _copy(getattr(self, k)) for k in (
             "name", "path", "description", "metric", "mode", "max_epochs", "num_samples",
             "seeds", "scheduler", "search", "resources", "max_failures", "max_concurrent",
-            "base")}
+            "preset", "base")}
         plan["space"] = {k: {kind: _copy(args)} for k, (kind, args) in self.space.items()}
         plan["n_trials"] = self.n_trials()
         plan["finite"] = self.finite()
@@ -185,6 +206,7 @@ def load_space(path: str | Path, overrides: dict[str, Any] | None = None) -> Sea
                                       f"{', '.join(TOP_KEYS)}")
     spec = SearchSpec(name=str(data.get("name") or Path(path).stem), path=str(path))
     parse_settings(spec, data, where)
+    spec.preset = parse_preset(data.get("preset"), where)
 
     base = data.get("base") or {}
     if not isinstance(base, dict):
@@ -344,7 +366,7 @@ def _plugin_picks(spec: SearchSpec, where: Where
                 raise where.error(("space", selector, kind), "must be a choice or grid of names")
             ats = [("space", selector, kind, i) for i in range(len(names))]
         else:
-            names = [spec.base.get(selector, getattr(TrainConfig, selector))]
+            names = [spec.fixed(selector)]
             ats = [("base", selector)]
         for name, at in zip(names, ats):
             try:
