@@ -14,6 +14,9 @@ from zoo._json import to_jsonable
 from zoo.errors import ZooError
 
 SEARCH_FILE = "zoo_search.json"
+# the key of a trial's reports that carries its TrainConfig.to_dict() (Tune's own "config"
+# holds the sampled values)
+TRAINED_KEY = "train_config"
 RECORD_VERSION = 1
 # the SearchSpec fields a search record keeps; every one of them is fixed for --resume
 RECORD_FIELDS = ("name", "path", "description", "metric", "mode", "max_epochs", "num_samples",
@@ -122,8 +125,10 @@ def trial_result(last: dict[str, Any] | None, checkpoint_dir: str | None,
                  config: dict[str, Any], checkpoint_name: str) -> dict[str, Any]:
     """The result dict a leaderboard row is made from: Tune's last result, the checkpoint in
     storage (the file, or the folder when it holds no such file) and its pictures, and
-    the trial's full config."""
+    the config the trial reported it trained (``config``, what it was sampled with, when
+    it reported none)."""
     result = dict(last or {})
+    trained = result.pop(TRAINED_KEY, None)
     if checkpoint_dir:
         saved = Path(checkpoint_dir) if "://" not in checkpoint_dir else None
         if saved is not None:
@@ -136,7 +141,8 @@ def trial_result(last: dict[str, Any] | None, checkpoint_dir: str | None,
     else:  # the paths of the trial's private folder are gone with it
         for key in ("checkpoint", "grid_png", "curves_png"):
             result.pop(key, None)
-    result["config"] = config  # Tune puts the sampled values here; the row keeps all
+    # (Tune puts the sampled values under "config": the row keeps the trained config)
+    result["config"] = trained if isinstance(trained, dict) else config
     return result
 
 
@@ -256,20 +262,16 @@ def rebuild(storage: Path, board: Any, search: str | None = None,
             status, error = status_of(last, state.get("status"))
             if status == "failed" and not (last or {}).get("diverged"):
                 error = _error_text(trial_dir) or error
-            try:
-                config = spec.trial_config(params).to_dict()
-            except ZooError:
-                config = params
             ckpts = sorted(p for p in trial_dir.glob("checkpoint_*") if p.is_dir())
-            result = trial_result(last, str(ckpts[-1]) if ckpts else None, config,
-                                  checkpoint_name)
+            result = trial_result(last, str(ckpts[-1]) if ckpts else None,
+                                  spec.sampled(params), checkpoint_name)
             tune_id = state.get("trial_id") or (last or {}).get("trial_id") or folder
             name = trial_name(spec.name, tune_id) if state or last else folder
             if status == "completed" and ckpts:  # scores come back for kept rows too
                 record_folder_scores(board, spec.name, name, str(ckpts[-1]))
             if name in done:
                 continue
-            board.record_trial(spec.name, name, status, result, config, error=error)
+            board.record_trial(spec.name, name, status, result, result["config"], error=error)
             count += 1
         written[spec.name] = count
     if search is not None and search not in written:
