@@ -225,3 +225,65 @@ def test_a_preset_picks_the_encoder_a_space_does_not_sample(tmp_path: Path) -> N
                     "space:\n  encoder_args.width: {grid: [16, 32]}\n")
     with pytest.raises(ZooError, match="no encoder this search can pick has option 'width'"):
         load_space(path)
+
+
+# -- rows refilled from Tune's files ----------------------------------------------------
+
+
+def test_rows_refilled_by_resume_are_the_rows_they_replace(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.checkpoint import CHECKPOINT_NAME
+    from zoo.leaderboard.db import Leaderboard
+    from zoo.tune._store import rebuild, write_record
+
+    spec = _spec(tmp_path)
+    fake, params = _run_trial(tmp_path, monkeypatch, spec)
+    storage = tmp_path / "results"
+    write_record(storage / spec.name, spec)
+    db = storage / "leaderboard.sqlite"
+    board = _record(spec, fake, params, db)
+    # a second trial that started and was interrupted before it reported anything
+    from zoo.tune.runner import LeaderboardWriter
+
+    unreported = SimpleNamespace(trial_id="abcde_00001", config={**params, "seed": 0})
+    (storage / spec.name / f"{spec.name}-2").mkdir()
+    (storage / spec.name / f"{spec.name}-2" / "params.json").write_text(
+        json.dumps(unreported.config))
+    LeaderboardWriter(spec, db).on_trial_start(0, [], unreported)
+    board.mark_interrupted(spec.name, "the search was interrupted; `zoo tune SPACE --resume` "
+                                      "continues it")
+    stamps = ("created_at", "updated_at")
+    before = [{k: v for k, v in r.items() if k not in stamps} for r in board.trials()]
+    assert before[0]["checkpoint"].endswith(f"checkpoint_000003/{CHECKPOINT_NAME}")
+    assert [r["status"] for r in before] == ["completed", "interrupted"]
+
+    for f in storage.glob("leaderboard.sqlite*"):
+        f.unlink()
+    refilled = Leaderboard(db)
+    rebuild(storage, refilled, search=spec.name)  # as `zoo tune --resume` calls it
+    after = [{k: v for k, v in r.items() if k not in stamps} for r in refilled.trials()]
+    assert after == before
+
+
+def test_the_search_record_is_written_atomically_and_never_through_a_link(
+        tmp_path: Path) -> None:
+    import os
+
+    from zoo.errors import ZooError
+    from zoo.tune._store import SEARCH_FILE, read_record, write_record
+
+    spec = _spec(tmp_path)
+    written = write_record(tmp_path / "s", spec)
+    assert read_record(tmp_path / "s")["name"] == spec.name
+    assert [p.name for p in (tmp_path / "s").iterdir()] == [SEARCH_FILE]  # no temp file left
+    # the usual permissions (zoo._atomic), not a private temp file's 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert written.stat().st_mode & 0o777 == 0o666 & ~umask
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}")
+    written.unlink()
+    written.symlink_to(target)
+    with pytest.raises(ZooError, match="symbolic link"):
+        write_record(tmp_path / "s", spec)
+    assert target.read_text() == "{}" and written.is_symlink()
