@@ -333,6 +333,17 @@ def parse_domain(key: str, domain: Any, where: Where) -> tuple[str, Any]:
     return kind, args
 
 
+def finite_values(kind: str, args: Any) -> list[Any] | None:
+    """Every value a dimension can take, when it is a finite list; else None."""
+    if kind in ("choice", "grid"):
+        return list(args)
+    if kind == "randint":  # ours includes high (see README, "Sampling kinds")
+        return list(range(args[0], args[1] + 1))
+    if kind == "qrandint":
+        return list(range(args[0], args[1] + 1, args[2]))
+    return None
+
+
 def check_path(key: str, at: tuple[Any, ...], where: Where) -> None:
     """``key`` must name a TrainConfig option (``unet.x``, ``encoder_args.x`` ...)."""
     parts = key.split(".")
