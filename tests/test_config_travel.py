@@ -287,3 +287,23 @@ def test_the_search_record_is_written_atomically_and_never_through_a_link(
     with pytest.raises(ZooError, match="symbolic link"):
         write_record(tmp_path / "s", spec)
     assert target.read_text() == "{}" and written.is_symlink()
+
+
+def test_a_running_row_takes_the_config_of_the_first_report(tmp_path: Path) -> None:
+    from zoo.tune.runner import LeaderboardWriter
+
+    spec = _spec(tmp_path)
+    params = {**spec.base, "seed": 0}
+    trial = SimpleNamespace(trial_id="abcde_00000", config=params)
+    writer = LeaderboardWriter(spec, tmp_path / "lb.sqlite")
+    writer.on_trial_start(0, [], trial)
+    row = writer.board.get(f"{spec.name}-1")
+    # before any report: the settings it was sampled with, as a nested dict (no config built)
+    assert row["status"] == "running" and row["config"] == spec.sampled(params)
+    assert row["config"]["unet"] == {"widths": [8, 16, 32]} and "device" not in row["config"]
+    trained = spec.trial_config(params, runtime={"device": "cpu", "threads": 1})
+    report = {"epoch": 1, "train_config": trained.to_dict(), "config_hash": trained.hash()}
+    writer.on_trial_result(0, [], trial, report)
+    row = writer.board.get(f"{spec.name}-1")
+    assert row["status"] == "running" and row["config"] == trained.to_dict()
+    assert row["config_hash"] == trained.hash() and row["metrics"] is None

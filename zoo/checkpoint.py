@@ -217,7 +217,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     and return the weights file.
 
     ``payload``: ``config`` (the run's TrainConfig, or a TrainConfig dict, validated),
-    ``model`` (the state dict used for inference), optional ``metrics`` and ``history``; every other key (``optimizer``,
+    ``model`` (the state dict used for inference), optional ``metrics`` and ``history``;
+    every other key (``optimizer``,
     ``epoch``, ``ema``, ``scheduler``, ...) is resume state and must hold tensors and plain
     values only (dicts, lists, tuples, str, numbers, None), so it loads with weights_only.
     """
