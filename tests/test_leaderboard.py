@@ -94,14 +94,16 @@ def test_completed_is_never_overwritten_by_failed_or_running(lb: Leaderboard) ->
 
 
 def test_failed_then_completed_replaces(lb: Leaderboard) -> None:
-    # Tune's flat, partial config: defaults are filled in for the columns
+    # a trial that reported no config: its settings are kept as given (nested; the store
+    # builds no TrainConfig), and the columns the config leaves out are the defaults
     assert lb.record_trial("s1", "t1", "failed", None,
                            {"encoder": "none", "unet.depth": 3, "unet.widths": [8, 16, 32, 64]},
                            error="CUDA OOM")
     failed = lb.get("t1")
     assert (failed["status"], failed["error"], failed["dataset"], failed["mask"]) == (
         "failed", "CUDA OOM", "cifar10", "paper")
-    assert failed["config"]["unet"]["depth"] == 3 and failed["config"]["lr"] == 1e-3
+    assert failed["config"] == {"encoder": "none", "unet": {"depth": 3,
+                                                            "widths": [8, 16, 32, 64]}}
     assert failed["psnr_hole"] is None
     # an invalid config (depth 3 needs 4 widths) is kept as given, still with columns
     assert lb.record_trial("s1", "t2", "failed", None, {"unet.depth": 3, "dataset": "folder"},

@@ -357,7 +357,7 @@ def _save_curves(run: _Run, history: list[dict[str, Any]]) -> None:
 
 
 def _save_epoch(run: _Run, history: list[dict[str, Any]]) -> None:
-    save_checkpoint(run.checkpoint, {"config": run.config.to_dict(), **run.state.payload(),
+    save_checkpoint(run.checkpoint, {"config": run.config, **run.state.payload(),
                                      "epoch": history[-1]["epoch"], "history": history,
                                      "rng": _rng_state(run),
                                      "plugin": run.facts["plugin_version"]})
@@ -390,7 +390,7 @@ def _final_eval(run: _Run, baselines: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _record_metrics(run: _Run, result: dict[str, Any]) -> None:
-    payload = read_checkpoint(run.checkpoint)
+    payload = {**read_checkpoint(run.checkpoint), "config": run.config}  # as saved: no rebuild
     payload["metrics"] = {k: v for k, v in result.items() if k not in ("history", "config")}
     save_checkpoint(run.checkpoint, payload)
 

@@ -32,6 +32,8 @@ def render_plan(spec: Any) -> Any:
         if key == "max_concurrent" and value is None:
             value = "no cap"
         settings.add_row(key, _cell(value, 80))
+    if plan["preset"]:
+        settings.add_row("preset", f"{plan['preset']} (the lowest layer, under base)")
     settings.add_row("trials", f"[bold]{plan['n_trials']}[/]"
                      + ("" if plan["finite"] else " (values drawn when the search runs)"))
     fixed = Table(title="fixed for every trial (base)")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo._json import from_jsonable, to_jsonable
+from zoo.config import nest
 from zoo.errors import ZooError, did_you_mean, unknown
 from zoo.metrics import REFERENCE_METRICS, TABLE  # noqa: F401 (REFERENCE_METRICS: re-exported)
 from zoo.leaderboard.scores import SCHEMA as _SCORES_SCHEMA, delete_search_scores
@@ -116,22 +117,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _full_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The complete config and its hash: TrainConfig's when the dict is a valid config.
-
-    Tune may hand over only the sampled overrides; filling in the defaults gives a failed
-    trial the same dataset/mask/hash columns a completed one would have.
-    """
-    from zoo.config import nest
-    from zoo.settings import build_config
-
-    config = nest(config or {})
-    try:
-        full = build_config(config, plugins=False)
-        return full.to_dict(), full.hash()
-    except Exception:  # a failed trial's config may be invalid; it still needs a group key
-        d = {k: v for k, v in config.items() if k != "seed"}
-        return config, hashlib.sha256(_dumps(d).encode()).hexdigest()[:12]
+def _dict_hash(config: dict[str, Any]) -> str:
+    """The group key of a config that is not a trained TrainConfig's (a trial that reported
+    none: its sampled settings), from the dict as it is: the store builds no config."""
+    d = {k: v for k, v in config.items() if k != "seed"}
+    return hashlib.sha256(_dumps(d).encode()).hexdigest()[:12]
 
 
 class Leaderboard:
@@ -293,8 +283,13 @@ class Leaderboard:
     # -- writing -----------------------------------------------------------------------
 
     def record_trial(self, search: str, trial_id: str, status: str, result: dict | None,
-                     config: dict, error: str | None = None) -> bool:
+                     config: dict, error: str | None = None,
+                     config_hash: str | None = None) -> bool:
         """Upsert one trial keyed by (search, trial_id); return False when the write was refused.
+
+        The row keeps ``result["config"]`` (the trial's ``TrainConfig.to_dict()``) and
+        ``result["config_hash"]`` when the result has them, else ``config`` and
+        ``config_hash`` as given (nested or dotted; a missing hash is one of the dict).
 
         A later write replaces the row, except that a non-"completed" write never replaces
         a "completed" row (a resumed search re-reporting "running"/"failed" keeps the
@@ -304,9 +299,9 @@ class Leaderboard:
             raise unknown("trial status", status, STATUSES)
         result = dict(result or {})
         if isinstance(result.get("config"), dict):
-            cfg, config_hash = result["config"], result.get("config_hash")
+            cfg, config_hash = result["config"], result.get("config_hash") or config_hash
         else:
-            cfg, config_hash = _full_config(config)
+            cfg = nest(config or {})
         metrics = {k: v for k, v in result.items() if k not in ("config", "baselines")}
         # a key the config leaves out means TrainConfig's default (even when invalid)
         picked = {**_defaults(), **{k: v for k, v in cfg.items() if v is not None}}
@@ -316,7 +311,7 @@ class Leaderboard:
             "encoder": result.get("encoder", picked.get("encoder")),
             "plugin_version": result.get("plugin_version"),
             "config": _dumps(cfg),
-            "config_hash": config_hash or _full_config(cfg)[1],
+            "config_hash": config_hash or _dict_hash(cfg),
             "dataset": _str(picked.get("dataset")), "mask": _str(picked.get("mask")),
             # epochs actually trained (a stopped trial did fewer than its budget)
             "seed": _int(picked.get("seed")), "epochs": _epochs_done(result),

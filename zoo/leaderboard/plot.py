@@ -11,7 +11,6 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from zoo.errors import ZooError, unknown
 

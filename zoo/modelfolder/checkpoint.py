@@ -217,8 +217,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` as a model folder at ``path`` (a folder, or its ``model.safetensors``)
     and return the weights file.
 
-    ``payload``: ``config`` (TrainConfig dict), ``model`` (the state dict used for
-    inference), optional ``metrics`` and ``history``; every other key (``optimizer``,
+    ``payload``: ``config`` (the run's TrainConfig, or a TrainConfig dict, validated),
+    ``model`` (the state dict used for inference), optional ``metrics`` and ``history``;
+    every other key (``optimizer``,
     ``epoch``, ``ema``, ``scheduler``, ...) is resume state and must hold tensors and plain
     values only (dicts, lists, tuples, str, numbers, None), so it loads with weights_only.
     """
@@ -230,11 +231,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         if key not in payload:
             raise ZooError(f"a checkpoint needs '{key}'; got keys {sorted(payload)}")
     config = payload["config"]
-    if isinstance(config, TrainConfig):
-        config = config.to_dict()
-    if not isinstance(config, dict):
+    if not isinstance(config, (TrainConfig, dict)):
         raise ZooError("checkpoint 'config' must be a mapping (TrainConfig.to_dict())")
-    cfg = build_config(config, plugins=False)
+    # a run saves its TrainConfig every epoch: written as it is, never rebuilt per save
+    cfg = config if isinstance(config, TrainConfig) else build_config(config, plugins=False)
+    config = cfg.to_dict() if config is cfg else config
     weights = _tensors(payload["model"], "model")
     state = _plain({k: v for k, v in payload.items()
                     if k not in (*_OWN_FILES, *_HEADER, "requires")}, "payload")

@@ -142,7 +142,7 @@ def export_checkpoint(checkpoint: str | Path, fmt: str = "onnx", out: str | Path
                       size: int | None = None, *, tolerance: float = TOLERANCE) -> ExportResult:
     """Export the model in ``checkpoint`` as ``fmt`` (onnx | torchscript) to ``out``
     (default: beside the checkpoint), verify it, and write MODEL_CARD.md beside it."""
-    from zoo._atomic import atomic_path, check_target
+    from zoo._atomic import atomic_path
     from zoo.modelfolder.card import owns_card
     from zoo.modelfolder.checkpoint import checkpoint_file, load_model
 

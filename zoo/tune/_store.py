@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,14 @@ from zoo._json import to_jsonable
 from zoo.errors import ZooError
 
 SEARCH_FILE = "zoo_search.json"
+# the key of a trial's reports that carries its TrainConfig.to_dict() (Tune's own "config"
+# holds the sampled values)
+TRAINED_KEY = "train_config"
 RECORD_VERSION = 1
 # the SearchSpec fields a search record keeps; every one of them is fixed for --resume
 RECORD_FIELDS = ("name", "path", "description", "metric", "mode", "max_epochs", "num_samples",
                  "seeds", "scheduler", "search", "resources", "max_failures", "max_concurrent",
-                 "base", "space")
+                 "preset", "base", "space")
 # how --resume may be run differently; everything else in RECORD_FIELDS is refused
 RESUME_MAY_CHANGE = ("--address", "--db", "--no-live", "--json", "--trust-state")
 # the names of the settings in messages (the flag that sets them, when there is one)
@@ -49,6 +51,8 @@ def spec_record(spec: Any) -> dict[str, Any]:
     """The JSON-safe record of a validated SearchSpec."""
     out = {k: to_jsonable(getattr(spec, k)) for k in RECORD_FIELDS if k != "space"}
     out["space"] = {k: {kind: to_jsonable(args)} for k, (kind, args) in spec.space.items()}
+    if out["preset"] is None:  # the records of searches without one stay as they were
+        del out["preset"]
     out["record_version"] = RECORD_VERSION
     return json.loads(json.dumps(out, sort_keys=True))
 
@@ -64,23 +68,17 @@ def spec_from_record(record: dict[str, Any]) -> Any:
 
 
 def write_record(exp_dir: Path, spec: Any) -> Path:
-    """Write the search record atomically (temp file + rename; a link is replaced, never
-    followed)."""
+    """Write the search record atomically (:mod:`zoo._atomic`: a link there is refused,
+    never followed)."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     return replace_record(exp_dir / SEARCH_FILE, spec_record(spec))
 
 
 def replace_record(target: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` to ``target`` through a temp file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    """Write ``record`` to ``target`` atomically (:func:`zoo._atomic.write_text`)."""
+    from zoo._atomic import write_text
+
+    return write_text(target, json.dumps(record, indent=2, sort_keys=True))
 
 
 def read_record(exp_dir: Path) -> dict[str, Any] | None:
@@ -127,8 +125,10 @@ def trial_result(last: dict[str, Any] | None, checkpoint_dir: str | None,
                  config: dict[str, Any], checkpoint_name: str) -> dict[str, Any]:
     """The result dict a leaderboard row is made from: Tune's last result, the checkpoint in
     storage (the file, or the folder when it holds no such file) and its pictures, and
-    the trial's full config."""
+    the config the trial reported it trained (``config``, what it was sampled with, when
+    it reported none)."""
     result = dict(last or {})
+    trained = result.pop(TRAINED_KEY, None)
     if checkpoint_dir:
         saved = Path(checkpoint_dir) if "://" not in checkpoint_dir else None
         if saved is not None:
@@ -141,7 +141,8 @@ def trial_result(last: dict[str, Any] | None, checkpoint_dir: str | None,
     else:  # the paths of the trial's private folder are gone with it
         for key in ("checkpoint", "grid_png", "curves_png"):
             result.pop(key, None)
-    result["config"] = config  # Tune puts the sampled values here; the row keeps all
+    # (Tune puts the sampled values under "config": the row keeps the trained config)
+    result["config"] = trained if isinstance(trained, dict) else config
     return result
 
 
@@ -230,11 +231,15 @@ def record_folder_scores(board: Any, search: str, name: str, checkpoint_dir: str
 
 
 def rebuild(storage: Path, board: Any, search: str | None = None,
-            checkpoint_name: str = "checkpoint.pt") -> dict[str, int]:
-    """Refill ``board`` with every trial Tune stored under ``storage`` (or of ``search``).
+            checkpoint_name: str | None = None) -> dict[str, int]:
+    """Refill ``board`` with every trial Tune stored under ``storage`` (or of ``search``),
+    each row as the search wrote it (``checkpoint_name``: the weights file a checkpoint
+    folder holds, :data:`zoo.checkpoint.CHECKPOINT_NAME` unless given).
 
     A ``completed`` row already there is kept as it is. Returns the rows written per search.
     """
+    if checkpoint_name is None:
+        from zoo.modelfolder.checkpoint import CHECKPOINT_NAME as checkpoint_name
     written: dict[str, int] = {}
     for exp_dir in searches_in(storage):
         record = read_record(exp_dir)
@@ -257,20 +262,16 @@ def rebuild(storage: Path, board: Any, search: str | None = None,
             status, error = status_of(last, state.get("status"))
             if status == "failed" and not (last or {}).get("diverged"):
                 error = _error_text(trial_dir) or error
-            try:
-                config = spec.trial_config(params).to_dict()
-            except ZooError:
-                config = params
             ckpts = sorted(p for p in trial_dir.glob("checkpoint_*") if p.is_dir())
-            result = trial_result(last, str(ckpts[-1]) if ckpts else None, config,
-                                  checkpoint_name)
+            result = trial_result(last, str(ckpts[-1]) if ckpts else None,
+                                  spec.sampled(params), checkpoint_name)
             tune_id = state.get("trial_id") or (last or {}).get("trial_id") or folder
             name = trial_name(spec.name, tune_id) if state or last else folder
             if status == "completed" and ckpts:  # scores come back for kept rows too
                 record_folder_scores(board, spec.name, name, str(ckpts[-1]))
             if name in done:
                 continue
-            board.record_trial(spec.name, name, status, result, config, error=error)
+            board.record_trial(spec.name, name, status, result, result["config"], error=error)
             count += 1
         written[spec.name] = count
     if search is not None and search not in written:

@@ -19,8 +19,8 @@ from zoo.config import TrainConfig, UNetConfig
 from zoo.errors import ZooError, did_you_mean
 
 TOP_KEYS = ("name", "description", "metric", "mode", "max_epochs", "num_samples", "seeds",
-            "scheduler", "search", "resources", "max_failures", "max_concurrent", "base",
-            "space")
+            "scheduler", "search", "resources", "max_failures", "max_concurrent", "preset",
+            "base", "space")
 RANGES = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrandint")
 KINDS = ("choice", "grid", *RANGES)
 # reported by the training function after every epoch, with their better direction
@@ -180,6 +180,23 @@ def parse_settings(spec: Any, data: dict[str, Any], where: Where) -> None:
     _resources(spec, data.get("resources"), where)
 
 
+def parse_preset(name: Any, where: Where) -> str | None:
+    """``preset``: the name of a ``zoo.config`` preset (the lowest layer, under ``base``),
+    or None when the key is left out."""
+    from zoo.config import PRESETS, preset
+
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise where.error(("preset",), f"must be the name of a preset ({', '.join(PRESETS)}), "
+                                       f"got {name!r}")
+    try:
+        preset(name)
+    except ZooError as exc:
+        raise where.error(("preset",), str(exc)) from None
+    return name
+
+
 def _setting(spec: Any, data: dict[str, Any], where: Where, key: str, kind: type,
              ok: Callable[[Any], bool] = lambda v: True, hint: str = "") -> None:
     """Set ``spec.key`` from ``data[key]`` (when given and not null): a ``kind`` for which
@@ -314,6 +331,17 @@ def parse_domain(key: str, domain: Any, where: Where) -> tuple[str, Any]:
             raise where.error(at, f"needs low and high to be multiples of q={q} (the values "
                                   f"drawn are multiples of q), got {args}")
     return kind, args
+
+
+def finite_values(kind: str, args: Any) -> list[Any] | None:
+    """Every value a dimension can take, when it is a finite list; else None."""
+    if kind in ("choice", "grid"):
+        return list(args)
+    if kind == "randint":  # ours includes high (see README, "Sampling kinds")
+        return list(range(args[0], args[1] + 1))
+    if kind == "qrandint":
+        return list(range(args[0], args[1] + 1, args[2]))
+    return None
 
 
 def check_path(key: str, at: tuple[Any, ...], where: Where) -> None:

@@ -3,6 +3,28 @@
 The trainable is a module-level function of Tune's config that runs ``zoo.train.train``,
 the same function as ``zoo train``. Data is put in Ray's object store once by the driver
 (``tune.with_parameters``), so each node holds one copy that its trials share.
+
+How a config travels from ``search_spaces/quick.yaml`` to its leaderboard row:
+
+1. ``zoo.tune._yaml`` reads the file into a nested dict (with the line of every key);
+   ``zoo.tune.space.load_space`` turns it, once, into a ``SearchSpec``: ``preset`` (a
+   name), ``base`` (flat dotted keys) and ``space`` (key -> sampling kind). Validation
+   builds the TrainConfig of every value it checks, in the driver, before Ray starts.
+2. ``SearchSpec.param_space`` hands Tune one flat dotted dict (base values, domains,
+   seed); Tune samples each trial's flat dict (its ``params.json``).
+3. In the worker, :func:`trainable` builds the trial's one ``TrainConfig`` with
+   ``SearchSpec.trial_config``: ``zoo.settings.build_config`` over the layers preset <
+   base < sampled < ``epochs`` < runtime (device, threads; the data folder is pinned
+   into base by :func:`pin_data_dir`). ``zoo.train.train`` reads its fields; each
+   checkpoint save (``zoo.checkpoint.save_checkpoint``) writes that dataclass's
+   ``to_dict()`` as it is.
+4. Every ``tune.report`` carries that dict (``zoo.tune._store.TRAINED_KEY``) and its hash.
+   The driver's ``zoo.tune._record.LeaderboardWriter`` puts it on the row unchanged
+   (``zoo.tune._store.trial_result``, then ``zoo.leaderboard.db.Leaderboard.record_trial``,
+   which stores JSON and builds nothing). Until a trial reports, its row holds the
+   settings it was sampled with (``SearchSpec.sampled``, a merged dict, not a config).
+5. ``zoo.tune._store.rebuild`` (``--resume``, ``zoo leaderboard rebuild``) reads the same
+   dict back from Tune's ``result.json``, so a refilled row is the row it replaces.
 """
 
 from __future__ import annotations
@@ -17,17 +39,16 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from ray.tune import Callback
 
-from zoo.modelfolder.checkpoint import CHECKPOINT_NAME, copy_model
+from zoo.modelfolder.checkpoint import copy_model
 from zoo.errors import ZooError
-from zoo.tune._store import ended_status, trial_error
+from zoo.tune._record import LeaderboardWriter, SealState, SearchOutcome, outcome
+from zoo.tune._store import TRAINED_KEY
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +104,9 @@ def _run_trial(spec: Any, cfg: Any, work: Path, splits: Any) -> None:
     if restored is not None:
         with restored.as_directory() as d:
             copy_model(d, work)  # the model folder: weights, JSON, resume state
-    node = {"node_id": ray.get_runtime_context().get_node_id()}
+    # every report carries the config trained, which the trial's row keeps as it is
+    node = {"node_id": ray.get_runtime_context().get_node_id(),
+            TRAINED_KEY: cfg.to_dict(), "config_hash": cfg.hash()}
 
     def on_epoch(record: dict[str, Any], ckpt: Path) -> None:
         if record["epoch"] < cfg.epochs:  # the last epoch reports with the test metrics
@@ -101,106 +124,11 @@ def _run_trial(spec: Any, cfg: Any, work: Path, splits: Any) -> None:
                 checkpoint=tune.Checkpoint.from_directory(work))
 
 
-
-class LeaderboardWriter(Callback):
-    """Writes one leaderboard row per trial as it starts and ends; upserts keyed by
-    (search, trial id) keep re-runs and resumes free of duplicates. Trial ids are the
-    readable ``SEARCH-N`` of :func:`zoo.tune._store.trial_name`."""
-
-    def __init__(self, spec: Any, db_path: Path) -> None:
-        self.spec, self.db_path, self._board = spec, Path(db_path), None
-        self.failed_writes: list[str] = []
-
-    def __getstate__(self) -> dict[str, Any]:  # Tune pickles its run config; sqlite can't be
-        return {**self.__dict__, "_board": None}
-
-    @property
-    def board(self) -> Any:
-        from zoo.leaderboard.db import Leaderboard
-
-        if self._board is None:
-            self._board = Leaderboard(self.db_path)
-        return self._board
-
-    def name(self, trial: Any) -> str:
-        from zoo.tune._store import trial_name
-
-        return trial_name(self.spec.name, trial.trial_id)
-
-    def _config(self, trial: Any) -> dict[str, Any]:
-        return self.spec.trial_config(trial.config).to_dict()
-
-    def _write(self, trial: Any, status: str, error: str | None) -> None:
-        from zoo.tune._store import trial_result
-
-        saved = trial.checkpoint.path if trial.checkpoint is not None else None
-        result = trial_result(trial.last_result, saved, self._config(trial), CHECKPOINT_NAME)
-        # (the row's baselines and eval_id also record the reference rows)
-        self.board.record_trial(self.spec.name, self.name(trial), status, result,
-                                result["config"], error=error)
-        if status == "completed":
-            from zoo.tune._store import record_folder_scores
-
-            record_folder_scores(self.board, self.spec.name, self.name(trial), saved)
-
-    def _safely(self, write: Any, trial: Any) -> None:
-        # An exception in a Tune callback aborts the whole search: a leaderboard that is
-        # locked or full must cost one row (counted, and the search then exits non-zero),
-        # not every running trial. The file was checked before the search started.
-        try:
-            write()
-        except Exception as exc:  # noqa: BLE001
-            self.failed_writes.append(f"{self.name(trial)}: {exc}")
-            log.error("could not record trial %s in %s: %s", self.name(trial), self.db_path, exc)
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._safely(lambda: self.board.record_trial(
-            self.spec.name, self.name(trial), "running", None, self._config(trial)), trial)
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._safely(lambda: self._write(trial, *ended_status(trial)), trial)
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._safely(lambda: self._write(trial, "failed", trial_error(trial)), trial)
-
-
 def resolve_storage(storage: str) -> str:
     """Absolute local path, or a URI (s3://, gs://, ...) passed to Ray unchanged."""
     if "://" in storage:
         return storage
     return str(Path(storage).expanduser().resolve())
-
-
-@dataclass
-class SearchOutcome:
-    """What a search ended with: its leaderboard rows and a count per status."""
-
-    name: str
-    storage: str
-    db_path: Path
-    grid: Any  # Tune's ResultGrid
-    rows: list[dict[str, Any]]
-    counts: dict[str, int]  # leaderboard status -> trials; "not started" for pending ones
-    interrupted: bool
-    unrecorded: list[str] = field(default_factory=list)  # rows the leaderboard refused
-
-    def __iter__(self) -> Any:  # iterates Tune's results, as the ResultGrid it wraps
-        return iter(self.grid if self.grid is not None else ())
-
-    def __len__(self) -> int:
-        return len(self.grid) if self.grid is not None else 0
-
-    @property
-    def failed(self) -> int:
-        return self.counts.get("failed", 0)
-
-    @property
-    def exit_code(self) -> int:
-        """0: every trial completed or was stopped by the scheduler; 130: interrupted;
-        1: a trial failed (or diverged) or a row could not be recorded."""
-        if self.interrupted:
-            return 130
-        return 1 if self.failed or self.unrecorded else 0
 
 
 def _check_storage(storage: str) -> None:
@@ -386,8 +314,8 @@ def _run_locked(spec: Any, storage: str, address: str | None, resume: bool, boar
             spec.name, "the search was interrupted; `zoo tune SPACE --resume` continues it")
         for s in sealer:  # Tune's last state save is done: seal it
             s.refresh(force=True)
-    return _outcome(spec, storage, Path(db_path), board, grid, bool(marked),
-                    writer.failed_writes)
+    return outcome(spec, storage, Path(db_path), board, grid, bool(marked),
+                   writer.failed_writes)
 
 
 def _as_sigint(signum: int, frame: Any) -> None:
@@ -406,25 +334,6 @@ def stop_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _as_sigint)
-
-
-class SealState(Callback):
-    """Keeps the seal of Ray's state in the search record current after each step that
-    saved state (:class:`zoo.tune._guard.Sealer`), so a search killed hard still resumes."""
-
-    def __init__(self, exp_dir: Path) -> None:
-        from zoo.tune._guard import Sealer
-
-        self.sealer = Sealer(exp_dir)
-
-    def refresh(self, force: bool = False) -> None:
-        try:
-            self.sealer.refresh(force)
-        except (OSError, ZooError) as exc:  # a callback's exception would abort the search
-            log.error("could not seal the search state in %s: %s", self.sealer.exp_dir, exc)
-
-    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        self.refresh()
 
 
 def _check_gpus(spec: Any) -> None:
@@ -499,21 +408,3 @@ def _fit(tuner: Any) -> Any:
     finally:
         for name, lg in quiet.items():
             lg.setLevel(levels[name])
-
-
-def _outcome(spec: Any, storage: str, db_path: Path, board: Any, grid: Any, marked: bool,
-             unrecorded: list[str]) -> SearchOutcome:
-    rows = board.trials(search=spec.name, sort="created_at", descending=False)
-    counts: dict[str, int] = {}
-    for status in ("completed", "stopped", "failed", "interrupted", "running"):
-        n = sum(1 for row in rows if row["status"] == status)
-        if n:
-            counts[status] = n
-    # Tune creates trials as it starts them (one at a time under a cap): those never
-    # created are counted from the spec, not from Tune's grid
-    pending = max(0, spec.n_trials() - len(rows))
-    if pending:
-        counts["not started"] = pending
-    return SearchOutcome(name=spec.name, storage=storage, db_path=db_path, grid=grid,
-                         rows=rows, counts=counts, interrupted=bool(marked or pending),
-                         unrecorded=list(unrecorded))

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo._dicts import flatten
-from zoo.config import TrainConfig
+from zoo.config import TrainConfig, nest, preset
 from zoo.errors import ZooError, did_you_mean
-from zoo.settings import build_config, plugin_fields
+from zoo.settings import build_config, merge
+from zoo.tune._values import check_values, option_at
 from zoo.tune._yaml import (KINDS, METRICS, SELECTORS, TOP_KEYS, Where,  # noqa: F401
-                            check_path, parse_domain, parse_settings, read_yaml)
+                            check_path, finite_values, parse_domain, parse_preset,
+                            parse_settings, read_yaml)
 
 PLAN_TRIALS_MAX = 500  # the dry-run plan lists trials only up to this many
-PAIR_CHECKS_MAX = 1500  # value pairs built into configs at load time (~1 ms each)
-COUPLED_HINT = ("; to search depth and widths together, choose whole unet mappings: "
-                "unet: {choice: [{depth: 2, widths: [64, 128, 256]}, "
-                "{depth: 3, widths: [32, 64, 128, 256]}]}")
 
 
 @dataclass
@@ -45,6 +42,7 @@ class SearchSpec:
     resources: dict[str, float] = field(default_factory=lambda: {"cpu": 1.0, "gpu": 0.0})
     max_failures: int = 2
     max_concurrent: int | None = None
+    preset: str | None = None  # a zoo.config preset: the lowest layer, under base
     base: dict[str, Any] = field(default_factory=dict)  # flat dotted keys -> value
     space: dict[str, tuple[str, Any]] = field(default_factory=dict)  # path -> (kind, args)
 
@@ -52,9 +50,9 @@ class SearchSpec:
         """The dimensions Tune enumerates rather than samples, in the file's order:
         ``grid`` ones, and under ``search: grid`` every choice and integer range."""
         all_grid = self.search["type"] == "grid"
-        return {key: (list(args) if kind == "grid" else _enumerate(kind, args))
+        return {key: (list(args) if kind == "grid" else finite_values(kind, args))
                 for key, (kind, args) in self.space.items()
-                if kind == "grid" or (all_grid and _enumerate(kind, args) is not None)}
+                if kind == "grid" or (all_grid and finite_values(kind, args) is not None)}
 
     def param_space(self) -> dict[str, Any]:
         """Tune's ``param_space``: flat dotted keys -> domains, the constant ``base``
@@ -73,28 +71,47 @@ class SearchSpec:
         out["seed"] = tune.grid_search(list(self.seeds)) if len(self.seeds) > 1 else self.seeds[0]
         return out
 
+    def layers(self, flat: dict[str, Any], runtime: dict[str, Any] | None = None
+               ) -> list[dict[str, Any] | None]:
+        """The settings of one trial, lowest first: ``preset`` < ``base`` < sampled values
+        (a whole ``unet`` mapping < a dotted ``unet.x``) < ``epochs = max_epochs`` <
+        ``runtime`` (where the trial runs: device, threads)."""
+        base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
+        picked = {k: v for k, v in flat.items() if k in self.space or k == "seed"}
+        picked = dict(sorted(picked.items(), key=lambda kv: kv[0].count(".")))
+        return [preset(self.preset) if self.preset else None, {"seed": self.seeds[0]}, base,
+                picked, {"epochs": self.max_epochs}, runtime]
+
     def trial_config(self, flat: dict[str, Any],
                      runtime: dict[str, Any] | None = None) -> TrainConfig:
-        """The TrainConfig of one trial from Tune's flat config (or any part of one).
-
-        ``base`` < sampled values (a whole ``unet`` mapping < a dotted ``unet.x``) <
-        ``epochs = max_epochs`` < ``runtime`` (where the trial runs: device, threads);
-        ``encoder_args`` / ``mask_args`` keys that the chosen encoder / mask does not have
-        are dropped, so one space can tune ConvMixer's width beside the ``none`` encoder.
-        Raises ZooError when the result is invalid.
+        """The TrainConfig of one trial from Tune's flat config (or any part of one), built
+        from :meth:`layers`; ``encoder_args`` / ``mask_args`` keys that the chosen encoder /
+        mask does not have are dropped, so one space can tune ConvMixer's width beside the
+        ``none`` encoder. Raises ZooError when the result is invalid.
         """
         from zoo.plugin.contract import verify_encoder
         from zoo.plugin.registry import get_registry
 
-        base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
-        picked = {k: v for k, v in flat.items() if k in self.space or k == "seed"}
-        picked = dict(sorted(picked.items(), key=lambda kv: kv[0].count(".")))
-        config = build_config({"seed": self.seeds[0]}, base, picked,
-                              {"epochs": self.max_epochs}, runtime, plugin_args="filter")
+        config = build_config(*self.layers(flat, runtime), plugin_args="filter")
         # the encoder's declared output against what forward returns (cached per config)
         verify_encoder(config.encoder, config.encoder_args, 4 if config.unet.mask_channel else 3,
                        (config.image_size,) * 2, registry=get_registry())
         return config
+
+    def sampled(self, flat: dict[str, Any]) -> dict[str, Any]:
+        """A trial's :meth:`layers` merged into one nested dict, unvalidated and without
+        building a TrainConfig: what a row records of a trial that reported no config."""
+        out: dict[str, Any] = {}
+        for layer in self.layers(flat):
+            out = merge(out, nest(layer)) if layer else out
+        return out
+
+    def fixed(self, key: str) -> Any:
+        """The value of option ``key`` that no trial samples: base's, else the preset's,
+        else TrainConfig's default."""
+        if key in self.base:
+            return self.base[key]
+        return (preset(self.preset) if self.preset else {}).get(key, getattr(TrainConfig, key))
 
     def scheduler_obj(self) -> Any:
         """ASHA (stops weak trials at epoch milestones) or FIFO. ``metric``/``mode`` are
@@ -157,7 +174,7 @@ class SearchSpec:
         plan: dict[str, Any] = {k: _copy(getattr(self, k)) for k in (
             "name", "path", "description", "metric", "mode", "max_epochs", "num_samples",
             "seeds", "scheduler", "search", "resources", "max_failures", "max_concurrent",
-            "base")}
+            "preset", "base")}
         plan["space"] = {k: {kind: _copy(args)} for k, (kind, args) in self.space.items()}
         plan["n_trials"] = self.n_trials()
         plan["finite"] = self.finite()
@@ -186,6 +203,7 @@ def load_space(path: str | Path, overrides: dict[str, Any] | None = None) -> Sea
                                       f"{', '.join(TOP_KEYS)}")
     spec = SearchSpec(name=str(data.get("name") or Path(path).stem), path=str(path))
     parse_settings(spec, data, where)
+    spec.preset = parse_preset(data.get("preset"), where)
 
     base = data.get("base") or {}
     if not isinstance(base, dict):
@@ -205,24 +223,13 @@ def load_space(path: str | Path, overrides: dict[str, Any] | None = None) -> Sea
             raise where.error(("space", key), "is also fixed in base; remove one of them")
         spec.space[key] = parse_domain(key, domain, where)
     for key in [*spec.base, *spec.space]:
-        check_path(key, _at(spec, key), where)
+        check_path(key, option_at(spec, key), where)
     _check_search(spec, where)
-    _check_values(spec, where)
+    check_values(spec, where)
     return spec
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _enumerate(kind: str, args: Any) -> list[Any] | None:
-    """Every value a dimension can take, when it is a finite list; else None."""
-    if kind in ("choice", "grid"):
-        return list(args)
-    if kind == "randint":  # ours includes high (see README, "Sampling kinds")
-        return list(range(args[0], args[1] + 1))
-    if kind == "qrandint":
-        return list(range(args[0], args[1] + 1, args[2]))
-    return None
 
 
 def _tune_range(kind: str, args: list[Any]) -> Any:
@@ -252,16 +259,11 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _at(spec: SearchSpec, key: str) -> tuple[Any, ...]:
-    """The YAML path of an option, for error locations."""
-    return ("space", key) if key in spec.space else ("base", *key.split("."))
-
-
 def _check_search(spec: SearchSpec, where: Where) -> None:
     kind = spec.search["type"]
     if kind == "grid":
         for key, (dim, _) in spec.space.items():
-            if _enumerate(dim, spec.space[key][1]) is None:
+            if finite_values(dim, spec.space[key][1]) is None:
                 raise where.error(("space", key, dim), f"search: grid enumerates every value, "
                                                        f"but {dim} is continuous; list the values "
                                                        "with grid: [...] or use search: random")
@@ -282,146 +284,3 @@ def _check_search(spec: SearchSpec, where: Where) -> None:
         if len(spec.seeds) > 1:
             raise where.error(("seeds",), "Optuna runs one seed per trial: use seeds: [0] "
                                           "(or search: random to repeat configs over seeds)")
-
-
-def _check_values(spec: SearchSpec, where: Where) -> None:
-    """Build the TrainConfig of every listed value and of each range's bounds and an
-    inside point, with every encoder and mask the search can pick that reads it."""
-    picks, known = _plugin_picks(spec, where)
-    _check_option_names(spec, known, where)
-    sampled = [s for s in SELECTORS.values() if s in spec.space]
-    combos = [dict(zip(sampled, names)) for names in
-              itertools.product(*(picks[s] for s in sampled))]
-    for combo in combos:
-        _check_point(spec, where, (), combo)  # base alone, with each encoder and mask
-    dims = [(key, kind, _candidates(kind, args)) for key, (kind, args) in spec.space.items()]
-    for key, kind, values in dims:
-        for at, value in values:
-            for combo in _fitting(combos, {key: value}, known):
-                _check_point(spec, where, ("space", key, kind, *at), {**combo, key: value},
-                             key, kind)
-    # pairs catch options that constrain each other (unet.depth with unet.widths); the
-    # full product can be huge, and pairs find the usual conflicts
-    pairs = list(itertools.combinations(dims, 2))
-    if sum(len(a[2]) * len(b[2]) for a, b in pairs) * len(combos) > PAIR_CHECKS_MAX:
-        return
-    for (key1, _, values1), (key2, kind2, values2) in pairs:
-        for (_, v1), (at2, v2) in itertools.product(values1, values2):
-            for combo in _fitting(combos, {key1: v1, key2: v2}, known):
-                try:
-                    spec.trial_config({**combo, key1: v1, key2: v2})
-                except ZooError as exc:
-                    raise where.error(("space", key2, kind2, *at2),
-                                      f"with {key1} = {v1!r}: {exc}") from None
-
-
-def _plugin_picks(spec: SearchSpec, where: Where
-                  ) -> tuple[dict[str, list[str]], dict[str, dict[str, set[str]]]]:
-    """The encoder and mask names the search can pick (selector -> names), and each one's
-    option names (selector -> name -> options); an unknown name is blamed where it stands."""
-    from zoo.plugin.registry import get_registry
-
-    registry = get_registry()
-    picks: dict[str, list[str]] = {}
-    known: dict[str, dict[str, set[str]]] = {}
-    for selector in SELECTORS.values():
-        if selector in spec.space:
-            kind, args = spec.space[selector]
-            names = _enumerate(kind, args)
-            if names is None:
-                raise where.error(("space", selector, kind), "must be a choice or grid of names")
-            ats = [("space", selector, kind, i) for i in range(len(names))]
-        else:
-            names = [spec.base.get(selector, getattr(TrainConfig, selector))]
-            ats = [("base", selector)]
-        for name, at in zip(names, ats):
-            try:
-                known.setdefault(selector, {})[str(name)] = plugin_fields(registry, selector, str(name))
-            except ZooError as exc:
-                raise where.error(at, str(exc)) from None
-        picks[selector] = [str(n) for n in names]
-    return picks, known
-
-
-def _check_option_names(spec: SearchSpec, known: dict[str, dict[str, set[str]]],
-                        where: Where) -> None:
-    """Every encoder_args / mask_args option, in base or space, is read by some pick."""
-    for args_key, selector in SELECTORS.items():
-        for key in [*spec.base, *spec.space]:
-            if key == args_key:  # a choice of whole option mappings
-                kind, values = spec.space[key]
-                for i, value in enumerate(values):
-                    at = ("space", key, kind, i)
-                    if not isinstance(value, dict):
-                        raise where.error(at, f"must be a mapping of {selector} options, "
-                                              f"got {value!r}")
-                    for arg in value:
-                        _check_arg(args_key, selector, str(arg), known, at, where)
-            elif key.startswith(args_key + "."):
-                _check_arg(args_key, selector, key.split(".", 1)[1], known, _at(spec, key), where)
-
-
-def _check_point(spec: SearchSpec, where: Where, at: tuple[Any, ...], point: dict[str, Any],
-                 key: str = "", kind: str = "") -> None:
-    """The trial config of ``point`` builds, or the error is blamed on ``at`` (else on the
-    line the message names), with a hint for the usual mistakes."""
-    try:
-        spec.trial_config(point)
-    except ZooError as exc:
-        message = str(exc)
-        if key in ("unet.depth", "unet.widths") and "unet.widths needs" in message:
-            message += COUPLED_HINT
-        if "must be int" in message and kind in ("uniform", "loguniform", "quniform",
-                                                 "qloguniform"):
-            message += f"; {key} takes integers: use randint or qrandint"
-        raise where.error(at or _blame(spec, message), message) from None
-
-
-def _fitting(combos: list[dict[str, str]], point: dict[str, Any],
-             known: dict[str, dict[str, set[str]]]) -> list[dict[str, str]]:
-    """The encoder/mask picks that agree with ``point`` and read all of its options."""
-    return [c for c in combos if all(point.get(s, n) == n for s, n in c.items())
-            and all(_reads(k, c, known) for k in point)]
-
-
-def _check_arg(args_key: str, selector: str, arg: str, known: dict[str, dict[str, set[str]]],
-               at: tuple[Any, ...], where: Where) -> None:
-    if any(arg in fields for fields in known[selector].values()):
-        return
-    every = sorted(set().union(*known[selector].values()))
-    options = "; ".join(f"{name}: {', '.join(sorted(fields)) or '(no options)'}"
-                        for name, fields in known[selector].items())
-    raise where.error(at, f"no {selector} this search can pick has option '{arg}';"
-                          f"{did_you_mean(arg, every)} {args_key} by {selector}: {options}")
-
-
-def _reads(key: str, combo: dict[str, str], known: dict[str, dict[str, set[str]]]) -> bool:
-    """Whether the encoder/mask in ``combo`` use option ``key`` (others drop it)."""
-    for args_key, selector in SELECTORS.items():
-        if key.startswith(args_key + ".") and selector in combo:
-            return key.split(".", 1)[1] in known[selector][combo[selector]]
-    return True
-
-
-def _candidates(kind: str, args: Any) -> list[tuple[tuple[Any, ...], Any]]:
-    """(YAML sub-path, value) pairs worth checking: every listed value, or a range's
-    bounds and a point inside it that is not a round number (an int option given a
-    float range fails on it, as it would in a trial)."""
-    values = _enumerate(kind, args) if kind in ("choice", "grid") else None
-    if values is not None:
-        return [((i,), v) for i, v in enumerate(values)]
-    low, high = args[0], args[1]
-    if kind in ("randint", "qrandint"):
-        q = args[2] if kind == "qrandint" else 1
-        return [((0,), low), ((1,), high), ((), low + (high - low) // (2 * q) * q)]
-    inside = (math.exp(math.log(low) + 0.37 * (math.log(high) - math.log(low)))
-              if "log" in kind else low + 0.37 * (high - low))
-    if kind.startswith("q"):
-        inside = round(inside / args[2]) * args[2]
-    return [((0,), float(low)), ((1,), float(high)), ((), inside)]
-
-
-def _blame(spec: SearchSpec, message: str) -> tuple[Any, ...]:
-    """The base option an error message names (its line), else ``base`` itself."""
-    named = [k for k in spec.base if re.search(rf"(?<![\w.]){re.escape(k)}(?!\w)", message)]
-    return _at(spec, max(named, key=len)) if named else ("base",)
