@@ -17,8 +17,8 @@ from zoo.leaderboard.db import (
     STATUSES,
     Leaderboard,
     default_db_path,
-    to_jsonable,
 )
+from zoo._json import to_jsonable
 
 DEFAULT_STORAGE = "results"  # shared with `zoo tune`; relative to the working directory
 

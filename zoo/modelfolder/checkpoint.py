@@ -20,6 +20,9 @@ that converts them (``zoo convert``, itself weights_only).
 Every file is written through ``zoo._atomic`` (temp file + rename). A save stages all its
 files first and renames them at the end, ``zoo.json`` last; each file records the save's
 id, so a folder mixing two saves (a crash between two renames) is refused, not misread.
+
+Beside this module: ``_plain`` (plain data and JSON in and out of the files) and ``_fit``
+(the plugins a model needs, weights against the model its config builds).
 """
 
 from __future__ import annotations
@@ -27,12 +30,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import os
-import pickle
 import uuid
-import zipfile
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,10 @@ from zoo.config import TrainConfig
 from zoo.settings import build_config
 from zoo.errors import ZooError
 from zoo.scores import SCORES_NAME  # per-image test scores: what intervals need
+from zoo.modelfolder._fit import (CONFIG_NAME, META_NAME, check_plugins,  # noqa: F401
+                                  check_weights, plugin_requirements)
+from zoo.modelfolder._plain import (_dump_json, _is_json, _load_plain, _plain, _read_json,
+                                    _read_weights, _tensors)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,6 @@ FORMAT = "zoo-model"
 VERSION = 2
 WEIGHTS_NAME = "model.safetensors"
 CHECKPOINT_NAME = WEIGHTS_NAME  # what a run folder (or a Tune checkpoint) holds; train.py uses it
-CONFIG_NAME = "config.json"
-META_NAME = "zoo.json"
 METRICS_NAME = "metrics.json"
 HISTORY_NAME = "history.json"
 STATE_NAME = "training_state.pt"
@@ -138,80 +139,6 @@ def _refuse_foreign(folder: Path) -> None:
 
 
 # ---- writing --------------------------------------------------------------------------------
-
-_PLAIN_LEAVES = (str, int, float, bool, type(None))
-_TORCH_LEAVES = (torch.Size, torch.dtype, torch.device)
-
-
-def _plain(value: Any, where: str) -> Any:
-    """``value`` as resume state that loads with weights_only=True: tensors, exact dicts,
-    lists, tuples, str, numbers, None (numpy scalars become Python numbers); a ZooError
-    names any other object, which would need pickle."""
-    kind = type(value)
-    if kind in (dict, OrderedDict):
-        out = {}
-        for k, v in value.items():
-            if type(k) not in _PLAIN_LEAVES:
-                raise ZooError(f"checkpoint key {where} has a {type(k).__name__} key; store "
-                               "plain keys")
-            out[k] = _plain(v, f"{where}.{k}")
-        return OrderedDict(out) if kind is OrderedDict else out
-    if kind in (list, tuple):
-        return kind(_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
-    if kind in _PLAIN_LEAVES or isinstance(value, (torch.Tensor, *_TORCH_LEAVES)):
-        return value
-    if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()  # a numpy scalar
-    raise ZooError(f"checkpoint key {where} holds a {kind.__name__}, which cannot be stored "
-                   "without pickle; store its state_dict() or plain values")
-
-
-def _is_json(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_is_json(v) for v in value)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return isinstance(value, (str, int, bool, type(None)))
-
-
-def _tensors(state: Any, where: str) -> dict[str, torch.Tensor]:
-    """A state dict as safetensors takes it: contiguous CPU tensors, none sharing memory."""
-    if not isinstance(state, dict):
-        raise ZooError(f"checkpoint '{where}' must be a state dict, got {type(state).__name__}")
-    out, seen = {}, set()
-    for k, v in state.items():
-        if not isinstance(v, torch.Tensor):
-            raise ZooError(f"checkpoint '{where}' entry {k} is a {type(v).__name__}, not a "
-                           "tensor; safetensors stores tensors only")
-        t = v.detach().to("cpu").contiguous()
-        if t.numel() and t.untyped_storage().data_ptr() in seen:
-            t = t.clone()  # shared (tied) storage: safetensors wants each tensor on its own
-        seen.add(t.untyped_storage().data_ptr())
-        out[str(k)] = t
-    return out
-
-
-def plugin_requirements(config: TrainConfig) -> dict[str, dict[str, str]]:
-    """The plugins a model needs: its encoder's and its mask kind's package and version."""
-    from zoo.plugin.registry import get_registry
-
-    reg = get_registry()
-    out = {}
-    for role, name, table in (("encoder", config.encoder, reg.encoders),
-                              ("mask", config.mask, reg.masks)):
-        entry = table.get(name)
-        out[role] = ({"name": name, "plugin": entry.plugin, "package": entry.package,
-                      "version": entry.version} if entry is not None else {"name": name})
-    return out
-
-
-def _dump_json(obj: Any) -> str:
-    from zoo._json import dumps
-
-    return dumps(obj, indent=2, sort_keys=False) + "\n"
-
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` as a model folder at ``path`` (a folder, or its ``model.safetensors``)
@@ -320,61 +247,6 @@ def _remove_stale(folder: Path, written: dict[str, bool]) -> None:
 # ---- reading --------------------------------------------------------------------------------
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    from zoo._json import load_file
-
-    try:
-        data = load_file(path)
-    except FileNotFoundError:
-        raise ZooError(f"model folder {path.parent} is incomplete: no {path.name}; copy the "
-                       "whole folder") from None
-    except ValueError as exc:
-        raise ZooError(f"{path} is not valid JSON ({exc}); the model folder is damaged, "
-                       "copy it again") from None
-    if not isinstance(data, dict):
-        raise ZooError(f"{path} must hold a mapping ({what}), not a {type(data).__name__}; "
-                       "the model folder is damaged, copy it again")
-    return data
-
-
-def _read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # SafetensorError, OSError, ...: truncated or foreign
-        raise ZooError(f"{path} is truncated or not a safetensors file ({exc}); copy the "
-                       "model folder again") from None
-    return tensors, meta
-
-
-def _unpickling_refused(path: Path, exc: Exception, fix: str) -> ZooError:
-    """The ZooError for a file ``torch.load(weights_only=True)`` refused: Python objects in
-    it (never loaded), or not a torch file at all. torch's own advice to retry with
-    weights_only=False is left out on purpose."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    detail = " ".join(ln for ln in lines if not ln.startswith(
-        ("Weights only load failed", "Check the documentation", "Please file an issue")))[:300]
-    if "GLOBAL" in detail or "global" in detail:
-        return ZooError(f"{path} holds Python objects besides tensors and plain data, and zoo "
-                        f"never unpickles those (they could run code): {detail}; {fix}")
-    return ZooError(f"{path} is truncated or not a torch file ({detail or exc}); {fix}")
-
-
-def _load_plain(path: Path, objects_fix: str, corrupt_fix: str = "") -> Any:
-    """``torch.load(weights_only=True)``, the only way zoo opens a torch file: Python objects
-    are refused (``objects_fix`` says what to do), a truncated or foreign file too."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise _unpickling_refused(path, exc, objects_fix) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        fix = f"; {corrupt_fix}" if corrupt_fix else ""
-        raise ZooError(f"{path} is truncated or not a torch file ({exc}){fix}") from None
-
-
 def read_state(folder: Path, save_id: str) -> dict[str, Any]:
     """The resume state (``training_state.pt``), loaded with weights_only=True only."""
     path = folder / STATE_NAME
@@ -438,37 +310,7 @@ def read_checkpoint(path: str | Path, *, state: bool = True) -> dict[str, Any]:
     return payload
 
 
-# ---- plugins and the model ------------------------------------------------------------------
-
-
-def check_plugins(config: TrainConfig, requires: dict[str, Any], where: Any) -> None:
-    """A ZooError naming the package to install when the model's encoder is not registered
-    (missing, broken, or left out by ZOO_PLUGINS)."""
-    from zoo.plugin.registry import ENV_ALLOW, get_registry, install_advice
-
-    reg = get_registry()
-    req = requires.get("encoder") if isinstance(requires.get("encoder"), dict) else {}
-    if req.get("name") not in (None, config.encoder):
-        raise ZooError(f"model {where}: {CONFIG_NAME} names the encoder '{config.encoder}' but "
-                       f"{META_NAME} was written for '{req['name']}' (files of two models "
-                       "mixed?); copy the folder again")
-    if config.encoder in reg.encoders:  # served, but by the package the model names?
-        reg.check_source("encoder", config.encoder, req, where)
-        return
-    package, version, plugin = req.get("package"), req.get("version"), req.get("plugin")
-    allowed = os.environ.get(ENV_ALLOW, "").strip()
-    if allowed and plugin and plugin not in {a.strip() for a in allowed.split(",")}:
-        raise ZooError(f"model {where} needs the encoder '{config.encoder}' of plugin "
-                       f"'{plugin}', which {ENV_ALLOW}={allowed} leaves out; add '{plugin}' "
-                       f"to {ENV_ALLOW} or unset it")
-    broken = [b for b in reg.broken if b.plugin == plugin or (package and b.package == package)]
-    if broken:
-        raise ZooError(f"model {where} needs the encoder '{config.encoder}' of plugin "
-                       f"'{broken[0].plugin}', which failed to load ({broken[0].error}); "
-                       "see `zoo plugins`")
-    source, how = install_advice(package, version)
-    raise ZooError(f"model {where} needs the fusion encoder '{config.encoder}'{source}, which "
-                   f"is not installed; {how}")
+# ---- the model ------------------------------------------------------------------------------
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, TrainConfig,
@@ -503,45 +345,6 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[An
         first = str(exc).splitlines()[0]
         raise ZooError(f"{where}: {first}") from None
     return model.to(device).eval(), config, payload
-
-
-def _expected_tensors(config: TrainConfig) -> dict[str, torch.Tensor] | None:
-    """The state dict ``config`` builds, on the meta device (no memory); None when the
-    encoder cannot be built there (it then goes unchecked until load_state_dict)."""
-    from zoo.model import build_model
-
-    try:
-        with torch.device("meta"):
-            return dict(build_model(config).state_dict())
-    except ZooError:
-        raise
-    except Exception:  # a plugin that needs real tensors to build: checked later
-        return None
-
-
-def check_weights(config: TrainConfig, weights: dict[str, torch.Tensor], where: str) -> None:
-    """Refuse weights that do not fit the model ``config`` builds, before it is allocated: a
-    missing, unexpected or differently shaped key (named, with both shapes), or a tensor of
-    a kind the model does not hold (int8 or bool weights where it has floats)."""
-    expected = _expected_tensors(config)
-    if expected is None:
-        return
-    missing = [k for k in expected if k not in weights]
-    extra = [k for k in weights if k not in expected]
-    if missing or extra:
-        part = [f"missing {', '.join(missing[:3])}" if missing else "",
-                f"unexpected {', '.join(extra[:3])}" if extra else ""]
-        raise ZooError(f"{where}: {'; '.join(p for p in part if p)}")
-    for key, want in expected.items():
-        got = weights[key]
-        if tuple(got.shape) != tuple(want.shape):
-            raise ZooError(f"{where}: {key} has shape {list(got.shape)} in the weights, the "
-                           f"config builds {list(want.shape)}")
-        if (got.dtype == torch.bool) != (want.dtype == torch.bool) or \
-                got.dtype.is_floating_point != want.dtype.is_floating_point:
-            raise ZooError(f"{where}: {key} is {str(got.dtype).removeprefix('torch.')} in the "
-                           f"weights, the model holds {str(want.dtype).removeprefix('torch.')}; "
-                           "zoo does not cast weights silently")
 
 
 # ---- the old format -------------------------------------------------------------------------
