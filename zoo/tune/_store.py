@@ -234,7 +234,7 @@ def rebuild(storage: Path, board: Any, search: str | None = None,
             checkpoint_name: str | None = None) -> dict[str, int]:
     """Refill ``board`` with every trial Tune stored under ``storage`` (or of ``search``),
     each row as the search wrote it (``checkpoint_name``: the weights file a checkpoint
-    folder holds, :data:`zoo.checkpoint.CHECKPOINT_NAME` unless given).
+    folder holds, :data:`zoo.modelfolder.checkpoint.CHECKPOINT_NAME` unless given).
 
     A ``completed`` row already there is kept as it is. Returns the rows written per search.
     """

@@ -16,7 +16,7 @@ How a config travels from ``search_spaces/quick.yaml`` to its leaderboard row:
    ``SearchSpec.trial_config``: ``zoo.settings.build_config`` over the layers preset <
    base < sampled < ``epochs`` < runtime (device, threads; the data folder is pinned
    into base by :func:`pin_data_dir`). ``zoo.train.train`` reads its fields; each
-   checkpoint save (``zoo.checkpoint.save_checkpoint``) writes that dataclass's
+   checkpoint save (``zoo.modelfolder.checkpoint.save_checkpoint``) writes that dataclass's
    ``to_dict()`` as it is.
 4. Every ``tune.report`` carries that dict (``zoo.tune._store.TRAINED_KEY``) and its hash.
    The driver's ``zoo.tune._record.LeaderboardWriter`` puts it on the row unchanged
