@@ -54,9 +54,14 @@ def launch_options(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                    auth: tuple[str, str] | None = None,
                    max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
     """``gr.Blocks.launch`` keywords: no share link, no analytics or monitoring, no MCP, no
-    server-side rendering (it needs Node), uploads capped by size."""
+    server-side rendering (it needs Node), uploads capped by size, and a page that loads
+    nothing from other hosts (``zoo.ui._offline``)."""
+    from starlette.middleware import Middleware
+
+    from zoo.ui._offline import LocalOnly
+
     # a 16-bit RGBA image of max_pixels, uncompressed, is 8 bytes a pixel
-    return dict(server_name=host, server_port=port, auth=auth, share=False,
+    return dict(app_kwargs={"middleware": [Middleware(LocalOnly)]}, server_name=host, server_port=port, auth=auth, share=False,
                 max_file_size=max(8 * int(max_pixels), 1_000_000), show_error=True,
                 enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False,
                 quiet=True)

@@ -50,23 +50,28 @@ def _guard(fn: Callable) -> Callable:
 
 
 def _editor() -> gr.ImageEditor:
+    # The page paints on the browser's copy of the photo (8-bit RGBA, the size of the file):
+    # a photo set from the server would not fit the canvas, so the editor takes the upload.
     return gr.ImageEditor(
-        label="2. Paint the hole (brush; eraser to undo; brush size in the toolbar)",
-        type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False,
+        label="1. Photo: upload, then paint the hole",
+        type="numpy", image_mode="RGBA", sources=("upload",), transforms=(), layers=False,
         brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size="auto"),
-        eraser=gr.Eraser(default_size="auto"), elem_id="editor", height=520)
+        eraser=gr.Eraser(default_size="auto"), elem_id="editor", height=560)
 
 
 def _inpaint_tab(s: Server) -> None:
     with gr.Row():
         with gr.Column():
-            photo = gr.File(label="1. Your photo (any size and mode; kept as it is)",
-                            file_types=["image"], type="filepath", elem_id="photo")
             editor = _editor()
-            mask = gr.File(label="... or a mask file instead of painting (white = hole)",
-                           file_types=["image"], type="filepath", elem_id="mask")
+            with gr.Accordion("Exact file, or a mask instead of painting", open=False):
+                exact = gr.File(label="the photo's file: 16-bit, grayscale and transparent "
+                                      "photos are filled in their own mode, as `zoo inpaint` "
+                                      "does", file_types=["image"], type="filepath",
+                                elem_id="exact")
+                mask = gr.File(label="a mask file instead of painting (white = hole)",
+                               file_types=["image"], type="filepath", elem_id="mask")
             models = gr.CheckboxGroup(s.catalog.choices(), value=s.catalog.names[:1],
-                                      label="3. Models", elem_id="models")
+                                      label="2. Models", elem_id="models")
             run = gr.Button("Inpaint", variant="primary", elem_id="run")
         with gr.Column():
             fills = gr.Gallery(label="Fills: Telea (classical) beside each model",
@@ -74,26 +79,21 @@ def _inpaint_tab(s: Server) -> None:
             files = gr.File(label="Download the PNGs", file_count="multiple", elem_id="files")
 
     @_guard
-    def show_photo(path: str | None) -> Any:
-        if not path:
-            return None
-        return {"background": _inpaint.preview(_inpaint.open_photo(path, s.max_pixels)),
-                "layers": [], "composite": None}
-
-    @_guard
-    def inpaint_page(path: str | None, painted: dict | None, mask_path: str | None,
+    def inpaint_page(painted: dict | None, exact_path: str | None, mask_path: str | None,
                      names: list[str]) -> tuple[list, list[str]]:
-        picture = _inpaint.open_photo(path, s.max_pixels)
-        hole = _inpaint.hole_of(picture, mask_path, (painted or {}).get("layers"),
-                                s.max_pixels)
+        painted = painted or {}
+        if exact_path:
+            picture = _inpaint.open_photo(exact_path, s.max_pixels)
+        else:
+            picture = _inpaint.editor_picture(painted.get("background"), s.max_pixels)
+        hole = _inpaint.hole_of(picture, mask_path, painted.get("layers"), s.max_pixels)
         if not names:
             raise ZooError("pick at least one model")
-        out = _inpaint.fill(s.catalog, picture, hole, names, _inpaint.safe_stem(path),
+        out = _inpaint.fill(s.catalog, picture, hole, names, _inpaint.safe_stem(exact_path),
                             s.workdir)
         return out, [p for p, _ in out]
 
-    photo.change(show_photo, photo, editor, api_name=False)
-    run.click(inpaint_page, [photo, editor, mask, models], [fills, files], api_name=False)
+    run.click(inpaint_page, [editor, exact, mask, models], [fills, files], api_name=False)
 
 
 def _frame(header: list[str], rows: list[list[str]]) -> Any:
@@ -231,7 +231,10 @@ def _api(s: Server) -> None:
 
 def build_app(s: Server) -> gr.Blocks:
     """The page: Inpaint, Leaderboard and Compare tabs, and the API endpoints."""
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+    from zoo.ui._offline import theme
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600),
+                   theme=theme()) as app:
         gr.Markdown(f"## {TITLE}\nModels on this server: "
                     + ", ".join(f"`{n}`" for n in s.catalog.names))
         with gr.Tab("Inpaint", id="inpaint"):

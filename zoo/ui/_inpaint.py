@@ -49,15 +49,24 @@ def open_photo(path: str | Path | None, max_pixels: int) -> Any:
     return read_image(path)
 
 
-def preview(picture: Any) -> Any:
-    """An 8-bit RGB(A) PIL image of ``picture`` for the editor to paint on (the editor
-    cannot show 16-bit or grayscale; the hole is filled in the photo as uploaded)."""
-    from PIL import Image
+def editor_picture(background: Any, max_pixels: int) -> Any:
+    """The photo as the editor holds it, (H, W, 4) uint8 RGBA from the browser, as a
+    ``Picture``: RGB when it is opaque everywhere, else RGB with its alpha."""
+    from zoo.inpaint import Picture
 
-    rgb = np.rint(picture.rgb() * 255).astype(np.uint8)  # (H, W, 3)
-    if picture.alpha is not None:
-        return Image.fromarray(np.dstack([rgb, picture.alpha]), "RGBA")
-    return Image.fromarray(rgb, "RGB")
+    if background is None:
+        raise ZooError("no photo: drop one on the editor (or click it to upload), then "
+                       "paint the hole")
+    a = np.asarray(background)
+    if a.ndim != 3 or a.shape[2] != 4 or a.dtype != np.uint8:
+        raise ZooError(f"the editor sent an image of shape {a.shape}; upload the photo again")
+    h, w = a.shape[:2]
+    if w * h > max_pixels:
+        raise ZooError(f"the photo is {w}x{h} = {w * h:,} pixels, more than this server "
+                       f"takes ({max_pixels:,}, its --max-pixels); shrink it first")
+    alpha = a[..., 3]
+    rgb = np.ascontiguousarray(a[..., :3])
+    return Picture(rgb) if alpha.min() == 255 else Picture(rgb, np.ascontiguousarray(alpha))
 
 
 def painted_hole(layers: list[Any] | None, size: tuple[int, int]) -> np.ndarray:
