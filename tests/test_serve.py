@@ -223,13 +223,15 @@ def test_leaderboard_tab_shows_the_cli_tables(storage, capsys) -> None:
     assert len(tables) == 1 and tables[0].label.startswith("eval set synthetic/32px/square")
     assert main(["leaderboard", "--storage", str(storage), "--format", "markdown"]) == 0
     printed = capsys.readouterr().out
-    header, body, refs = _board.table_view(tables[0])
-    for cells in body + refs:
+    t = tables[0]
+    for cells in t.body + t.ref_body:
         assert "| " + " | ".join(cells) + " |" in printed
+    header, body, refs, note = _board.table_view(t)  # foldable columns moved to the note
+    assert "loss: mse" in note and "loss" not in header and len(body) == len(t.body)
     assert "95% CI" in header and "vs #1" in header
     assert sorted(r[header.index("trial")] for r in body) == ["tiny-1", "tiny-2"]
-    assert _board.table_view(tables[0], "tiny-2")[1] == [r for r in body if "tiny-2" in r]
-    assert _board.table_view(tables[0], "no-such-thing")[1] == []
+    assert _board.table_view(t, "tiny-2")[1] == [r for r in body if "tiny-2" in r]
+    assert _board.table_view(t, "no-such-thing")[1] == []
     d = _board.details(storage / "leaderboard.sqlite", _board.trial_id_of(header, body[0]))
     assert d["config"]["dataset"] == "synthetic" and d["grid"] is not None
     assert d["curves"] is not None and "---" not in d["card"][:4] and "psnr" in d["card"].lower()

@@ -74,8 +74,9 @@ def _inpaint_tab(s: Server) -> None:
                                       label="2. Models", elem_id="models")
             run = gr.Button("Inpaint", variant="primary", elem_id="run")
         with gr.Column():
-            fills = gr.Gallery(label="Fills: Telea (classical) beside each model",
-                               format="png", columns=2, height=620, elem_id="fills")
+            fills = gr.Gallery(label="Fills: each model's, and Telea's (classical)",
+                               format="png", columns=2, height=640, object_fit="contain",
+                               preview=True, elem_id="fills")
             files = gr.File(label="Download the PNGs", file_count="multiple", elem_id="files")
 
     @_guard
@@ -91,7 +92,7 @@ def _inpaint_tab(s: Server) -> None:
             raise ZooError("pick at least one model")
         out = _inpaint.fill(s.catalog, picture, hole, names, _inpaint.safe_stem(exact_path),
                             s.workdir)
-        return out, [p for p, _ in out]
+        return out, [p for p, _ in out]  # the first model's fill opens large
 
     run.click(inpaint_page, [editor, exact, mask, models], [fills, files], api_name=False)
 
@@ -102,6 +103,16 @@ def _frame(header: list[str], rows: list[list[str]]) -> Any:
     return pd.DataFrame(rows, columns=header)
 
 
+def _widths(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Each column as wide as its longest cell (cells stay whole; the table scrolls)."""
+    return [f"{8 * max([len(h), *(len(str(r[i])) for r in rows)]) + 28}px"
+            for i, h in enumerate(header)]
+
+
+def _note(folded: str) -> str:
+    return f"In every row: {folded}" if folded else ""
+
+
 def _board_tab(s: Server) -> None:
     tables = {t.label: t for t in _board.tables(s.db)}
     if not tables:
@@ -109,7 +120,7 @@ def _board_tab(s: Server) -> None:
                     "(the folder `zoo tune` wrote) to browse its trials here.")
         return
     labels = list(tables)
-    header, body, ref_body = _board.table_view(tables[labels[0]])
+    header, body, ref_body, note = _board.table_view(tables[labels[0]])
     with gr.Row():
         which = gr.Dropdown(labels, value=labels[0], label="Eval set (trials are ranked only "
                             "against others on the same frozen holes)", scale=3)
@@ -120,10 +131,12 @@ def _board_tab(s: Server) -> None:
                 "is its bootstrap interval, **vs #1** is `≈` where the paired test cannot "
                 "tell the row from the first. Click a header to sort, a row for its config, "
                 "model card and pictures.")
+    same = gr.Markdown(_note(note))
+    widths = _widths(header, body + ref_body)  # one width per column for both tables
     trials = gr.Dataframe(_frame(header, body), label="Trials", interactive=False,
-                          elem_id="board")
+                          column_widths=widths, elem_id="board")
     refs = gr.Dataframe(_frame(header, ref_body), label="References on the same holes",
-                        interactive=False)
+                        interactive=False, column_widths=widths)
     title = gr.Markdown()
     with gr.Row():
         grid = gr.Image(label="grid.png", type="pil", format="png")
@@ -133,14 +146,14 @@ def _board_tab(s: Server) -> None:
         config = gr.JSON(label="config")
 
     @_guard
-    def show(label: str, text: str) -> tuple[Any, Any]:
+    def show(label: str, text: str) -> tuple[Any, Any, str]:
         if label not in tables:
             raise ZooError(f"no eval set '{label}' on this leaderboard; reload the page")
-        head, rows, ref_rows = _board.table_view(tables[label], text)
-        return _frame(head, rows), _frame(head, ref_rows)
+        head, rows, ref_rows, folded = _board.table_view(tables[label], text)
+        return _frame(head, rows), _frame(head, ref_rows), _note(folded)
 
     @_guard
-    def reread(label: str, text: str) -> tuple[Any, Any]:
+    def reread(label: str, text: str) -> tuple[Any, Any, str]:
         tables.clear()  # a search still running adds trials
         tables.update({t.label: t for t in _board.tables(s.db)})
         return show(label if label in tables else next(iter(tables)), text)
@@ -148,15 +161,16 @@ def _board_tab(s: Server) -> None:
     @_guard
     def pick(label: str, evt: gr.SelectData) -> tuple:
         row = evt.row_value if isinstance(evt.row_value, list) else []
-        trial = _board.trial_id_of(tables[label].header, row) if label in tables else None
+        head = _board.table_view(tables[label])[0] if label in tables else []
+        trial = _board.trial_id_of(head, row)
         if trial is None:
             raise ZooError("click a trial's row to see its details")
         d = _board.details(s.db, trial)
         return d["title"], d["config"], d["card"], d["grid"], d["curves"]
 
-    which.change(show, [which, query], [trials, refs], api_name=False)
-    query.submit(show, [which, query], [trials, refs], api_name=False)
-    reload.click(reread, [which, query], [trials, refs], api_name=False)
+    which.change(show, [which, query], [trials, refs, same], api_name=False)
+    query.submit(show, [which, query], [trials, refs, same], api_name=False)
+    reload.click(reread, [which, query], [trials, refs, same], api_name=False)
     trials.select(pick, which, [title, config, card, grid, curves], api_name=False)
 
 
@@ -178,7 +192,8 @@ def _compare_tab(s: Server) -> None:
             photo = gr.File(label="photo", file_types=["image"], type="filepath")
             mask = gr.File(label="mask (white = hole)", file_types=["image"], type="filepath")
         go_photo = gr.Button("Compare the two picked models on this photo")
-        fills = gr.Gallery(label="Telea, model A, model B", format="png", columns=3)
+        fills = gr.Gallery(label="model A, model B, Telea", format="png", columns=3,
+                           object_fit="contain")
 
     @_guard
     def on_frozen(picked: list[str], rows: float) -> tuple[str, str, Any]:

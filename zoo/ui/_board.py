@@ -40,10 +40,15 @@ def matches(cells: list[str], query: str) -> bool:
 
 
 def table_view(table: Any, query: str = "") -> tuple[list[str], list[list[str]],
-                                                      list[list[str]]]:
-    """(header, trial rows that match ``query``, reference rows) of one eval set's table."""
-    body = [cells for cells in table.body if matches(cells, query or "")]
-    return table.header, body, table.ref_body
+                                                      list[list[str]], str]:
+    """(header, trial rows that match ``query``, reference rows, note) of one eval set's
+    table; columns that hold one value in every row move to the note, as the terminal
+    table moves them to its caption (``_fold_constant``)."""
+    from zoo.cli.leaderboard._formats import _fold_constant
+
+    header, body, ref_body, same = _fold_constant(table.header, table.body, table.ref_body)
+    body = [cells for cells in body if matches(cells, query or "")]
+    return header, body, ref_body, "; ".join(f"{k}: {v}" for k, v in same.items())
 
 
 def trial_id_of(header: list[str], cells: list[Any]) -> str | None:

@@ -120,7 +120,7 @@ def safe_stem(filename: str | Path | None, default: str = "photo") -> str:
 
 def fill(catalog: Any, picture: Any, hole: np.ndarray, names: list[str], stem: str,
          out_root: Path, *, baseline: bool = True) -> list[tuple[str, str]]:
-    """Telea's fill (with ``baseline``) and each named model's, as PNGs in a fresh folder
+    """Each named model's fill, then Telea's (with ``baseline``), as PNGs in a fresh folder
     under ``out_root``: ``[(path, caption), ...]``. Names are checked before any work."""
     from zoo.baselines import fill_picture
     from zoo.inpaint import inpaint_picture
@@ -129,9 +129,9 @@ def fill(catalog: Any, picture: Any, hole: np.ndarray, names: list[str], stem: s
     names = [catalog.check(n) for n in (names or [None])]
     models = [(n, catalog.get(n)) for n in dict.fromkeys(names)]
     out_dir = Path(tempfile.mkdtemp(prefix="fill-", dir=out_root))
-    results = [(BASELINE, fill_picture(BASELINE, picture, hole))] if baseline else []
-    for name, model in models:
-        results.append((name, inpaint_picture(model.net, picture, hole)))
+    results = [(name, inpaint_picture(model.net, picture, hole)) for name, model in models]
+    if baseline:
+        results.append((BASELINE, fill_picture(BASELINE, picture, hole)))
     written = []
     for name, result in results:
         path = save_png_atomic(result.to_pil(), out_dir / f"{stem}_{safe_name(name)}.png")
