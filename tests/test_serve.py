@@ -292,3 +292,59 @@ def test_auth_and_a_page_that_loads_nothing_from_other_hosts(storage) -> None:
         assert "cdnjs" not in page and "fonts.googleapis.com" not in page
     finally:
         app.close()
+
+
+def test_a_hub_id_from_a_client_only_with_allow_hub(storage, tmp_path, monkeypatch) -> None:
+    """With --allow-hub a client may name a Hub model (here an offline cache); it is then
+    loaded once and offered like the others. Without it, the same name is refused."""
+    from huggingface_hub import constants
+
+    from test_hub import _plant
+    from zoo.errors import ZooError
+    from zoo.ui._catalog import build_catalog
+
+    cache = tmp_path / "hf" / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    _plant(cache, "alice/tiny", storage / "tiny" / "tiny-1")
+    ref = "hf-hub:alice/tiny"
+    closed = build_catalog([], str(storage), None)
+    with pytest.raises(ZooError, match="does not fetch Hub models"):
+        closed.get(ref)
+    opened = build_catalog([], str(storage), None, allow_hub=True)
+    model = opened.get(ref)
+    assert opened.get(ref) is model and opened.loads == 1 and ref in opened.names
+
+
+def test_telea_on_a_photo_keeps_its_mode_and_known_pixels() -> None:
+    from zoo.baselines import fill_picture
+    from zoo.inpaint import picture_from_pil
+
+    hole = np.zeros((112, 100), bool)
+    hole[40:60, 30:70] = True
+    for mode in ("L", "RGBA", "RGB"):
+        src = Image.open(PHOTO).convert(mode)
+        out = fill_picture("telea", picture_from_pil(src), hole).to_pil()
+        got, before = np.asarray(out), np.asarray(src)
+        assert out.mode == mode and np.array_equal(got[~hole], before[~hole])
+        assert not np.array_equal(got[hole], before[hole])
+
+
+def test_a_crash_in_one_request_is_a_message_and_the_next_one_works(client, monkeypatch,
+                                                                    tmp_path) -> None:
+    import zoo.inpaint
+
+    mask = _mask(tmp_path / "m.png", (100, 112))
+    real = zoo.inpaint.inpaint_picture
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr(zoo.inpaint, "inpaint_picture", broken)
+    with pytest.raises(AppError, match="could not do this.*simulated.*keeps running"):
+        client.predict(handle_file(str(PHOTO)), handle_file(str(mask)), "", api_name="/inpaint")
+    monkeypatch.setattr(zoo.inpaint, "inpaint_picture", real)
+    out = client.predict(handle_file(str(PHOTO)), handle_file(str(mask)), "", api_name="/inpaint")
+    assert Image.open(out).size == (100, 112)
