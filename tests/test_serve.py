@@ -348,3 +348,18 @@ def test_a_crash_in_one_request_is_a_message_and_the_next_one_works(client, monk
     monkeypatch.setattr(zoo.inpaint, "inpaint_picture", real)
     out = client.predict(handle_file(str(PHOTO)), handle_file(str(mask)), "", api_name="/inpaint")
     assert Image.open(out).size == (100, 112)
+
+
+def test_the_readmes_api_example_runs(served, tmp_path, monkeypatch, capsys) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("### A web page: `zoo serve`"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    mask = _mask(tmp_path / "photo_mask.png", (100, 112))
+    Image.open(PHOTO).convert("RGB").save(tmp_path / "photo.jpg", quality=95)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(code.replace("http://127.0.0.1:7860/", served[1]), namespace)  # noqa: S102
+    assert "tiny-1" in capsys.readouterr().out
+    assert Image.open(namespace["filled"]).size == Image.open(mask).size

@@ -61,7 +61,8 @@ def launch_options(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     from zoo.ui._offline import LocalOnly
 
     # a 16-bit RGBA image of max_pixels, uncompressed, is 8 bytes a pixel
-    return dict(app_kwargs={"middleware": [Middleware(LocalOnly)]}, server_name=host, server_port=port, auth=auth, share=False,
+    return dict(server_name=host, server_port=port, auth=auth, share=False,
+                app_kwargs={"middleware": [Middleware(LocalOnly)]},
                 max_file_size=max(8 * int(max_pixels), 1_000_000), show_error=True,
                 enable_monitoring=False, mcp_server=False, ssr_mode=False, pwa=False,
                 quiet=True)
