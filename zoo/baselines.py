@@ -8,6 +8,7 @@ target itself) needs the target, so ``evaluate_baselines`` handles it by name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -16,6 +17,9 @@ from torch import Tensor
 
 from zoo.errors import unknown
 from zoo.metrics import MetricAccumulator
+
+if TYPE_CHECKING:
+    from zoo._picture import Picture
 
 Baseline = Callable[[Tensor, Tensor], Tensor]
 INPAINT_RADIUS = 3  # the radius PAPER.md's table used
@@ -99,3 +103,17 @@ def evaluate_baselines(images_uint8: Tensor, masks: Tensor,
     if image_scores is not None:
         image_scores.update({name: acc.image_scores() for name, acc in accs.items()})
     return {name: acc.compute() for name, acc in accs.items()}
+
+
+def fill_picture(name: str, picture: Picture, hole: np.ndarray) -> Picture:
+    """A photo of any size and mode (``zoo.inpaint.Picture``) with its ``hole`` (H, W) bool
+    filled by the baseline ``name``, with the guarantees of ``zoo inpaint``: same size,
+    known pixels bit for bit, alpha and grayscale kept (``zoo.inpaint.composite``)."""
+    from zoo.inpaint import composite
+
+    if name not in BASELINES:
+        raise unknown("baseline", name, BASELINES)
+    x = torch.from_numpy(picture.rgb()).permute(2, 0, 1)[None]  # (1, 3, H, W)
+    m = torch.from_numpy(np.ascontiguousarray(hole)).float()[None, None]  # (1, 1, H, W)
+    pred = BASELINES[name](x * (1 - m), m)[0].permute(1, 2, 0).numpy()
+    return composite(picture, pred, hole)

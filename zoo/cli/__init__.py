@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "export",
     "push": "push",
     "convert": "convert",
+    "serve": "serve",
 }
 
 

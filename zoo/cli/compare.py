@@ -11,6 +11,7 @@ the very ones `zoo eval` and the leaderboard score on.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +57,10 @@ def _resolve(ref: str, storage: str | None, db: str | None) -> tuple[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from zoo.baselines import BASELINES
     from zoo.cli._console import console
-    from zoo.settings import build_config
-    from zoo.data import data_folder, load_dataset
-    from zoo.masks import EVAL_SEED, frozen_masks
-    from zoo.metrics import BINNED, TABLE, score
+    from zoo.metrics import BINNED, TABLE
     from zoo.device import resolve_device
-    from zoo.viz import predict_batch, render_grid, show_holes
+    from zoo.viz import render_grid
 
     if args.stats:
         from zoo.cli._compare_stats import run_stats
@@ -79,35 +76,64 @@ def run(args: argparse.Namespace) -> int:
         raise ZooError("--n must be >= 1")
     baselines = _baselines(args)
     refs, models, configs = _load_models(args, resolve_device(args.device))
+    labels = _labels([label for label, _ in refs], configs)
+    grid = frozen_grid(labels, models, configs, baselines, args.n, data=args.data)
+    table = Table(title=grid.title)
+    for col in ("method", *(TABLE[k].label for k in BINNED)):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for label, s in grid.scores:
+        table.add_row(label, *(TABLE[k].format(s[k], short=True) for k in BINNED))
+    path = render_grid(grid.columns, args.out)
+    console.print(table)
+    console.print(f"grid: {path}")
+    return 0
+
+
+@dataclass
+class Grid:
+    """The picture grid of `zoo compare`: its columns (``render_grid``'s input), each
+    method's scores over the rows shown, and a title naming the holes."""
+
+    columns: list[tuple[str, Any]]
+    scores: list[tuple[str, dict[str, float]]]
+    title: str
+
+
+def frozen_grid(labels: list[str], models: list, configs: list, baselines: list[str],
+                n: int, data: str | None = None) -> Grid:
+    """Every model and baseline on the first ``n`` images of the frozen test holes (seed
+    2024) of the first model's dataset and mask kind: the holes `zoo eval` scored them on.
+    ``data`` replaces a dataset folder that is not on this machine (else $ZOO_DATA_DIR)."""
+    from zoo.baselines import BASELINES
+    from zoo.data import data_folder, load_dataset
+    from zoo.masks import EVAL_SEED, frozen_masks
+    from zoo.metrics import score
+    from zoo.settings import build_config
+    from zoo.viz import predict_batch, show_holes
+
     saved_dir = configs[0].data_dir
-    moved = args.data or not (saved_dir and Path(saved_dir).is_dir())
+    moved = data or not (saved_dir and Path(saved_dir).is_dir())
     # --data, else $ZOO_DATA_DIR: the training machine's folder may not exist here
-    config = build_config(configs[0], {"data_dir": data_folder(args.data, env=False)} if moved else None,
+    config = build_config(configs[0],
+                          {"data_dir": data_folder(data, env=False)} if moved else None,
                           plugins=False)  # the models are built; their loss terms are not needed
     test = load_dataset(config).test  # (N, 3, H, W) uint8, as scored by `zoo eval`
     n_all, _, h, w = test.shape
     # The whole frozen set, then the first n: exactly the holes the eval scored these on.
-    masks = frozen_masks(config.mask, config.mask_args, n_all, h, w, seed=EVAL_SEED)[:args.n]
-    x = test[:args.n].float() / 255
+    masks = frozen_masks(config.mask, config.mask_args, n_all, h, w, seed=EVAL_SEED)[:n]
+    x = test[:n].float() / 255
     masked = x * (1 - masks)
-
-    labels = _labels([label for label, _ in refs], configs)
     outputs = [(label, predict_batch(model, masked, masks)) for label, model in zip(labels, models)]
     outputs += [(b, BASELINES[b](masked, masks).float().cpu()) for b in baselines]
-    table = Table(title=f"{len(x)} {config.dataset} test images, {config.mask} holes "
-                        f"(seed {EVAL_SEED})")
-    for col in ("method", *(TABLE[k].label for k in BINNED)):
-        table.add_column(col, justify="left" if col == "method" else "right")
-    columns = [("masked", show_holes(masked, masks))]
+    columns: list[tuple[str, Any]] = [("masked", show_holes(masked, masks))]
+    scores = []
     for label, pred in outputs:
         s = score(x, pred, masks)
-        table.add_row(label, *(TABLE[k].format(s[k], short=True) for k in BINNED))
+        scores.append((label, s))
         columns.append((f"{label}\n{s['psnr_hole']:.1f} dB", pred))
     columns.append(("ground truth", x))
-    path = render_grid(columns, args.out)
-    console.print(table)
-    console.print(f"grid: {path}")
-    return 0
+    return Grid(columns, scores, f"{len(x)} {config.dataset} test images, {config.mask} "
+                                 f"holes (seed {EVAL_SEED})")
 
 
 def _baselines(args: argparse.Namespace) -> list[str]:

@@ -4,6 +4,7 @@ beside that set's references."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from zoo._dicts import flatten
 from zoo.cli.leaderboard._cells import row_cells
@@ -81,19 +82,56 @@ def _listed_rows(lb: Leaderboard, args: argparse.Namespace
     return rows, left_out
 
 
+@dataclass
+class EvalSetTable:
+    """One table of the listing: an eval set's trials (display cells and the rows they
+    show) beside that set's references, as the table and markdown formats print them."""
+
+    eval_id: str | None
+    label: str
+    header: list[str]
+    body: list[list[str]]
+    ref_body: list[list[str]]
+    status: list[str | None]
+    rows: list[dict]
+
+
+def eval_set_tables(lb: Leaderboard, sets: list[tuple[str | None, list[dict]]], sort: str,
+                    group: bool, extras: list[str]) -> list[EvalSetTable]:
+    """The cells of one table per eval set (rows ``annotate``d), each with its references."""
+    tables = []
+    for eval_key, members in sets:
+        set_refs = lb.references(eval_id=eval_key) if eval_key else []
+        annotate_references(lb, set_refs)
+        header, body, ref_body, status = row_cells(members, set_refs, sort, group, extras)
+        tables.append(EvalSetTable(eval_key, _eval_label(eval_key), header, body, ref_body,
+                                   status, members))
+    return tables
+
+
+def listing(lb: Leaderboard, args: argparse.Namespace) -> list[EvalSetTable]:
+    """The listing's tables for the filters, sort and grouping of ``args`` (the flags of
+    `zoo leaderboard`): what the table format prints, as data (for `zoo serve`)."""
+    if args.sort not in SORT_KEYS:
+        raise unknown("sort metric", args.sort, SORT_KEYS)
+    extras = _extra_columns(args.columns)
+    rows, _ = _listed_rows(lb, args)
+    _check_columns(extras, rows)
+    annotate(lb, rows, args.sort)
+    return eval_set_tables(lb, _by_eval_set(rows), args.sort, args.group, extras)
+
+
 def _write_eval_sets(lb: Leaderboard, sets: list[tuple[str | None, list[dict]]],
                      args: argparse.Namespace, extras: list[str]) -> None:
     """One table (rich or markdown) per eval set, each with that set's own references:
     scores on different masks are never ranked together."""
-    for n, (eval_key, members) in enumerate(sets):
-        set_refs = lb.references(eval_id=eval_key) if eval_key else []
-        annotate_references(lb, set_refs)
-        header, body, ref_body, status = row_cells(members, set_refs, args.sort, args.group, extras)
-        label = _eval_label(eval_key)
+    tables = eval_set_tables(lb, sets, args.sort, args.group, extras)
+    for n, t in enumerate(tables):
         if args.format == "markdown":
-            write_markdown(header, body, ref_body, label if len(sets) > 1 else None, n)
+            write_markdown(t.header, t.body, t.ref_body, t.label if len(sets) > 1 else None, n)
         else:
-            print_table(header, body, ref_body, status, args.sort, args.group, lb, label)
+            print_table(t.header, t.body, t.ref_body, t.status, args.sort, args.group, lb,
+                        t.label)
 
 
 def _say_no_trials(lb: Leaderboard) -> None:
