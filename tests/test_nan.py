@@ -142,3 +142,13 @@ def test_a_fifo_leaderboard_is_refused_not_waited_on(tmp_path: Path, capsys) -> 
     os.mkfifo(fifo)
     assert main(["leaderboard", "--db", str(fifo)]) == 2
     assert "not a regular file" in " ".join(capsys.readouterr().err.split())  # rich wraps
+
+
+def test_compare_grid_refuses_a_nan_model_instead_of_drawing_it(nan_folder: Path, tmp_path: Path,
+                                                                 capsys, monkeypatch) -> None:
+    """`zoo compare` without --stats used to draw the NaN model and label it 'nan dB'."""
+    monkeypatch.setenv("ZOO_DATA_DIR", "/nonexistent")  # synthetic data: none needed
+    out = tmp_path / "grid.png"
+    assert main(["compare", str(nan_folder), "baseline:telea", "--out", str(out)]) == 2
+    assert "predicted NaN or inf" in capsys.readouterr().err.replace("\n", " ")
+    assert not out.exists()

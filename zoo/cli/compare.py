@@ -124,6 +124,13 @@ def frozen_grid(labels: list[str], models: list, configs: list, baselines: list[
     x = test[:n].float() / 255
     masked = x * (1 - masks)
     outputs = [(label, predict_batch(model, masked, masks)) for label, model in zip(labels, models)]
+    for label, pred in outputs:
+        if not bool(pred.isfinite().all()):  # as `zoo eval`: a broken model is not shown
+            from zoo.evaluate import NonFiniteOutput
+
+            raise NonFiniteOutput(f"model {label} predicted NaN or inf on the frozen holes: "
+                                  "its weights are broken (did training diverge?), so it is "
+                                  "not compared")
     outputs += [(b, BASELINES[b](masked, masks).float().cpu()) for b in baselines]
     columns: list[tuple[str, Any]] = [("masked", show_holes(masked, masks))]
     scores = []
