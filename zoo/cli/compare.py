@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from zoo.cli._console import console
-    from zoo.metrics import BINNED, TABLE
     from zoo.device import resolve_device
     from zoo.viz import render_grid
 
@@ -79,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     labels = _labels([label for label, _ in refs], configs)
     grid = frozen_grid(labels, models, configs, baselines, args.n, data=args.data)
     table = Table(title=grid.title)
-    for col in ("method", *(TABLE[k].label for k in BINNED)):
+    for col in grid.header():
         table.add_column(col, justify="left" if col == "method" else "right")
-    for label, s in grid.scores:
-        table.add_row(label, *(TABLE[k].format(s[k], short=True) for k in BINNED))
+    for row in grid.rows():
+        table.add_row(*row)
     path = render_grid(grid.columns, args.out)
     console.print(table)
     console.print(f"grid: {path}")
@@ -97,6 +96,20 @@ class Grid:
     columns: list[tuple[str, Any]]
     scores: list[tuple[str, dict[str, float]]]
     title: str
+
+    @staticmethod
+    def header() -> list[str]:
+        """The score table's columns: the method, then the hole metrics."""
+        from zoo.metrics import BINNED, TABLE
+
+        return ["method", *(TABLE[k].label for k in BINNED)]
+
+    def rows(self) -> list[list[str]]:
+        """The score table's rows, formatted as `zoo compare` prints them."""
+        from zoo.metrics import BINNED, TABLE
+
+        return [[label, *(TABLE[k].format(s[k], short=True) for k in BINNED)]
+                for label, s in self.scores]
 
 
 def frozen_grid(labels: list[str], models: list, configs: list, baselines: list[str],

@@ -19,9 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from zoo._images import MAX_PIXELS as DEFAULT_MAX_PIXELS  # the limit zoo decodes: 40 MP
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-DEFAULT_MAX_PIXELS = 40_000_000  # a large photo (the limit zoo decodes, zoo._images)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 

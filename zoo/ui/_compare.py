@@ -18,7 +18,6 @@ def frozen(catalog: Any, names: list[str], n: int, out_root: Path,
     """(grid PNG path, [[method, hole PSNR, hole SSIM, hole L1], ...], title) of the named
     models on the first ``n`` frozen test holes of the first one's dataset and mask kind."""
     from zoo.cli.compare import _labels, frozen_grid
-    from zoo.metrics import BINNED, TABLE
     from zoo.viz import render_grid
 
     names = list(dict.fromkeys(catalog.check(name) for name in names or []))
@@ -32,16 +31,14 @@ def frozen(catalog: Any, names: list[str], n: int, out_root: Path,
                        list(baselines), int(n))
     out = Path(tempfile.mkdtemp(prefix="compare-", dir=out_root)) / "compare.png"
     path = render_grid(grid.columns, out)
-    rows = [[label, *(TABLE[k].format(s[k], short=True) for k in BINNED)]
-            for label, s in grid.scores]
-    return str(path), rows, grid.title
+    return str(path), grid.rows(), grid.title
 
 
 def header() -> list[str]:
     """The score table's columns, as `zoo compare` prints them."""
-    from zoo.metrics import BINNED, TABLE
+    from zoo.cli.compare import Grid
 
-    return ["method", *(TABLE[k].label for k in BINNED)]
+    return Grid.header()
 
 
 def on_photo(catalog: Any, picture: Any, hole: Any, names: list[str], stem: str,

@@ -33,10 +33,15 @@ def check_size(path: str | Path, max_pixels: int, what: str = "photo") -> tuple[
                        "open (PNG, JPEG, WebP, TIFF, ...)") from None
     except Image.DecompressionBombError:
         w, h = max_pixels + 1, 1  # Pillow refused even the header: far too large
-    if w * h > max_pixels:
-        raise ZooError(f"the {what} '{name}' is {w}x{h} = {w * h:,} pixels, more than this "
-                       f"server takes ({max_pixels:,}, its --max-pixels); shrink it first")
+    check_pixels(w, h, max_pixels, f"the {what} '{name}'")
     return w, h
+
+
+def check_pixels(w: int, h: int, max_pixels: int, what: str) -> None:
+    """A ZooError naming ``what`` when a w x h image is above this server's limit."""
+    if w * h > max_pixels:
+        raise ZooError(f"{what} is {w}x{h} = {w * h:,} pixels, more than this server takes "
+                       f"({max_pixels:,}, its --max-pixels); shrink it first")
 
 
 def open_photo(path: str | Path | None, max_pixels: int) -> Any:
@@ -61,9 +66,7 @@ def editor_picture(background: Any, max_pixels: int) -> Any:
     if a.ndim != 3 or a.shape[2] != 4 or a.dtype != np.uint8:
         raise ZooError(f"the editor sent an image of shape {a.shape}; upload the photo again")
     h, w = a.shape[:2]
-    if w * h > max_pixels:
-        raise ZooError(f"the photo is {w}x{h} = {w * h:,} pixels, more than this server "
-                       f"takes ({max_pixels:,}, its --max-pixels); shrink it first")
+    check_pixels(w, h, max_pixels, "the photo")
     alpha = a[..., 3]
     rgb = np.ascontiguousarray(a[..., :3])
     return Picture(rgb) if alpha.min() == 255 else Picture(rgb, np.ascontiguousarray(alpha))
