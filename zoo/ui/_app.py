@@ -129,8 +129,8 @@ def _board_tab(s: Server) -> None:
         reload = gr.Button("Reload", scale=1)
     gr.Markdown("Ranked by hole PSNR, best first, as `zoo leaderboard` lists them: **95% CI** "
                 "is its bootstrap interval, **vs #1** is `≈` where the paired test cannot "
-                "tell the row from the first. Click a header to sort, a row for its config, "
-                "model card and pictures.")
+                "tell the row from the first and `<` where it puts the first above it. "
+                "Click a header to sort, a row for its config, model card and pictures.")
     same = gr.Markdown(_note(note))
     widths = _widths(header, body + ref_body)  # one width per column for both tables
     trials = gr.Dataframe(_frame(header, body), label="Trials", interactive=False,
