@@ -131,10 +131,11 @@ def ref_entries(refs: list[str], *, storage: str | None = None,
 
 
 def _encoder_title(folder: Path, title: Any) -> str:
-    import json
+    from zoo._json import load_file  # size-capped, regular files only
+    from zoo.modelfolder.checkpoint import CONFIG_NAME
 
     try:
-        encoder = json.loads((folder / "config.json").read_text()).get("encoder", "none")
+        encoder = load_file(folder / CONFIG_NAME).get("encoder", "none")
     except (OSError, ValueError, AttributeError):
         return "model folder"
     return title(str(encoder))
