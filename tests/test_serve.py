@@ -363,3 +363,24 @@ def test_the_readmes_api_example_runs(served, tmp_path, monkeypatch, capsys) -> 
     exec(code.replace("http://127.0.0.1:7860/", served[1]), namespace)  # noqa: S102
     assert "tiny-1" in capsys.readouterr().out
     assert Image.open(namespace["filled"]).size == Image.open(mask).size
+
+
+
+def test_own_temp_folder_goes_at_exit_and_a_named_one_is_kept(storage, tmp_path):
+    """zoo serve's default workdir is its own temp folder: it is removed when the server's
+    process exits instead of piling up fills in /tmp; a workdir the user named is kept."""
+    import subprocess
+
+    named = tmp_path / "mine"
+    script = ("import sys; from pathlib import Path; from zoo.ui import create\n"
+              "a = create(storage=sys.argv[1], max_pixels=40000)\n"
+              "(Path(a.zoo_server.workdir) / 'fill.png').write_bytes(b'x')\n"
+              "b = create(storage=sys.argv[1], max_pixels=40000, workdir=sys.argv[2])\n"
+              "print(a.zoo_server.workdir)\n")
+    out = subprocess.run([sys.executable, "-c", script, str(storage), str(named)],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    own = Path(out.stdout.strip().splitlines()[-1])
+    assert own.name.startswith("zoo-serve-") and not own.exists()
+    assert named.is_dir()

@@ -15,6 +15,8 @@ Clients choose only among the models the server was started with (``_catalog``).
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,8 @@ def create(models: list[str] | None = None, *, storage: str | None = None,
            workdir: str | Path | None = None) -> Any:
     """The Gradio app (``gr.Blocks``, not launched) serving the ``models`` refs and the
     completed trials of the leaderboard (``storage`` / ``db``, default ./results); results
-    are written under ``workdir`` (default a fresh temp folder)."""
+    are written under ``workdir`` (default a fresh temp folder, removed when the process
+    exits; a ``workdir`` you name is kept)."""
     from zoo.leaderboard import resolve_db_path
     from zoo.ui._app import Server, build_app
     from zoo.ui._catalog import build_catalog
@@ -47,6 +50,8 @@ def create(models: list[str] | None = None, *, storage: str | None = None,
     folder.mkdir(parents=True, exist_ok=True)
     server = Server(catalog, resolve_db_path(db, storage), int(max_pixels), folder)
     app = build_app(server)
+    if workdir is None:  # our own temp folder, and the fills in it, go when the server exits
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     app.zoo_server = server  # for tests and scripts: the catalog behind the page
     return app
 
