@@ -139,9 +139,9 @@ def multiscale_sparse(model: torch.nn.Module, src: Any, hole: np.ndarray, *,
         levels.append(lx)
         holes.append(lh)
         depths.append(_depth(lh))
-    filled = None
+    filled, side = None, _side(depths[0])  # one margin probe (the widest level's) for all
     for i in reversed(range(len(levels))):
-        ys, xs, vals = hole_values(model, levels[i], holes[i], hole_side=_side(depths[i]),
+        ys, xs, vals = hole_values(model, levels[i], holes[i], hole_side=side,
                                    tile=tile, max_pixels=max_pixels)
         if filled is not None:  # blend with the coarser level's fill, deeper in the hole
             trust = np.clip((reach - depths[i][ys, xs]) / (reach / 2), 0, 1)
