@@ -73,8 +73,8 @@ def test_margin_is_measured_and_global_models_keep_the_full_pass() -> None:
     class Convs(torch.nn.Module):  # k 3x3 convs: reach exactly k
         def __init__(self, k: int) -> None:
             super().__init__()
-            self.body = torch.nn.Sequential(*[torch.nn.Conv2d(4 if i == 0 else 3, 3, 3, padding=1)
-                                              for i in range(k)])
+            convs = [torch.nn.Conv2d(4 if i == 0 else 3, 3, 3, padding=1) for i in range(k)]
+            self.body = torch.nn.Sequential(*convs)
 
         def forward(self, masked, mask):
             return torch.sigmoid(self.body(torch.cat([masked, mask], 1)))
