@@ -13,7 +13,9 @@ skipped. Images keep their size and, where a PNG can hold it, their
 mode: RGB stays RGB, RGBA keeps its alpha, L and 16-bit grayscale stay grayscale (the
 prediction's luminance fills the hole). Known pixels are copied from the input bit for bit.
 Each image is padded (reflect) to the nearest size the model takes, or cut into
-overlapping tiles when large, and cropped back.
+overlapping tiles when large, and cropped back; the model runs only on windows around the
+hole, with the margin its receptive field needs (measured: ``zoo._windows``), so a photo
+costs what its holes cost.
 """
 
 from __future__ import annotations
@@ -182,8 +184,9 @@ def predict(model: torch.nn.Module, rgb: np.ndarray, hole: np.ndarray, *,
     """The model's output (H, W, 3) float32 in the hole of ``rgb`` (H, W, 3) in 0..1 with
     ``hole`` (H, W) bool, at any size: padded to a size the model takes, tiled above
     ``max_pixels``, as one full pass would give it; the model runs only on windows around
-    the hole (``zoo._windows``), and pixels outside the hole are ``rgb``'s. ``_full``: the
-    model over every pixel (the reference path; its known pixels are the model's output)."""
+    the hole (``zoo._windows``; one window at a time, so ``batch_size`` only batches the
+    full pass's tiles), and pixels outside the hole are ``rgb``'s. ``_full``: the model
+    over every pixel (the reference path; its known pixels are the model's output)."""
     if _full:
         return predict_full(model, rgb, hole, batch_size=batch_size, tile=tile,
                             max_pixels=max_pixels)
