@@ -142,3 +142,16 @@ def test_bench_cost_smoke_prints_its_figures(capsys):
     record = _printed(out, "cost")
     assert record["params"] == 12083 and record["gflops"] > 0
     assert set(record["latency_ms"]) == {"batch1", "batch64"} and "pt" in record["latency_device"]
+
+
+def test_bench_inpaint_cost_smoke(capsys):
+    """Each size and path runs in its own process and reports wall, its parts and peak RSS."""
+    rec = _load("bench_inpaint_cost").main(["--smoke"])
+    paths = [(r["mp"], r["path"]) for r in rec["rows"]]
+    assert paths == [(0.01, "old"), (0.01, "new"), (0.04, "old"), (0.04, "new")]
+    for row in rec["rows"]:
+        assert row["wall_s"] >= row["inpaint_s"] > 0 and row["peak_rss_mb"] > 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines()
+             if ln.startswith("BENCH_INPAINT_COST ")]
+    assert [json.loads(ln.split(" ", 1)[1])["path"] for ln in lines] == [p for _, p in paths]
+    assert rec["ratio"] > 0

@@ -13,7 +13,9 @@ skipped. Images keep their size and, where a PNG can hold it, their
 mode: RGB stays RGB, RGBA keeps its alpha, L and 16-bit grayscale stay grayscale (the
 prediction's luminance fills the hole). Known pixels are copied from the input bit for bit.
 Each image is padded (reflect) to the nearest size the model takes, or cut into
-overlapping tiles when large, and cropped back.
+overlapping tiles when large, and cropped back; the model runs only on windows around the
+hole, with the margin its receptive field needs (measured: ``zoo._windows``), so a photo
+costs what its holes cost.
 """
 
 from __future__ import annotations
@@ -27,22 +29,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 # the reading side lives in zoo._picture; its names stay importable from here
 from zoo._picture import (MASK_THRESHOLD, Picture, mask_hole, open_decoded,  # noqa: F401
                           picture_from_pil, read_image, read_mask)
 from zoo.data.folder import EXTENSIONS
 from zoo.errors import ZooError
-from zoo.model._fill import known_mean_pool
+from zoo._fullpass import (DEFAULT_TILE, MAX_PIXELS, MULTISCALE_MIN_SIDE,  # noqa: F401
+                           MULTISCALE_REACH, TILE_OVERLAP, _depth, _pad, fit_size,
+                           multiscale_full, predict_full)
 
-DEFAULT_TILE = 512  # tile side for large images; U-Net activations at 512^2 fit any machine
-MAX_PIXELS = 1024 * 1024  # images above this are tiled instead of run whole
-TILE_OVERLAP = 64  # pixels shared by neighbouring tiles, blended linearly
 GENERATED_SEED = 2024
-MULTISCALE_REACH = 4.0  # px from known pixels that a model trained on 32x32 fills well
-MULTISCALE_MIN_SIDE = 4  # never halve an image below this side
-
 
 @dataclass
 class Job:
@@ -178,114 +175,45 @@ def plan(image: str | Path, out_dir: str | Path, mask: str | Path | None = None,
     return jobs
 
 
-# ---- running the model ----------------------------------------------------------------------
+# ---- running the model (on hole windows: zoo._predict; the full pass: zoo._fullpass) --------
 
 
-def fit_size(model: torch.nn.Module, h: int, w: int) -> tuple[int, int]:
-    """The smallest size at or above h x w that ``model`` takes."""
-    padded = getattr(model, "padded_size", None)
-    if callable(padded):
-        return tuple(padded(h, w))  # type: ignore[return-value]
-    m = int(getattr(model, "multiple", 1))
-    return -(-h // m) * m, -(-w // m) * m
-
-
-def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
-    """Pad bottom/right by (ph, pw); reflect where the image is large enough, else replicate."""
-    if not (ph or pw):
-        return x
-    mode = "reflect" if ph < x.shape[-2] and pw < x.shape[-1] else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
-
-
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    step = max(1, tile - overlap)
-    starts = list(range(0, length - tile, step))
-    return starts + [length - tile]
-
-
-def _ramp(n: int, overlap: int) -> torch.Tensor:
-    """Blend weights along one tile side: rising over ``overlap`` pixels at both ends."""
-    i = torch.arange(n, dtype=torch.float32)
-    return torch.minimum(i + 1, n - i).div(max(1, overlap)).clamp(1e-3, 1.0)
-
-
-@torch.no_grad()
 def predict(model: torch.nn.Module, rgb: np.ndarray, hole: np.ndarray, *,
-            batch_size: int = 4, tile: int = DEFAULT_TILE,
-            max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """The model's output (H, W, 3) float32 for ``rgb`` (H, W, 3) in 0..1 with ``hole``
-    (H, W) bool, at any size: padded to a size the model takes, tiled above ``max_pixels``."""
-    device = next(model.parameters()).device
-    h, w = hole.shape
-    m = torch.from_numpy(np.ascontiguousarray(hole)).float()[None, None]  # (1, 1, H, W)
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() * (1 - m)
-    th, tw = fit_size(model, h, w)
-    x, m = _pad(x, th - h, tw - w), _pad(m, th - h, tw - w)  # (1, C, th, tw)
-    if th * tw <= max_pixels:
-        out = model(x.to(device), m.to(device)).float().cpu()
-        return out[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
-    side_h, side_w = fit_size(model, min(tile, th), min(tile, tw))
-    side_h, side_w = min(side_h, th), min(side_w, tw)
-    overlap = min(TILE_OVERLAP, side_h // 4, side_w // 4)
-    boxes = [(r, c) for r in _starts(th, side_h, overlap) for c in _starts(tw, side_w, overlap)]
-    weight = _ramp(side_h, overlap)[:, None] * _ramp(side_w, overlap)[None, :]  # (sh, sw)
-    acc = torch.zeros(3, th, tw)
-    norm = torch.zeros(1, th, tw)
-    for i in range(0, len(boxes), batch_size):
-        chunk = boxes[i:i + batch_size]
-        xs = torch.cat([x[..., r:r + side_h, c:c + side_w] for r, c in chunk])
-        ms = torch.cat([m[..., r:r + side_h, c:c + side_w] for r, c in chunk])
-        out = model(xs.to(device), ms.to(device)).float().cpu()  # (b, 3, sh, sw)
-        for (r, c), o in zip(chunk, out):
-            acc[:, r:r + side_h, c:c + side_w] += o * weight
-            norm[:, r:r + side_h, c:c + side_w] += weight
-    out = acc / norm
-    return out[:, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
+            batch_size: int = 4, tile: int = DEFAULT_TILE, max_pixels: int = MAX_PIXELS,
+            _full: bool = False) -> np.ndarray:
+    """The model's output (H, W, 3) float32 in the hole of ``rgb`` (H, W, 3) in 0..1 with
+    ``hole`` (H, W) bool, at any size: padded to a size the model takes, tiled above
+    ``max_pixels``, as one full pass would give it; the model runs only on windows around
+    the hole (``zoo._windows``; one window at a time, so ``batch_size`` only batches the
+    full pass's tiles), and pixels outside the hole are ``rgb``'s. ``_full``: the model
+    over every pixel (the reference path; its known pixels are the model's output)."""
+    if _full:
+        return predict_full(model, rgb, hole, batch_size=batch_size, tile=tile,
+                            max_pixels=max_pixels)
+    from zoo._predict import dense, predict_sparse
+
+    return dense(rgb, predict_sparse(model, rgb, hole, tile=tile, max_pixels=max_pixels))
 
 
-def _depth(hole: np.ndarray) -> np.ndarray:
-    """Distance (px) of each hole pixel to the nearest known pixel; 0 on known pixels."""
-    import cv2
-
-    return cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5)
-
-
-@torch.no_grad()
 def predict_multiscale(model: torch.nn.Module, rgb: np.ndarray, hole: np.ndarray, *,
                        reach: float = MULTISCALE_REACH, batch_size: int = 4,
-                       tile: int = DEFAULT_TILE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+                       tile: int = DEFAULT_TILE, max_pixels: int = MAX_PIXELS,
+                       _full: bool = False) -> np.ndarray:
     """Coarse to fine: a model trained on small images fills holes well only within a few
     pixels of known ones (its training holes are ~11 px wide). The image is halved (known
     pixels averaged) until no hole pixel is more than ``reach`` px from a known one; the
     model fills that level; at each finer level its own fill is kept within ``reach`` px
     of known pixels and the upsampled coarser fill is used deeper inside, blended
-    linearly in between. Thin holes (scratches) never leave full resolution.
+    linearly in between. Thin holes (scratches) never leave full resolution. Every level
+    runs the model on hole windows only (``_full``: over every pixel, the reference).
     -> (H, W, 3) float32 in 0..1; known pixels are the input's."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
-    known = torch.from_numpy(~np.ascontiguousarray(hole))[None, None].float()
-    levels = [(x, known)]
-    while True:
-        lx, lk = levels[-1]
-        depth = _depth(lk[0, 0].numpy() < 0.5)
-        if depth.max() <= reach or min(lx.shape[-2:]) < 2 * MULTISCALE_MIN_SIDE:
-            break
-        levels.append(known_mean_pool(lx, lk))
-    filled = None
-    for lx, lk in reversed(levels):
-        lhole = lk[0, 0].numpy() < 0.5
-        pred = torch.from_numpy(predict(model, lx[0].permute(1, 2, 0).numpy(), lhole,
-                                        batch_size=batch_size, tile=tile,
-                                        max_pixels=max_pixels)).permute(2, 0, 1)[None]
-        if filled is not None:  # blend with the coarser level's fill, deeper in the hole
-            up = F.interpolate(filled, size=lx.shape[-2:], mode="bilinear", align_corners=False)
-            depth = torch.from_numpy(_depth(lhole))[None, None]
-            trust = ((reach - depth) / (reach / 2)).clamp(0, 1)  # 1 near known, 0 at reach
-            pred = trust * pred + (1 - trust) * up
-        filled = lx * lk + pred * (1 - lk)  # (1, 3, h, w)
-    return filled[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    if _full:
+        return multiscale_full(model, rgb, hole, reach=reach, batch_size=batch_size,
+                               tile=tile, max_pixels=max_pixels)
+    from zoo._predict import dense, multiscale_sparse
+
+    return dense(rgb, multiscale_sparse(model, rgb, hole, reach=reach, tile=tile,
+                                        max_pixels=max_pixels))
 
 
 def composite(picture: Picture, prediction: np.ndarray, hole: np.ndarray) -> Picture:
@@ -302,21 +230,42 @@ def composite(picture: Picture, prediction: np.ndarray, hole: np.ndarray) -> Pic
 
 def inpaint_picture(model: torch.nn.Module, picture: Picture, hole: np.ndarray, *,
                     batch_size: int = 4, tile: int = DEFAULT_TILE,
-                    max_pixels: int = MAX_PIXELS, multiscale: bool = True) -> Picture:
+                    max_pixels: int = MAX_PIXELS, multiscale: bool = True,
+                    _full: bool = False) -> Picture:
     """Inpaint one in-memory picture; an empty hole returns it unchanged. ``multiscale``
-    fills large holes coarse to fine (``predict_multiscale``); off, one pass at full size."""
+    fills large holes coarse to fine (``predict_multiscale``); off, one pass at full size.
+    The model runs on hole windows only, and only hole pixels are computed (``_full``: the
+    full pass over every pixel, kept as the reference)."""
     if hole.shape != picture.pixels.shape[:2]:
         raise ZooError(f"mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
                        f"{picture.pixels.shape[1]}x{picture.pixels.shape[0]}")
     if not hole.any():
         return picture
-    fill = predict_multiscale if multiscale else predict
-    pred = fill(model, picture.rgb(), hole, batch_size=batch_size, tile=tile,
-                max_pixels=max_pixels)
-    if not np.isfinite(pred[hole]).all():  # a broken model would paint black holes
+    if _full:
+        fill = multiscale_full if multiscale else predict_full
+        pred = fill(model, picture.rgb(), hole, batch_size=batch_size, tile=tile,
+                    max_pixels=max_pixels)
+        ys, xs = np.nonzero(hole)
+        vals = pred[ys, xs]
+    else:
+        from zoo._predict import multiscale_sparse, predict_sparse
+
+        fill = multiscale_sparse if multiscale else predict_sparse
+        ys, xs, vals = fill(model, picture, hole, tile=tile, max_pixels=max_pixels)
+    if not np.isfinite(vals).all():  # a broken model would paint black holes
         raise ZooError("the model predicted NaN or inf in the hole: its weights are broken "
                        "(did training diverge?), so nothing was written")
-    return composite(picture, pred, hole)
+    return _composite_at(picture, ys, xs, vals)
+
+
+def _composite_at(picture: Picture, ys: np.ndarray, xs: np.ndarray,
+                  vals: np.ndarray) -> Picture:
+    """``composite`` from the hole pixels' values alone (N, 3): no full-size float copy."""
+    if picture.pixels.shape[2] == 1:
+        vals = (vals @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+    pixels = picture.pixels.copy()
+    pixels[ys, xs] = np.rint(np.clip(vals, 0, 1) * picture.max_value).astype(pixels.dtype)
+    return Picture(pixels, picture.alpha)
 
 
 def job_hole(job: Job, mask_kind: str | None = None, mask_args: dict[str, Any] | None = None,
