@@ -154,13 +154,12 @@ class _Worker:
     """A Ray Data actor: loads the model once, then inpaints the images of each batch."""
 
     def __init__(self, model: str, settings: Settings) -> None:
+        import ray
         import torch
 
         from zoo.api import load
 
         torch.set_num_threads(max(1, int(settings.cpus)))  # Ray sets OMP_NUM_THREADS=1
-        import ray
-
         self.net = load(model, device=settings.device).net
         self.settings = settings
         self.node = ray.get_runtime_context().get_node_id()
@@ -192,9 +191,13 @@ def inpaint_folder(model: str | os.PathLike, todo: Sequence[Task], settings: Set
                                                "settings": settings},
                         num_cpus=settings.cpus,
                         num_gpus=1 if settings.device.startswith("cuda") else 0)
-    for row in ds.iter_rows():
-        yield Outcome(Path(row["image"]), Path(row["out"]), str(row["status"]),
-                      str(row["error"]), str(row["node"]))
+    try:
+        for row in ds.iter_rows():
+            yield Outcome(Path(row["image"]), Path(row["out"]), str(row["status"]),
+                          str(row["error"]), str(row["node"]))
+    except ray.exceptions.RayError as exc:  # a worker died or could not load the model
+        raise ZooError(f"the Ray Data run stopped: {_first_line(exc)}; images finished "
+                       "so far are written, and a rerun skips them") from None
 
 
 def check_workers(workers: int | None) -> None:
@@ -242,4 +245,6 @@ def connect(address: str | None, workers: int | None, cpus: float = 1.0,
             ray.shutdown()
         raise ZooError(f"--device {device} with --workers {n} needs {n} GPUs but Ray sees "
                        f"{float(have.get('GPU', 0)):g}; give fewer --workers or --device cpu")
+    if device.startswith("cuda"):
+        device = "cuda"  # Ray gives each worker its own GPU, seen there as cuda:0
     return started, n, device
