@@ -16,6 +16,7 @@ unless ``overwrite``; the local loop and the cluster path share it.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -180,6 +181,7 @@ def inpaint_folder(model: str | os.PathLike, todo: Sequence[Task], settings: Set
 
     if not todo:
         return
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its per-run notices on stderr
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the caller shows one; library code never prints
     ctx.print_on_execution_start = False

@@ -143,6 +143,9 @@ def _run_cluster(args: argparse.Namespace) -> int:
     if args.mask_kind is not None:
         generated_mask(args.mask_kind, mask_args, 8, 8, "check", args.seed)
     todo, done = split_done(items, args.overwrite)
+    if not todo:  # every output is complete: nothing for a worker to do
+        _report(args, path, loaded.config, 0, [t.image for t in done], [])
+        return 0
     started, workers, device = connect(args.address, args.workers, args.worker_cpus,
                                        args.device)
     settings = Settings(str(Path(args.out).absolute()), _absolute(args.mask), args.mask_kind,
