@@ -7,6 +7,7 @@ from typing import Any
 from pathlib import Path
 
 from zoo.cli._common import add_data_args, config_from_args
+from zoo.cli.tune import add_log_arg
 from zoo.errors import ZooError
 
 
@@ -33,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="start over even if --out holds a checkpoint of this config")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any config field, e.g. unet.depth=3 or encoder_args.width=128")
+    add_log_arg(p)
     add_data_args(p)
     p.set_defaults(func=run)
 
@@ -59,7 +61,7 @@ def _options_epilog() -> str:
 
 def run(args: argparse.Namespace) -> int:
     from zoo._json import dumps
-    from zoo.cli._console import console
+    from zoo.cli._console import console, err_console, escape
     from zoo.cli._report import area_table, metrics_table
     from zoo.train import train
 
@@ -78,9 +80,19 @@ def run(args: argparse.Namespace) -> int:
     from zoo._atomic import check_writable
 
     check_writable(out)
-    with _Progress(config, quiet=args.json) as progress:
+    from zoo.trackers import TrainLog
+
+    with _Progress(config, quiet=args.json) as progress, TrainLog(args.log, config, out) as logs:
+        for line in logs.where():
+            err_console.print(escape(line), highlight=False, soft_wrap=True)
+
+        def on_epoch(rec: dict[str, Any], ckpt: Path) -> None:
+            progress.on_epoch(rec, ckpt)
+            logs.epoch(rec)
+
         result = train(config, out, resume=not args.no_resume, on_step=progress.on_step,
-                       on_epoch=progress.on_epoch)
+                       on_epoch=on_epoch)
+        logs.finish(result)
     if args.json:
         print(dumps({k: v for k, v in result.items() if k != "history"}))
     else:

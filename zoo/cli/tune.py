@@ -22,8 +22,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                               "(nothing ran); 130 interrupted by Ctrl-C or SIGTERM\n  (the "
                               "trials that ran are recorded as interrupted; --resume "
                               "continues them).\n"
-                              "on --resume only --address, --db, --no-live, --json and "
-                              "--trust-state\n  may differ; any other change is refused: use "
+                              "on --resume only --address, --db, --no-live, --json, --log "
+                              "and\n  --trust-state may differ; any other change is refused: use "
                               "--name NEW.")
     p.add_argument("space", help="search space YAML, e.g. search_spaces/quick.yaml")
     p.add_argument("--storage", default=None,
@@ -55,7 +55,19 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="one line per trial event instead of the live table (for logs; the "
                         "default when the output is not a terminal)")
     p.add_argument("--json", action="store_true", help="print the results as JSON at the end")
+    add_log_arg(p)
     p.set_defaults(func=run)
+
+
+def add_log_arg(p: argparse.ArgumentParser) -> None:
+    """``--log TRACKER`` (repeatable), for `zoo tune` and `zoo train`."""
+    from zoo.trackers import TRACKERS
+
+    p.add_argument("--log", action="append", choices=TRACKERS, metavar="TRACKER",
+                   help="also log to an experiment tracker: " + ", ".join(TRACKERS)
+                        + " (repeatable; each needs its extra, e.g. pip install -e "
+                          "'.[mlflow]'; the tracker's own settings apply, e.g. "
+                          "MLFLOW_TRACKING_URI, else ./mlruns)")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -90,6 +102,8 @@ def _resume_command(args: argparse.Namespace, spec_name: str, storage: str) -> s
         parts += ["--db", args.db]
     if args.address:
         parts += ["--address", args.address]
+    for tracker in dict.fromkeys(args.log or ()):
+        parts += ["--log", tracker]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -118,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from zoo.cli._search_view import EventLines, LiveView
     from zoo.leaderboard import DEFAULT_STORAGE
+    from zoo.trackers import tune_callbacks, where as where_logs
     from zoo.tune.runner import resolve_storage, run_search, stop_on_sigterm
 
     stop_on_sigterm()  # a SIGTERM from here on is handled as Ctrl-C
@@ -128,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
     def ready(where: str) -> None:  # every check passed: nothing is refused after this
         err_console.print(f"search [bold]{escape(spec.name)}[/]: results in {escape(where)}",
                           highlight=False)
+        for line in where_logs(args.log or (), f"{where.rstrip('/')}/{spec.name}",
+                               f"{where.rstrip('/')}/{spec.name}"):
+            err_console.print(escape(line), highlight=False, soft_wrap=True)
 
     # a live table on a terminal; one line per trial event otherwise (logs, CI, --no-live)
     live = not (args.no_live or args.json) and err_console.is_terminal
@@ -136,10 +154,11 @@ def run(args: argparse.Namespace) -> int:
         err_console.print(escape(line), highlight=False, soft_wrap=True)
 
     quiet_ray()
+    trackers = tune_callbacks(args.log or (), spec.name)  # a missing extra: refused here
     view = LiveView(spec, err_console) if live else EventLines(spec, event)
     try:
         outcome = run_search(spec, storage, address=args.address, resume=args.resume,
-                             db_path=args.db, callbacks=[view],
+                             db_path=args.db, callbacks=[view, *trackers],
                              trust_state=args.trust_state, on_ready=ready)
     except KeyboardInterrupt:  # before Tune took over the signal (Ray starting), or twice
         err_console.print("[yellow]interrupted[/] before the search could stop cleanly; "
