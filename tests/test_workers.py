@@ -1,0 +1,70 @@
+"""Data-parallel trials (``zoo._ddp``): 2 Ray Train workers (gloo, CPU) against 1 process.
+
+Tolerance: with dropout off and GroupNorm (no batch statistics), each worker's shard meets
+the same images and the same holes as in the one-process batch (the masks are drawn for the
+global batch on every rank, then sliced), and DDP's gradient mean over two equal shards is
+the global batch's mean loss gradient. What is left is float32 summation order (the
+all-reduce, two half-batch means instead of one): relative 1e-4 over two epochs of eight
+steps is ~100x what that order gives, and ~10x below what one changed mask or batch gives.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from zoo._ddp import check_cluster, check_workers, train_workers
+from zoo.errors import ZooError
+from zoo.settings import build_config
+from zoo.train import train
+
+TINY = {"dataset": "synthetic", "train_limit": 32, "val_limit": 8, "test_limit": 8,
+        "epochs": 2, "batch_size": 8, "threads": 1,
+        "unet": {"widths": [8, 16, 32], "norm": "group", "dropout": 0.0}}
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_bad_workers_refused_before_any_worker_starts() -> None:
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ZooError, match="whole number >= 1"):
+            check_workers(bad, 8)
+    with pytest.raises(ZooError, match="global batch.*divisible by 3"):
+        check_workers(3, 8)
+    assert check_workers(2, 8) == 2
+    with pytest.raises(ZooError, match=r"3 workers x 1 CPU = 3 CPU.*has 2"):
+        check_cluster(3, 1.0, 0.0, {"CPU": 2.0})
+    with pytest.raises(ZooError, match="GPU"):
+        check_cluster(2, 0.5, 1.0, {"CPU": 2.0})
+    check_cluster(2, 0.5, 0.0, {"CPU": 2.0})  # two half-CPU workers fit on two cores
+
+
+def test_two_workers_match_one_and_resume(tmp_path: Path) -> None:
+    """One process trains 2 epochs (the reference), and another stops after epoch 1; 2
+    workers resume that checkpoint and train epoch 2: it is the reference's within 1e-4."""
+    config = build_config(TINY)
+    ref = train(config, tmp_path / "ref", resume=False, final_eval=False)["history"]
+
+    def stop(record: dict, ckpt: Path) -> None:
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        train(config, tmp_path / "run", final_eval=False, on_epoch=stop)
+    import ray
+
+    t0 = time.perf_counter()
+    try:
+        result = train_workers(config, tmp_path / "run", 2, cpu=0.5)
+    finally:  # the other tests start Ray their own way
+        ray.shutdown()
+    assert time.perf_counter() - t0 < 120
+    hist = result["history"]
+    assert [h["epoch"] for h in hist] == [1, 2] and result["workers"] == 2
+    assert hist[0]["train_loss"] == ref[0]["train_loss"]  # kept from the checkpoint
+    assert hist[1]["train_loss"] == pytest.approx(ref[1]["train_loss"], rel=1e-4)
+    assert hist[1]["val_psnr_hole"] == pytest.approx(ref[1]["val_psnr_hole"], abs=1e-2)
+    assert result["psnr_hole"] > 0  # rank 0 ran the final evaluation
