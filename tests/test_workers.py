@@ -68,3 +68,19 @@ def test_two_workers_match_one_and_resume(tmp_path: Path) -> None:
     assert hist[1]["train_loss"] == pytest.approx(ref[1]["train_loss"], rel=1e-4)
     assert hist[1]["val_psnr_hole"] == pytest.approx(ref[1]["val_psnr_hole"], abs=1e-2)
     assert result["psnr_hole"] > 0  # rank 0 ran the final evaluation
+
+
+def test_leaderboard_records_workers_and_old_rows_default_to_one(tmp_path: Path) -> None:
+    import sqlite3
+
+    from zoo.leaderboard.db import Leaderboard
+
+    path = tmp_path / "lb.sqlite"
+    Leaderboard(path).record_trial("s", "old", "completed", {"psnr_hole": 9.0}, {})
+    with sqlite3.connect(path) as conn:  # a leaderboard written before the column existed
+        conn.execute("ALTER TABLE trials DROP COLUMN workers")
+    board = Leaderboard(path)
+    board.record_trial("s", "ddp", "completed", {"workers": 2, "psnr_hole": 10.0}, {})
+    with sqlite3.connect(path) as conn:
+        rows = dict(conn.execute("SELECT trial_id, workers FROM trials").fetchall())
+    assert rows == {"old": 1, "ddp": 2}

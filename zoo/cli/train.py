@@ -31,6 +31,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/ENCODER-HASH-sSEED)")
     p.add_argument("--no-resume", action="store_true",
                    help="start over even if --out holds a checkpoint of this config")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="data-parallel Ray Train workers (DDP; gloo on CPU, NCCL on GPU); "
+                   "--batch-size stays the global batch, batch/N per worker; 1: one process")
+    p.add_argument("--worker-cpu", type=float, metavar="C",
+                   help="CPUs per worker (fractions like 0.5 work; default: the CPUs shared out)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any config field, e.g. unet.depth=3 or encoder_args.width=128")
     add_data_args(p)
@@ -78,9 +83,25 @@ def run(args: argparse.Namespace) -> int:
     from zoo._atomic import check_writable
 
     check_writable(out)
+    if args.workers != 1:
+        from zoo._ddp import check_workers, train_workers
+
+        check_workers(args.workers, config.batch_size)  # before Ray starts
+        gpu = 1.0 if str(config.device or "").startswith("cuda") else 0.0
+        result = train_workers(config, out, args.workers, cpu=args.worker_cpu, gpu=gpu)
+        result = {**result, "workers": args.workers}
+        return _show(args, config, result)
     with _Progress(config, quiet=args.json) as progress:
         result = train(config, out, resume=not args.no_resume, on_step=progress.on_step,
                        on_epoch=progress.on_epoch)
+    return _show(args, config, result)
+
+
+def _show(args: argparse.Namespace, config: Any, result: dict[str, Any]) -> int:
+    from zoo._json import dumps
+    from zoo.cli._console import console
+    from zoo.cli._report import area_table, metrics_table
+
     if args.json:
         print(dumps({k: v for k, v in result.items() if k != "history"}))
     else:
