@@ -213,3 +213,26 @@ def _runtime(config: Any, cpu: float, gpu: float) -> Any:
 
     return dataclasses.replace(config, threads=threads_per_worker(cpu),
                                device="cuda" if gpu > 0 else "cpu")
+
+
+def tune_trial(spec: Any, cfg: Any, ctx: Any) -> None:
+    """One Tune trial on ``spec.resources.workers`` Ray Train workers (Train V2's pattern:
+    the trial function starts a ``TorchTrainer``; ``TuneReportCallback`` hands rank 0's
+    reports to Tune, so ASHA sees every epoch and can stop the trial). The Train run lives
+    in the trial's folder under a fixed name, so a resumed trial resumes its Train run."""
+    import ray
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from zoo.tune._store import TRAINED_KEY
+
+    res = spec.resources
+    workers, cpu, gpu = int(res.get("workers", 1)), float(res.get("cpu", 1)), \
+        float(res.get("gpu", 0))
+    check_workers(workers, cfg.batch_size, where="resources.workers")
+    cfg = _runtime(cfg, cpu, gpu)
+    facts = {"node_id": ray.get_runtime_context().get_node_id(),
+             TRAINED_KEY: cfg.to_dict(), "config_hash": cfg.hash()}
+    fit = trainer(cfg, workers, cpu, gpu, name="train", storage=str(ctx.get_trial_dir()),
+                  facts=facts, callbacks=[TuneReportCallback()]).fit()
+    if fit.error is not None:
+        raise fit.error
