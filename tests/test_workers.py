@@ -84,3 +84,65 @@ def test_leaderboard_records_workers_and_old_rows_default_to_one(tmp_path: Path)
     with sqlite3.connect(path) as conn:
         rows = dict(conn.execute("SELECT trial_id, workers FROM trials").fetchall())
     assert rows == {"old": 1, "ddp": 2}
+
+
+SPACE = """name: ddp
+metric: val_psnr_hole
+max_epochs: 2
+seeds: [0]
+scheduler: {type: fifo}
+resources: RESOURCES
+max_failures: 0
+base:
+  dataset: synthetic
+  train_limit: 32
+  val_limit: 8
+  test_limit: 8
+  batch_size: 8
+  unet: {widths: [8, 16, 32], norm: group, dropout: 0.0}
+space:
+  lr: {grid: [0.001]}
+"""
+
+
+def _tune(tmp_path: Path, resources: str, *extra: str):
+    import subprocess
+    import sys
+
+    space = tmp_path / "ddp.yaml"
+    space.write_text(SPACE.replace("RESOURCES", resources))
+    env = {**__import__("os").environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    return subprocess.run([sys.executable, "-m", "zoo", "tune", str(space), "--storage",
+                           str(tmp_path / "res"), "--no-live", *extra], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_tune_refuses_bad_workers_before_any_trial(tmp_path: Path) -> None:
+    done = _tune(tmp_path, "{workers: 0, cpu: 1}", "--dry-run")
+    assert done.returncode != 0 and "whole number >= 1" in done.stderr, done.stderr[-2000:]
+    done = _tune(tmp_path, "{workers: 2, cpu: 1.5}", "--dry-run")
+    assert done.returncode != 0 and "fractions below 1" in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_tune_refuses_more_workers_than_the_cluster_has(tmp_path: Path) -> None:
+    done = _tune(tmp_path, "{workers: 2, cpu: 64}")  # more than this machine's Ray has
+    assert done.returncode != 0, done.stdout
+    assert "2 workers x 64 CPU = 128 CPU" in done.stderr, done.stderr[-2000:]
+    assert "started" not in done.stderr
+
+
+@pytest.mark.slow  # ~75 s on the shared 2-core machine
+def test_tune_trial_on_two_workers_records_workers(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = _tune(tmp_path, "{workers: 2, cpu: 0.5}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ddp-1 epoch 1/2" in done.stderr  # rank 0's epoch reached Tune (what ASHA reads)
+    rows = subprocess.run([sys.executable, "-m", "zoo", "leaderboard", "--storage",
+                           str(tmp_path / "res"), "--format", "json"], capture_output=True,
+                          text=True, timeout=120)
+    (trial,) = json.loads(rows.stdout)["trials"]
+    assert trial["status"] == "completed" and trial["workers"] == 2 and trial["epochs"] == 2
