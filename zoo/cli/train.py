@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         from zoo._ddp import check_workers, train_workers
 
         check_workers(args.workers, config.batch_size)  # before Ray starts
+        if args.no_resume:
+            raise ZooError("--no-resume with --workers: the workers always resume --out's "
+                           "checkpoint; pass a new --out to start over")
         gpu = 1.0 if str(config.device or "").startswith("cuda") else 0.0
         result = train_workers(config, out, args.workers, cpu=args.worker_cpu, gpu=gpu)
         result = {**result, "workers": args.workers}
