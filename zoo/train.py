@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch.optim.swa_utils import AveragedModel
 
+from zoo._ddp import local_slice, mean_over_workers, refuse_trainable_terms, world, wrap
 from zoo.modelfolder.checkpoint import (CHECKPOINT_NAME, STATE_NAME, has_checkpoint,
                                         read_checkpoint, save_checkpoint)
 from zoo.config import TrainConfig
@@ -188,8 +189,10 @@ def _fit_epoch(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
     sums: dict[str, torch.Tensor] = {}
     for step in range(run.steps_per_epoch):
         idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
-        x = run.train_x[idx].to(device, non_blocking=True).float().div_(255)  # (B,3,H,W) 0..1
-        m = run.masker(len(idx))  # (B, 1, H, W), 1 = hole
+        m = run.masker(len(idx))  # (B, 1, H, W), 1 = hole: the global batch's, on every rank
+        part = local_slice(len(idx))  # this worker's shard of it (all of it on one process)
+        idx, m = idx[part], m[part]
+        x = run.train_x[idx].to(device, non_blocking=True).float().div_(255)  # (b,3,H,W) 0..1
         masked = x * (1 - m)
         if run.channels_last:
             masked = masked.contiguous(memory_format=torch.channels_last)
@@ -205,7 +208,7 @@ def _fit_epoch(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
             on_step(step + 1, run.steps_per_epoch)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    train_loss = total.item() / run.steps_per_epoch
+    train_loss = mean_over_workers(total).item() / run.steps_per_epoch
     if not math.isfinite(train_loss):
         _diverged(train_loss, epoch, config)
     return train_loss, {k: float(v) / run.steps_per_epoch for k, v in sums.items()}
@@ -251,7 +254,7 @@ class _Run:
         # the mask's and loss terms' options, and the terms themselves, fail before data
         # loads (building the terms also draws their initial weights, as every run has)
         check_plugin_args(config)
-        build_loss(config)
+        refuse_trainable_terms(build_loss(config))
         gen = torch.Generator(device=device)
         splits = splits if splits is not None else load_dataset(config)
         train_x = place_on_device(splits.train, device)  # (N, 3, H, W) uint8
@@ -261,7 +264,9 @@ class _Run:
         if use_cl:
             model = model.to(memory_format=torch.channels_last)
         # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
-        steps = max(1, n_train // config.batch_size + (n_train % config.batch_size >= 2))
+        # (with several workers a short last batch is dropped: it may not split over them)
+        short = n_train % config.batch_size >= 2 and world()[1] == 1
+        steps = max(1, n_train // config.batch_size + short)
         facts = {"encoder": config.encoder,
                  "plugin_version": get_registry().encoder(config.encoder).version,
                  "params": count_parameters(model), "device": str(device), "threads": threads,
@@ -270,7 +275,8 @@ class _Run:
                                  seed=VAL_MASK_SEED)
         return cls(config, out_dir, device, threads, splits, train_x, val_masks,
                    _TrainState.build(model, config, steps, device),
-                   torch.compile(model) if config.compile else model, masker, gen, steps,
+                   torch.compile(wrap(model, device)) if config.compile else
+                   wrap(model, device), masker, gen, steps,
                    use_cl, facts)
 
 
@@ -412,7 +418,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     done, history = _resume(run, resume)
     for epoch in range(done, config.epochs):
         history.append(_epoch_record(run, epoch, on_step))
-        for after in AFTER_EPOCH:
+        for after in AFTER_EPOCH if world()[0] == 0 else ():  # rank 0 writes
             after(run, history)
         if on_epoch is not None:
             on_epoch(history[-1], run.checkpoint)

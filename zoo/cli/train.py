@@ -32,6 +32,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/ENCODER-HASH-sSEED)")
     p.add_argument("--no-resume", action="store_true",
                    help="start over even if --out holds a checkpoint of this config")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="data-parallel Ray Train workers (DDP; gloo on CPU, NCCL on GPU); "
+                   "--batch-size stays the global batch, batch/N per worker; 1: one process")
+    p.add_argument("--worker-cpu", type=float, metavar="C",
+                   help="CPUs per worker (fractions like 0.5 work; default: the CPUs shared out)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any config field, e.g. unet.depth=3 or encoder_args.width=128")
     add_log_arg(p)
@@ -60,9 +65,6 @@ def _options_epilog() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo._json import dumps
-    from zoo.cli._console import console, err_console, escape
-    from zoo.cli._report import area_table, metrics_table
     from zoo.train import train
 
     config = config_from_args(args, {
@@ -82,9 +84,24 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out)
     from zoo.trackers import TrainLog
 
+    if args.workers != 1:
+        from zoo._ddp import check_workers, train_workers
+
+        check_workers(args.workers, config.batch_size)  # before Ray starts
+        if args.no_resume:
+            raise ZooError("--no-resume with --workers: the workers always resume --out's "
+                           "checkpoint; pass a new --out to start over")
+        gpu = 1.0 if str(config.device or "").startswith("cuda") else 0.0
+        with TrainLog(args.log, config, out) as logs:
+            _say_where(logs)
+            result = train_workers(config, out, args.workers, cpu=args.worker_cpu, gpu=gpu)
+            result = {**result, "workers": args.workers}
+            for rec in result.get("history") or []:  # rank 0's epochs, logged after the run
+                logs.epoch(rec)
+            logs.finish(result)
+        return _show(args, config, result)
     with _Progress(config, quiet=args.json) as progress, TrainLog(args.log, config, out) as logs:
-        for line in logs.where():
-            err_console.print(escape(line), highlight=False, soft_wrap=True)
+        _say_where(logs)
 
         def on_epoch(rec: dict[str, Any], ckpt: Path) -> None:
             progress.on_epoch(rec, ckpt)
@@ -93,6 +110,21 @@ def run(args: argparse.Namespace) -> int:
         result = train(config, out, resume=not args.no_resume, on_step=progress.on_step,
                        on_epoch=on_epoch)
         logs.finish(result)
+    return _show(args, config, result)
+
+
+def _say_where(logs: Any) -> None:
+    from zoo.cli._console import err_console, escape
+
+    for line in logs.where():
+        err_console.print(escape(line), highlight=False, soft_wrap=True)
+
+
+def _show(args: argparse.Namespace, config: Any, result: dict[str, Any]) -> int:
+    from zoo._json import dumps
+    from zoo.cli._console import console
+    from zoo.cli._report import area_table, metrics_table
+
     if args.json:
         print(dumps({k: v for k, v in result.items() if k != "history"}))
     else:

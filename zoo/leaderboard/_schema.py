@@ -39,7 +39,7 @@ TRIAL_COLUMNS: dict[str, str] = {
     "mask": _TEXT, "seed": _INT, "epochs": _INT,
     **{m: _REAL for m in REFERENCE_METRICS},
     "metrics": _TEXT, "params": _INT, "train_time_s": _REAL, "train_images_per_s": _REAL,
-    "device": _TEXT, "checkpoint": _TEXT, "grid_png": _TEXT, "curves_png": _TEXT,
+    "device": _TEXT, "workers": _INT, "checkpoint": _TEXT, "grid_png": _TEXT, "curves_png": _TEXT,
     "error": _TEXT, "eval_id": _TEXT, "created_at": _TEXT, "updated_at": _TEXT,
 }
 REFERENCE_COLUMNS: dict[str, str] = {

@@ -157,6 +157,9 @@ class Leaderboard:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
             # later versions migrate here: `if stored < 2: ALTER TABLE ...` then bump it
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
+            if "workers" not in cols:  # rows from before data-parallel trials: one process
+                conn.execute("ALTER TABLE trials ADD COLUMN workers INTEGER DEFAULT 1")
 
     def _refuse_foreign_trials(self, conn: sqlite3.Connection, tables: set[str]) -> None:
         """A ZooError when the file's ``trials`` table is not zoo's (another program's
@@ -230,6 +233,7 @@ class Leaderboard:
             "train_time_s": _num(result.get("train_time_s")),
             "train_images_per_s": _num(result.get("train_images_per_s")),
             "device": result.get("device"),
+            "workers": _int(result.get("workers")) or 1,  # data-parallel workers of the trial
             **{c: self._relative(result.get(c)) for c in PATH_COLUMNS},
             "error": error, "eval_id": result.get("eval_id"), "created_at": now, "updated_at": now,
         }

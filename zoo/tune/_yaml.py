@@ -269,10 +269,15 @@ def _resources(spec: Any, res: Any, where: Where) -> None:
     if not isinstance(res, dict):
         raise where.error(("resources",), "must be a mapping like {cpu: 1, gpu: 0.25}")
     for key, value in res.items():
-        if key not in ("cpu", "gpu"):
+        if key not in ("cpu", "gpu", "workers"):
             raise where.error(("resources", key), f"unknown resource;"
                                                   f"{did_you_mean(str(key), ('cpu', 'gpu'))} "
-                                                  "valid: cpu, gpu")
+                                                  "valid: cpu, gpu, workers")
+        if key == "workers":  # data-parallel workers per trial; cpu/gpu are then per worker
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise where.error(("resources", key), "must be a whole number >= 1 (1: one "
+                                  f"process per trial, no Ray Train), got {value!r}")
+            continue
         if not _num(value) or value < 0 or (key == "cpu" and value == 0):
             raise where.error(("resources", key), f"must be a number > 0 (gpu may be 0 or a "
                                                   f"fraction like 0.25), got {value!r}")

@@ -87,6 +87,10 @@ def trainable(config: dict[str, Any], spec: Any = None, data: Any = None) -> Non
     # Train into a private folder outside the trial's folder (which Tune syncs to storage:
     # a work folder there would be copied beside each checkpoint, and deleting it raced
     # with that sync). tune.report copies the checkpoint to storage before it returns.
+    if int(spec.resources.get("workers", 1)) > 1:  # Ray Train workers, rank 0 reports
+        from zoo._ddp import tune_trial
+
+        return tune_trial(spec, cfg, ctx)
     work = Path(tempfile.mkdtemp(prefix=f"zoo-{ctx.get_trial_id()}-"))
     try:
         _run_trial(spec, cfg, work, splits)
@@ -298,6 +302,7 @@ def _run_locked(spec: Any, storage: str, address: str | None, resume: bool, boar
                         "configure_logging": False, **(ray_init_kwargs or {})})
     stop_on_sigterm()  # ray.init made SIGTERM a sys.exit, which Ray's core turns into an abort
     _check_gpus(spec)
+    _check_workers(spec)
     fn = _trainable_with_data(spec, storage, exp_path, resume)
     writer = LeaderboardWriter(spec, Path(db_path))
     sealer = [] if "://" in storage else [SealState(Path(exp_path))]
@@ -345,6 +350,21 @@ def _check_gpus(spec: Any) -> None:
                        "pass --gpus 0 to train on CPUs")
 
 
+def _check_workers(spec: Any) -> None:
+    """``resources.workers`` the cluster cannot hold, or a batch they cannot split: refused
+    before any trial starts."""
+    import ray
+
+    from zoo._ddp import check_cluster, check_workers
+
+    workers = int(spec.resources.get("workers", 1))
+    if workers > 1:
+        check_workers(workers, spec.trial_config({}).batch_size, where="resources.workers")
+        check_cluster(workers, float(spec.resources.get("cpu", 1)),
+                      float(spec.resources.get("gpu", 0)), ray.cluster_resources(),
+                      what=f"search '{spec.name}' (resources.workers)")
+
+
 def _trainable_with_data(spec: Any, storage: str, exp_path: str, resume: bool) -> Any:
     """The trial function with the data loaded once, in the driver (trials share it through
     Ray's object store) and the CPUs/GPUs each trial takes."""
@@ -361,6 +381,9 @@ def _trainable_with_data(spec: Any, storage: str, exp_path: str, resume: bool) -
         write_record(Path(exp_path), spec)
     fn = tune.with_parameters(trainable, spec=spec,
                               data=(_data_key(base), _splits_to_numpy(splits)))
+    if int(spec.resources.get("workers", 1)) > 1:
+        # the trial only runs Train's controller; its workers ask for their own resources
+        return tune.with_resources(fn, {"cpu": 0.01, "gpu": 0})
     return tune.with_resources(fn, {"cpu": float(spec.resources.get("cpu", 1)),
                                     "gpu": float(spec.resources.get("gpu", 0))})
 
