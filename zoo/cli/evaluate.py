@@ -132,7 +132,7 @@ def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     model, saved, _ = load_model(folder, device=resolve_device(args.device or "auto"))
     # trained elsewhere: its data folder is not here, so use --data or $ZOO_DATA_DIR
     moved = {"data_dir": None} if saved.data_dir and not Path(saved.data_dir).is_dir() else None
-    config = _eval_config(saved, moved, *_overrides(args))
+    config = _eval_config(saved.scoring(), moved, *_overrides(args))  # its own test masks
     result = evaluate_checkpoint_model(model, config, load_dataset(config).test)
     result["checkpoint"] = str(folder)
     result["model"] = str(args.model)

@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "a --mask folder), one --mask FILE for all, or generated.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", "--checkpoint", dest="model", metavar="REF",
-                     help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
+                     help="a model folder, its model.safetensors, a trial id or "
+                          "hf-hub:org/name; a,b,c averages several models' fills")
     src.add_argument("--trial", metavar="ID", help="a leaderboard trial id (or unique prefix)")
     add_lookup_args(p)
     p.add_argument("--image", required=True, metavar="FILE|DIR", help="an image or a folder")
@@ -44,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (4)")
     p.add_argument("--tile", type=int, default=512,
                    help="tile side for images above 1 megapixel (512)")
+    infer = p.add_argument_group("inference options (zoo.ensemble)")
+    infer.add_argument("--tta", default="none", choices=("none", "flip"),
+                       help="flip: average each fill with that of the mirrored image "
+                            "(twice the time; default none)")
     p.set_defaults(func=run)
 
 
@@ -66,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
     from zoo._atomic import check_writable
 
     check_writable(args.out)
-    path = resolve_checkpoint(args.model, args.trial, storage=args.storage, db=args.db)
-    loaded = load(path, device=args.device)  # the Python API: zoo.load(...)
+    from zoo.ensemble import label, split_refs
+
+    refs = split_refs(args.model) if args.model else [None]
+    paths = [resolve_checkpoint(r, args.trial, storage=args.storage, db=args.db) for r in refs]
+    path = paths[0]
+    # the Python API: zoo.load(...); several models are averaged, --tta flips each
+    loaded = load(paths if len(paths) > 1 else path, device=args.device, tta=args.tta)
     model, config = loaded.net, loaded.config
     mask_args = parse_sets(args.mask_arg or [])
 
@@ -87,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"skipped {len(skipped)} image(s) whose mask marks no hole pixel: "
                       f"{names}{', ...' if len(skipped) > 5 else ''} (a hole is white, > 127, "
                       "or 1 in a mask of only 0s and 1s)", style="yellow", highlight=False)
-    source = described(args.model or args.trial, path, trial=args.trial is not None)
+    source = (described(args.model or args.trial, path, trial=args.trial is not None)
+              if len(paths) == 1 else label(refs))
+    source = source if args.tta == "none" else f"{source}, tta {args.tta}"
     console.print(f"inpainted {len(written)} image(s) with the {model_title(config.encoder)} "
                   f"({escape(source)}) -> {escape(args.out)}", highlight=False)
     return 0
