@@ -56,3 +56,23 @@ def test_reported_and_kept_per_image():
     back = ImageScores.from_bytes(scores.to_bytes())
     np.testing.assert_allclose(back.get("model", "texture_hole"), per.numpy(), rtol=1e-5)
     assert not any(k.startswith("texture_hole@") for k in out)  # not in the area bins
+
+
+def test_leaderboard_written_before_texture_gains_its_column(tmp_path):
+    import sqlite3
+
+    from zoo.leaderboard import Leaderboard
+
+    path = tmp_path / "lb.sqlite"
+    Leaderboard(path)
+    with sqlite3.connect(path) as conn:  # as a leaderboard of the zoo before texture_hole
+        conn.execute("ALTER TABLE trials DROP COLUMN texture_hole")
+        conn.execute("ALTER TABLE refs DROP COLUMN texture_hole")
+    lb = Leaderboard(path)
+    lb.record_trial("s", "t1", "completed",
+                    {"psnr_hole": 18.0, "texture_hole": 0.7, "eval_id": "e",
+                     "baselines": {"telea": {"psnr_hole": 17.0, "texture_hole": 0.5}}},
+                    config={"mask": "mixed", "test_mask": "paper"})
+    row = lb.trials()[0]
+    assert row["texture_hole"] == 0.7 and row["mask"] == "paper"  # the mask it was scored on
+    assert lb.references()[0]["texture_hole"] == 0.5
