@@ -38,6 +38,8 @@ MAX_BLOCKS = 64
 # U-Net options added after models were shared: left out of the hash at their default, so
 # the hashes of earlier runs (leaderboard groups, resume checks) stay what they were
 LATER_UNET_FIELDS = {"prefill": "none"}
+# the same for TrainConfig's own fields added later (at their default: left out of the hash)
+LATER_FIELDS: dict[str, Any] = {"test_mask": None, "test_mask_args": None}
 
 
 @dataclass
@@ -185,6 +187,9 @@ class TrainConfig:
         for key, default in LATER_UNET_FIELDS.items():
             if d["unet"][key] == default:
                 d["unet"].pop(key)
+        for key, default in LATER_FIELDS.items():
+            if d[key] == default:
+                d.pop(key)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
