@@ -136,7 +136,8 @@ def test_a_checkpoint_save_writes_the_config_it_is_given(tmp_path: Path,
 
 # -- a search space can name a preset ---------------------------------------------------
 
-# quick.yaml before it named its preset: the strong recipe copied into base by hand
+# quick.yaml with the strong recipe copied into base by hand (as it was before it named
+# its preset; since then it trains on the preset's mixed masks, scored on the paper's)
 QUICK_HAND_COPIED = """\
 name: quick
 max_epochs: 3
@@ -148,7 +149,8 @@ base:
   train_limit: 3500
   val_limit: 500
   test_limit: 2000
-  mask: paper
+  mask: mixed
+  test_mask: paper
   batch_size: 16
   lr: 3.0e-3
   lr_schedule: onecycle
@@ -163,7 +165,9 @@ space:
 # the config hashes of each space's trials, from `zoo tune SPACE --dry-run` before the
 # spaces named their presets (trial ids follow Tune's order of these points)
 PINNED_HASHES = {
-    "quick": ["e6a9255e2597", "4a466f3da356", "e6a9255e2597", "4a466f3da356"],
+    # quick's changed with its masks (mixed, scored on paper): e6a9255e2597 and 4a466f3da356
+    # before; the others are unchanged by the test_mask field (left out at its default)
+    "quick": ["106025e96f7a", "0e58d737a140", "106025e96f7a", "0e58d737a140"],
     "recipe": ["b0ba1834210c", "6b99f1fdd1f8", "fb5bd801c626", "f408ea33369e",
                "7dbaaf041393", "1faf7f27a3f7"],
     "paper": ["29dc15fe3eaa", "41d25cfbe375"] * 3,
@@ -180,8 +184,8 @@ def test_quick_naming_its_preset_resolves_the_same_trials(tmp_path: Path) -> Non
     plan_now, plan_before = now.plan(), before.plan()
     assert plan_now["points"] == plan_before["points"]
     assert plan_now["trials"] == plan_before["trials"]
-    # below base: quick's own mask (the paper's) wins over the preset's mixed masks
-    assert {t["mask"] for t in plan_now["trials"]} == {"paper"}
+    # trained on the preset's mixed masks, scored on the paper's (test_mask)
+    assert {(t["mask"], t["test_mask"]) for t in plan_now["trials"]} == {("mixed", "paper")}
 
 
 @pytest.mark.parametrize("name", sorted(PINNED_HASHES))

@@ -150,9 +150,10 @@ def test_one_metric_table_drives_the_views() -> None:
     assert METRICS == {k: m.higher_is_better for k, m in TABLE.items()}
     assert not METRICS["l1_hole"] and not METRICS["params"] and METRICS["dice"]
     assert REFERENCE_METRICS == tuple(k for k in KEYS if k != "n_images")
-    assert [k for k, _, _ in COLUMNS] == ["dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr",
-                                          "ssim"]
-    assert METRIC_KEYS == ("psnr_hole", "ssim_hole", "l1_hole", "dice", "psnr", "ssim")
+    assert [k for k, _, _ in COLUMNS] == ["dice", "psnr_hole", "ssim_hole", "l1_hole",
+                                          "texture_hole", "psnr", "ssim"]
+    assert METRIC_KEYS == ("psnr_hole", "ssim_hole", "l1_hole", "dice", "texture_hole", "psnr",
+                           "ssim")
     assert metric("val_psnr_hole@10-20") is TABLE["psnr_hole"]
     assert TABLE["psnr_hole"].format(17.634) == "17.63"
     assert TABLE["ssim_hole"].format(0.71234) == "0.7123"

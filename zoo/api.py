@@ -99,11 +99,19 @@ def to_hole(mask: Any, size: tuple[int, int]) -> np.ndarray:
 
 class Inpainter:
     """A loaded model: ``inpaint(image, mask)``; ``net`` is the torch module, ``config`` its
-    TrainConfig, ``metrics`` its test metrics (or None), ``folder`` where it lies."""
+    TrainConfig, ``metrics`` its test metrics (or None), ``folder`` where it lies.
+    ``tta="flip"`` averages each fill with that of the mirrored input (``zoo.ensemble``);
+    ``net`` may also be several modules, whose fills are averaged (an ensemble: ``config``
+    and ``folder`` are then the first's, and ``metrics`` None, as no test scored the mean)."""
 
-    def __init__(self, net: Any, config: Any, payload: dict[str, Any], folder: Path) -> None:
-        self.net, self.config, self.folder = net, config, folder
-        self.metrics = payload.get("metrics")
+    def __init__(self, net: Any, config: Any, payload: dict[str, Any], folder: Path, *,
+                 tta: str | None = None) -> None:
+        from zoo.ensemble import check_tta, wrap
+
+        members = list(net) if isinstance(net, (list, tuple)) else [net]
+        self.tta = check_tta(tta)
+        self.net, self.config, self.folder = wrap(members, self.tta), config, folder
+        self.metrics = payload.get("metrics") if len(members) == 1 else None
         self.requires = payload.get("requires") or {}
 
     @property
@@ -118,8 +126,12 @@ class Inpainter:
         return self
 
     def __repr__(self) -> str:
+        extra = "" if self.tta == "none" else f", tta={self.tta!r}"
+        members = getattr(self.net, "members", None)
+        if members is not None and len(members) > 1:
+            extra += f", models={len(members)}"
         return (f"Inpainter(encoder={self.config.encoder!r}, mask={self.config.mask!r}, "
-                f"folder={str(self.folder)!r}, device={str(self.device)!r})")
+                f"folder={str(self.folder)!r}, device={str(self.device)!r}{extra})")
 
     def inpaint(self, image: Any, mask: Any, *, batch_size: int = 4,
                 tile: int | None = None) -> Any:
@@ -146,14 +158,37 @@ class Inpainter:
     __call__ = inpaint
 
 
-def load(ref: str | os.PathLike, *, device: str = "auto", storage: str | None = None,
-         db: str | None = None) -> Inpainter:
+def load(ref: str | os.PathLike | list[Any], *, device: str = "auto", storage: str | None = None,
+         db: str | None = None, tta: str | None = None) -> Inpainter:
     """Load a model by any name zoo accepts (a model folder, its model.safetensors, a trial
-    id with ``storage``/``db``, or ``hf-hub:org/name``): an ``Inpainter`` in eval mode."""
+    id with ``storage``/``db``, or ``hf-hub:org/name``): an ``Inpainter`` in eval mode.
+    ``"a,b,c"`` (or a list) loads the three and averages their fills (an ensemble);
+    ``tta="flip"``
+    averages each fill with the mirrored input's (``zoo.ensemble``)."""
+    from zoo.ensemble import check_tta
+
+    check_tta(tta)  # before anything loads
+    nets, first = load_members(ref, device=device, storage=storage, db=db, caller="python")
+    return Inpainter(nets, first[0], first[1], first[2], tta=tta)
+
+
+def load_members(ref: str | os.PathLike | list[Any], *, device: str = "auto", storage: Any = None,
+                 db: Any = None, caller: str = "cli") -> tuple[list[Any], tuple[Any, ...]]:
+    """The modules of ``ref`` (one model, or ``a,b,c``), and the first's (config, payload,
+    folder). Members must share a test set's size rules; their configs may differ."""
+    from zoo.device import resolve_device
+    from zoo.ensemble import split_refs
     from zoo.modelfolder.checkpoint import load_model
     from zoo.modelfolder.refs import resolve_model
-    from zoo.device import resolve_device
 
-    folder = resolve_model(ref, storage=storage, db=db, caller="python")
-    net, config, payload = load_model(folder, device=resolve_device(device))
-    return Inpainter(net, config, payload, folder)
+    if isinstance(ref, (list, tuple)):
+        refs = [os.fspath(r) for r in ref]
+    else:
+        refs = split_refs(ref) if isinstance(ref, str) else [os.fspath(ref)]
+    nets, first = [], None
+    for one in refs:
+        folder = resolve_model(one, storage=storage, db=db, caller=caller)
+        net, config, payload = load_model(folder, device=resolve_device(device))
+        nets.append(net)
+        first = first or (config, payload, folder)
+    return nets, first

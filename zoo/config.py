@@ -38,6 +38,8 @@ MAX_BLOCKS = 64
 # U-Net options added after models were shared: left out of the hash at their default, so
 # the hashes of earlier runs (leaderboard groups, resume checks) stay what they were
 LATER_UNET_FIELDS = {"prefill": "none"}
+# the same for TrainConfig's own fields added later (at their default: left out of the hash)
+LATER_FIELDS: dict[str, Any] = {"test_mask": None, "test_mask_args": None}
 
 
 @dataclass
@@ -96,11 +98,24 @@ class UNetConfig:
 class TrainConfig:
     """Everything one training run needs. ``train(config)`` reads nothing else."""
 
+    def scoring(self) -> "TrainConfig":
+        """This config with the test mask as its mask: what the final test is scored with."""
+        if self.test_mask is None and self.test_mask_args is None:
+            return self
+        kind = self.test_mask or self.mask
+        args = self.test_mask_args if self.test_mask_args is not None else (
+            self.mask_args if kind == self.mask else {})
+        return dataclasses.replace(self, mask=kind, mask_args=dict(args), test_mask=None,
+                       test_mask_args=None)
+
     encoder: str = "none"  # a registered fusion encoder; `zoo plugins` lists them
     encoder_args: dict[str, Any] = field(default_factory=dict)  # the encoder's own config
     unet: UNetConfig = field(default_factory=UNetConfig)
     mask: str = "paper"  # a registered mask generator
     mask_args: dict[str, Any] = field(default_factory=dict)
+    test_mask: str | None = None  # the frozen test set's mask kind (None: the training mask),
+    #   e.g. train on "mixed" and score on the paper's squares beside Telea
+    test_mask_args: dict[str, Any] | None = None  # its options (None: mask_args if same kind)
     dataset: str = "cifar10"
     data_dir: str | None = None  # None: $ZOO_DATA_DIR, then torchvision's download
     image_size: int = 32  # crop size for folder datasets; CIFAR-10 is 32
@@ -134,6 +149,8 @@ class TrainConfig:
             self.unet = from_dict(UNetConfig, self.unet, prefix="unet")
         self.encoder_args = dict(self.encoder_args or {})
         self.mask_args = dict(self.mask_args or {})
+        if self.test_mask_args is not None:
+            self.test_mask_args = dict(self.test_mask_args)
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.lr > 0 and self.lr != float("inf"), "lr must be a finite number > 0")
@@ -170,6 +187,9 @@ class TrainConfig:
         for key, default in LATER_UNET_FIELDS.items():
             if d["unet"][key] == default:
                 d["unet"].pop(key)
+        for key, default in LATER_FIELDS.items():
+            if d[key] == default:
+                d.pop(key)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

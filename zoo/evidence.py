@@ -75,7 +75,7 @@ def model_side_scores(ref: str, *, storage: Any = None, db: Any = None, data: st
 
         raise NonFiniteOutput(f"model {ref} has NaN or inf weights: it is broken (did "
                               "training diverge?), so it is not compared")
-    config = _data_config(saved, data, overrides or {})
+    config = _data_config(saved.scoring(), data, overrides or {})  # its test masks
     stored = read_scores(folder)
     wanted = (eval_id(config.dataset, config.mask, config.mask_args, config.test_limit,
                       config.image_size) if config.test_limit else None)

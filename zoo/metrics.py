@@ -15,6 +15,12 @@ because on 32x32 images an 11-pixel window would mix a paper-sized 11x11 hole wi
 much known context as hole), reflect padding so the map has the image's size, and the
 usual constants C1 = 0.01^2, C2 = 0.03^2 for a data range of 1. The per-pixel map is
 averaged over channels, then over the image (``ssim``) or over hole pixels (``ssim_hole``).
+
+``texture_hole`` is zoo's own statistic (no published metric, no download): the detail in
+the fill against the truth's, ``sum_hole (pred - blur(pred))^2 / sum_hole (y - blur(y))^2``
+with the SSIM window's Gaussian as the blur, per image, then the mean over images. 1.0 is
+as detailed as the truth, below 1 blurrier (a flat fill scores near 0), above 1 noisier.
+It ranks neither way on its own: a fill can have the right amount of the wrong detail.
 """
 
 from __future__ import annotations
@@ -33,10 +39,13 @@ from zoo.errors import ZooError
 SSIM_WINDOW = 7
 SSIM_SIGMA = 1.5
 _C1, _C2 = 0.01**2, 0.03**2
-KEYS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1", "n_images")
+KEYS = ("dice", "psnr_hole", "ssim_hole", "l1_hole", "texture_hole", "psnr", "ssim", "l1",
+        "n_images")
 # Hole-area bins of the AOT-GAN / MMagic tables: 0-10 %, 10-20 %, ..., 50-60 % (and 60+).
 AREA_BINS = tuple((lo / 100, (lo + 10) / 100) for lo in range(0, 60, 10)) + ((0.6, 1.0),)
 BINNED = ("psnr_hole", "ssim_hole", "l1_hole")
+IMAGE_METRICS = (*BINNED, "texture_hole")  # kept per image (zoo.scores)
+_TEXTURE_EPS = 1e-6  # per hole pixel and channel: a flat truth and a flat fill score 1.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,9 @@ TABLE: dict[str, Metric] = {m.name: m for m in (
     Metric("ssim_hole", True, "SSIM hole", 4, 3),
     Metric("l1_hole", False, "L1 hole", 4, 3),
     Metric("dice", True, "Dice (paper)", 4, 4),
+    # zoo's own: detail in the fill / in the truth (1.0 = as detailed; "higher" only
+    # because a blur is the usual failure, not a rank: see the module docstring)
+    Metric("texture_hole", True, "texture (zoo)", 3, 3),
     Metric("psnr", True, "PSNR", 2, 2),
     Metric("ssim", True, "SSIM", 4, 3),
     Metric("l1", False, "L1", 4, 3, brief=False),  # beside l1_hole it adds little
@@ -168,9 +180,23 @@ def ssim_map(target: Tensor, pred: Tensor) -> Tensor:
     return s.mean(dim=1, keepdim=True)
 
 
+def texture_ratio(target: Tensor, pred: Tensor, mask: Tensor) -> Tensor:
+    """Per image ``(B,)``: the fill's high-frequency energy in the hole over the truth's
+    (the module docstring's ``texture_hole``); nan for an image without a hole pixel."""
+    _check(target, pred, mask)
+    target, pred, mask = target.float(), pred.float(), mask.float()
+    high = torch.cat((target, pred)) - _blur(torch.cat((target, pred)))
+    energy = (high**2 * torch.cat((mask, mask))).sum(dim=(1, 2, 3))
+    truth, fill = energy.chunk(2)
+    hole = mask.sum(dim=(1, 2, 3))
+    eps = _TEXTURE_EPS * hole * target.shape[1]
+    ratio = (fill + eps) / (truth + eps)
+    return torch.where(hole > 0, ratio, torch.full_like(ratio, math.nan))
+
+
 def per_image(target: Tensor, pred: Tensor, mask: Tensor) -> dict[str, Tensor]:
-    """Per-image metrics ``(B,)``: psnr/ssim/l1 over the whole image and in the hole. Hole
-    values are nan for images without a hole pixel."""
+    """Per-image metrics ``(B,)``: psnr/ssim/l1 over the whole image and in the hole, and
+    the hole's texture ratio. Hole values are nan for images without a hole pixel."""
     _check(target, pred, mask)
     target, pred, mask = target.float(), pred.float(), mask.float()
     c = target.shape[1]
@@ -189,6 +215,7 @@ def per_image(target: Tensor, pred: Tensor, mask: Tensor) -> dict[str, Tensor]:
                                  torch.full_like(hole_px, math.nan)),
         "ssim_hole": hole_mean(ssim, 1),
         "l1_hole": hole_mean(err.abs(), c),
+        "texture_hole": texture_ratio(target, pred, mask),
         "psnr": _psnr((err**2).mean(dim=(1, 2, 3))),
         "ssim": ssim.mean(dim=(1, 2, 3)),
         "l1": err.abs().mean(dim=(1, 2, 3)),
@@ -228,15 +255,16 @@ class MetricAccumulator:
         for key, values in values_by_key.items():
             # Hole metrics skip images without a hole; a NaN from a broken prediction is
             # kept, so the mean is NaN too (never a score that ranks).
-            ok = has_hole if key in BINNED else torch.ones_like(has_hole)
+            ok = has_hole if key in IMAGE_METRICS else torch.ones_like(has_hole)
             self._sums[key] += float(values[ok].double().sum())
             self._counts[key] += int(ok.sum())
         bins = torch.where(has_hole, area_bin(frac), torch.full_like(frac, -1, dtype=torch.long))
-        self._images.append(torch.stack([values_by_key[k].double().cpu() for k in BINNED], 1))
+        self._images.append(torch.stack([values_by_key[k].double().cpu()
+                                         for k in IMAGE_METRICS], 1))
         self._bins.append(bins.cpu())
         ok = has_hole.cpu()
         if ok.any():
-            vals = self._images[-1][ok]
+            vals = self._images[-1][ok][:, :len(BINNED)]
             finite = ~torch.isinf(vals).any(1)  # a perfect (inf) PSNR is left out of bins
             hole_bins = bins.cpu()[ok]
             self._bin_sums.index_add_(0, hole_bins[finite], vals[finite])
@@ -257,14 +285,14 @@ class MetricAccumulator:
 
     def compute(self) -> dict[str, float | int]:
         """Means over all images so far (the pending odd image, if any, counts as a pair of
-        one). Keys: dice, psnr_hole, ssim_hole, l1_hole, psnr, ssim, l1, n_images. Values may
+        one). Keys: dice, psnr_hole, ssim_hole, l1_hole, texture_hole, psnr, ssim, l1, n_images. Values may
         be inf (a perfect PSNR) or nan (no images, or no holes)."""
         dice_sum, dice_n = self._dice_sum, self._dice_n
         if self._left is not None:
             dice_sum += float(dice_pairs(*self._left).sum())
             dice_n += 1
         out: dict[str, float | int] = {"dice": dice_sum / dice_n if dice_n else math.nan}
-        for key in ("psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "l1"):
+        for key in ("psnr_hole", "ssim_hole", "l1_hole", "texture_hole", "psnr", "ssim", "l1"):
             n = self._counts[key]
             out[key] = self._sums[key] / n if n else math.nan
         out["n_images"] = self.n_images
@@ -290,13 +318,13 @@ class MetricAccumulator:
 
     def image_scores(self) -> dict[str, np.ndarray]:
         """The hole metrics of every image so far, in order: ``psnr_hole``, ``ssim_hole``,
-        ``l1_hole`` (float64, NaN for an image without a hole) and ``bin`` (the hole-area
+        ``l1_hole``, ``texture_hole`` (float64, NaN for an image without a hole) and ``bin`` (the hole-area
         bin index into ``AREA_BINS``, -1 without a hole). These are what intervals and
         paired tests resample (``zoo.stats``)."""
         vals = (torch.cat(self._images) if self._images
-                else torch.zeros(0, len(BINNED), dtype=torch.float64)).numpy()
+                else torch.zeros(0, len(IMAGE_METRICS), dtype=torch.float64)).numpy()
         bins = torch.cat(self._bins).numpy() if self._bins else np.zeros(0, np.int64)
-        return {**{k: vals[:, j].copy() for j, k in enumerate(BINNED)},
+        return {**{k: vals[:, j].copy() for j, k in enumerate(IMAGE_METRICS)},
                 "bin": bins.astype(np.int8)}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
-from zoo.metrics import BINNED
+from zoo.metrics import IMAGE_METRICS
 
 MODEL = "model"
 SCORES_NAME = "scores.safetensors"  # in a model folder, beside model.safetensors
@@ -77,7 +77,7 @@ class ImageScores:
                   masks_sha256=str(meta.get("masks_sha256", "")))
         for key, values in arrays.items():
             name, _, metric = key.rpartition("/")
-            if not name or metric not in BINNED or len(values) != out.n_images:
+            if not name or metric not in IMAGE_METRICS or len(values) != out.n_images:
                 raise ZooError(f"{where}: unexpected array '{key}' {values.shape}")
             out.scorers.setdefault(name, {})[metric] = values.astype(np.float64)
         return out
@@ -100,7 +100,7 @@ def from_accumulators(eval_id: str, accs: Mapping[str, Mapping[str, np.ndarray]]
     scorers: dict[str, dict[str, np.ndarray]] = {}
     for name, scores in accs.items():
         bins = scores["bin"] if bins is None else bins
-        scorers[name] = {k: np.asarray(scores[k]) for k in BINNED}
+        scorers[name] = {k: np.asarray(scores[k]) for k in IMAGE_METRICS if k in scores}
     return ImageScores(eval_id, np.asarray(bins if bins is not None else [], np.int8), scorers,
                        masks_sha256)
 

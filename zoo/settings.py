@@ -92,6 +92,9 @@ def check_plugin_args(config: TrainConfig) -> None:
 
     encoder_config(config.encoder, config.encoder_args)  # its "has no options" hint
     mask_config(config.mask, config.mask_args)
+    if config.test_mask is not None or config.test_mask_args is not None:
+        scoring = config.scoring()
+        mask_config(scoring.mask, scoring.mask_args)
     loss_configs(config)  # one config per term the loss mixes
 
 

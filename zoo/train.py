@@ -384,9 +384,10 @@ def _final_eval(run: _Run, baselines: tuple[str, ...]) -> dict[str, Any]:
 
     model, test = run.state.eval_model, run.splits.test
     n, _, h, w = test.shape
-    masks = frozen_masks(run.config.mask, run.config.mask_args, n, h, w, seed=EVAL_SEED)
+    scoring = run.config.scoring()  # the test mask, which may differ from training's
+    masks = frozen_masks(scoring.mask, scoring.mask_args, n, h, w, seed=EVAL_SEED)
     kept: dict[str, Any] = {}
-    result = evaluate_checkpoint_model(model, run.config, test, masks=masks,
+    result = evaluate_checkpoint_model(model, scoring, test, masks=masks,
                                        baselines=baselines, image_scores=kept,
                                        train_data=run.train_x)
     write_scores(run.out_dir, kept["scores"])

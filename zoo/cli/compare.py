@@ -127,7 +127,7 @@ def frozen_grid(labels: list[str], models: list, configs: list, baselines: list[
     saved_dir = configs[0].data_dir
     moved = data or not (saved_dir and Path(saved_dir).is_dir())
     # --data, else $ZOO_DATA_DIR: the training machine's folder may not exist here
-    config = build_config(configs[0],
+    config = build_config(configs[0].scoring(),  # the masks its test was scored on
                           {"data_dir": data_folder(data, env=False)} if moved else None,
                           plugins=False)  # the models are built; their loss terms are not needed
     test = load_dataset(config).test  # (N, 3, H, W) uint8, as scored by `zoo eval`

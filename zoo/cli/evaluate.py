@@ -1,11 +1,15 @@
 """`zoo eval`: score a model, or a classical baseline, on the frozen test masks.
 
-    zoo eval MODEL [--mask KIND] [--mask-arg KEY=VALUE ... | --mask-args JSON]
+    zoo eval MODEL [--mask KIND] [--mask-arg KEY=VALUE ... | --mask-args JSON] [--tta flip]
+    zoo eval A,B,C [--tta flip]            # an ensemble: the mean of the models' fills
     zoo eval --baseline NAME [--mask KIND ...]
 
 MODEL is a model folder, its model.safetensors, a trial id (``--storage``/``--db``) or a
-Hub id (``hf-hub:org/name``). The masks default to the model's own training kind; any
-registered kind can be given to see how the model does on holes it was not trained on.
+Hub id (``hf-hub:org/name``). The masks default to the model's own test kind (its
+``test_mask``, else its training kind); any registered kind can be given to see how the
+model does on holes it was not trained on. An ensemble or a ``--tta`` run is reported
+under its own name (``ensemble(a,b)``, ``a+flip``: ``zoo.ensemble.label``), never as one
+model's; the ensemble is scored with the first model's settings.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from zoo.errors import ZooError
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="score a model (or --baseline) on the frozen test masks")
     p.add_argument("model", nargs="?", metavar="MODEL",
-                   help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
+                   help="a model folder, its model.safetensors, a trial id or "
+                        "hf-hub:org/name; a,b,c scores the mean of their fills")
     p.add_argument("--baseline", metavar="NAME",
                    help="score a classical method instead: mean_fill, telea, navier_stokes, push_pull")
     p.add_argument("--mask", default=None, metavar="KIND",
@@ -32,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="an option of the mask kind, e.g. max_frac=0.3 (repeatable)")
     p.add_argument("--mask-args", metavar="JSON", help='the mask options as one JSON object, '
                                                        'e.g. \'{"max_frac": 0.3}\'')
+    p.add_argument("--tta", default="none", choices=("none", "flip"),
+                   help="flip: average each fill with that of the mirrored image (default none)")
     add_lookup_args(p)
     add_data_args(p)
     p.set_defaults(func=run)
@@ -67,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise ZooError("give either a MODEL or --baseline NAME; MODEL is a model folder, its "
                        "model.safetensors, a trial id or hf-hub:org/name (baselines: "
                        f"{', '.join(sorted(BASELINES))})")
+    if args.baseline and args.tta != "none":
+        raise ZooError("--tta applies to a MODEL; a baseline is scored as it is")
     if (args.storage or args.db) and not args.model:
         raise ZooError("--storage/--db only apply to a MODEL given as a trial id")
     name, config, result = _score_baseline(args) if args.baseline else _score_model(args)
@@ -128,12 +137,21 @@ def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     from zoo.device import resolve_device
     from zoo.evaluate import evaluate_checkpoint_model
 
-    folder = resolve_model(args.model, storage=args.storage, db=args.db)
-    model, saved, _ = load_model(folder, device=resolve_device(args.device or "auto"))
+    from zoo.ensemble import label, split_refs, wrap
+
+    refs = split_refs(args.model)
+    folders = [resolve_model(r, storage=args.storage, db=args.db) for r in refs]
+    device = resolve_device(args.device or "auto")
+    loaded = [load_model(f, device=device) for f in folders]
+    model, saved = wrap([m for m, _, _ in loaded], args.tta), loaded[0][1]
     # trained elsewhere: its data folder is not here, so use --data or $ZOO_DATA_DIR
     moved = {"data_dir": None} if saved.data_dir and not Path(saved.data_dir).is_dir() else None
-    config = _eval_config(saved, moved, *_overrides(args))
+    config = _eval_config(saved.scoring(), moved, *_overrides(args))  # its own test masks
     result = evaluate_checkpoint_model(model, config, load_dataset(config).test)
-    result["checkpoint"] = str(folder)
-    result["model"] = str(args.model)
-    return config.encoder, config, result
+    result["checkpoint"] = ",".join(str(f) for f in folders)
+    result["model"] = label(refs, args.tta)
+    result["tta"] = args.tta
+    if len(refs) > 1:
+        result["members"] = refs
+        return result["model"], config, result
+    return (config.encoder if args.tta == "none" else result["model"]), config, result

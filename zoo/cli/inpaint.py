@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                    "a --mask folder), one --mask FILE for all, or generated.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", "--checkpoint", dest="model", metavar="REF",
-                     help="a model folder, its model.safetensors, a trial id or hf-hub:org/name")
+                     help="a model folder, its model.safetensors, a trial id or "
+                          "hf-hub:org/name; a,b,c averages several models' fills")
     src.add_argument("--trial", metavar="ID", help="a leaderboard trial id (or unique prefix)")
     add_lookup_args(p)
     p.add_argument("--image", required=True, metavar="FILE|DIR", help="an image or a folder")
@@ -54,6 +55,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="redo images whose output already exists (default: skip them)")
     add_cluster_args(p)
+    infer = p.add_argument_group("inference options (zoo.ensemble)")
+    infer.add_argument("--tta", default="none", choices=("none", "flip"),
+                       help="flip: average each fill with that of the mirrored image "
+                            "(twice the time; default none)")
     p.set_defaults(func=run)
 
 
@@ -94,11 +99,21 @@ def _progress():
 
 
 def _load(args: argparse.Namespace, device: str):
+    """(the first model's path, the loaded Inpainter, how the report names it): several
+    comma-separated models are averaged, --tta flips each (zoo.ensemble)."""
     from zoo.api import load
+    from zoo.ensemble import label, split_refs
     from zoo.inpaint import resolve_checkpoint
+    from zoo.modelfolder.refs import described
 
-    path = resolve_checkpoint(args.model, args.trial, storage=args.storage, db=args.db)
-    return path, load(path, device=device)  # the Python API: zoo.load(...)
+    refs = split_refs(args.model) if args.model else [None]
+    paths = [resolve_checkpoint(r, args.trial, storage=args.storage, db=args.db) for r in refs]
+    # the Python API: zoo.load(...)
+    loaded = load(paths if len(paths) > 1 else paths[0], device=device, tta=args.tta)
+    source = (described(args.model or args.trial, paths[0], trial=args.trial is not None)
+              if len(paths) == 1 else label(refs))
+    source = source if args.tta == "none" else f"{source}, tta {args.tta}"
+    return paths[0], loaded, source
 
 
 def _run_local(args: argparse.Namespace) -> int:
@@ -111,7 +126,7 @@ def _run_local(args: argparse.Namespace) -> int:
     jobs = plan(args.image, args.out, args.mask, generate=args.mask_kind is not None)
     check_writable(args.out)
     todo, done = split_done(jobs, args.overwrite)
-    path, loaded = _load(args, args.device)
+    _, loaded, source = _load(args, args.device)
     mask_args = parse_sets(args.mask_arg or [])
     with _progress() as progress:
         task = progress.add_task("inpainting", total=len(todo))
@@ -122,7 +137,7 @@ def _run_local(args: argparse.Namespace) -> int:
         written = inpaint_files(loaded.net, todo, mask_kind=args.mask_kind,
                                 mask_args=mask_args, seed=args.seed,
                                 batch_size=args.batch_size, tile=args.tile, on_image=on_image)
-    _report(args, path, loaded.config, len(written), [j.image for j in done],
+    _report(args, source, loaded.config, len(written), [j.image for j in done],
             [j.image for j in todo if not j.has_hole])
     return 0
 
@@ -136,15 +151,18 @@ def _run_cluster(args: argparse.Namespace) -> int:
     from zoo.inpaint import generated_mask
 
     # Before any worker starts: the folder, --out, the model, the masks, the cluster.
+    if args.tta != "none" or "," in (args.model or ""):
+        raise ZooError("--tta and several --model refs are not yet supported with --address "
+                       "or --workers; run them on one machine (without those two options)")
     items = tasks(args.image, args.out, args.mask)
     check_writable(args.out)
-    path, loaded = _load(args, "cpu")
+    path, loaded, source = _load(args, "cpu")
     mask_args = parse_sets(args.mask_arg or [])
     if args.mask_kind is not None:
         generated_mask(args.mask_kind, mask_args, 8, 8, "check", args.seed)
     todo, done = split_done(items, args.overwrite)
     if not todo:  # every output is complete: nothing for a worker to do
-        _report(args, path, loaded.config, 0, [t.image for t in done], [])
+        _report(args, source, loaded.config, 0, [t.image for t in done], [])
         return 0
     started, workers, device = connect(args.address, args.workers, args.worker_cpus,
                                        args.device)
@@ -165,7 +183,7 @@ def _run_cluster(args: argparse.Namespace) -> int:
     finally:
         if started:
             ray.shutdown()
-    _report(args, path, loaded.config, written, [t.image for t in done], no_hole)
+    _report(args, source, loaded.config, written, [t.image for t in done], no_hole)
     return _failures(failed, len(todo))
 
 
@@ -180,9 +198,10 @@ def _names(paths, limit: int = 5) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
-def _report(args: argparse.Namespace, path, config, written: int, done, no_hole) -> None:
+def _report(args: argparse.Namespace, source: str, config, written: int, done,
+            no_hole) -> None:
     from zoo.cli._console import console, escape
-    from zoo.modelfolder.refs import described, model_title
+    from zoo.modelfolder.refs import model_title
 
     if done:
         console.print(f"skipped {len(done)} image(s) whose output is already complete: "
@@ -191,7 +210,6 @@ def _report(args: argparse.Namespace, path, config, written: int, done, no_hole)
         console.print(f"skipped {len(no_hole)} image(s) whose mask marks no hole pixel: "
                       f"{_names(no_hole)} (a hole is white, > 127, or 1 in a mask of only "
                       "0s and 1s)", style="yellow", highlight=False)
-    source = described(args.model or args.trial, path, trial=args.trial is not None)
     console.print(f"inpainted {written} image(s) with the {model_title(config.encoder)} "
                   f"({escape(source)}) -> {escape(args.out)}", highlight=False)
 

@@ -157,9 +157,7 @@ class Leaderboard:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
             # later versions migrate here: `if stored < 2: ALTER TABLE ...` then bump it
-            cols = {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
-            if "workers" not in cols:  # rows from before data-parallel trials: one process
-                conn.execute("ALTER TABLE trials ADD COLUMN workers INTEGER DEFAULT 1")
+            _add_missing_columns(conn)  # e.g. texture_hole, workers (old rows: 1 process)
 
     def _refuse_foreign_trials(self, conn: sqlite3.Connection, tables: set[str]) -> None:
         """A ZooError when the file's ``trials`` table is not zoo's (another program's
@@ -224,7 +222,7 @@ class Leaderboard:
             "plugin_version": result.get("plugin_version"),
             "config": _dumps(cfg),
             "config_hash": config_hash or _dict_hash(cfg),
-            "dataset": _str(picked.get("dataset")), "mask": _str(picked.get("mask")),
+            "dataset": _str(picked.get("dataset")), "mask": _str(picked.get("test_mask") or picked.get("mask")),  # scored on
             # epochs actually trained (a stopped trial did fewer than its budget)
             "seed": _int(picked.get("seed")), "epochs": _epochs_done(result),
             **{m: _num(result.get(m)) for m in REFERENCE_METRICS},
@@ -417,3 +415,14 @@ class Leaderboard:
                "psnr_hole DESC, name")
         with self._connect() as conn:
             return [_decode(r) for r in conn.execute(sql, params)]
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """A file written before a column was added (e.g. a new metric, ``texture_hole``) gets
+    it, empty: columns are only ever added, so this needs no version bump."""
+    for table, columns in (("trials", TRIAL_COLUMNS), ("refs", REFERENCE_COLUMNS)):
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                default = " DEFAULT 1" if name == "workers" else ""  # rows from before DDP
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}{default}")

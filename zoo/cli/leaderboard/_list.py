@@ -188,8 +188,14 @@ def _eval_key(row: dict) -> str | None:
     n = min(limit or N_TEST, N_TEST) if dataset == "cifar10" else limit
     if not n:
         return None
-    return eval_id(dataset, cfg.get("mask", "paper"), cfg.get("mask_args"), n,
-                   cfg.get("image_size", 32))
+    if cfg.get("test_mask") or cfg.get("test_mask_args") is not None:  # scored on another
+        mask = cfg.get("test_mask") or cfg.get("mask", "paper")
+        args = cfg.get("test_mask_args")
+        args = args if args is not None else (
+            cfg.get("mask_args") if mask == cfg.get("mask", "paper") else None)
+    else:
+        mask, args = cfg.get("mask", "paper"), cfg.get("mask_args")
+    return eval_id(dataset, mask, args, n, cfg.get("image_size", 32))
 
 
 def _by_eval_set(rows: list[dict]) -> list[tuple[str | None, list[dict]]]:
