@@ -130,7 +130,7 @@ def _setup(page: Path, tmp_path: Path, monkeypatch) -> None:
 
 
 def _python_pages() -> list[Path]:
-    return [p for p in PAGES if "```python" in p.read_text()]
+    return [p for p in PAGES if re.search(r"^```python\n", p.read_text(), re.M)]
 
 
 @pytest.mark.parametrize("page", _python_pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
