@@ -1,4 +1,4 @@
-"""The `zoo leaderboard` and `zoo tune --dry-run` examples of the README and of `--help`
+"""The `zoo leaderboard` and `zoo tune --dry-run` examples of the docs and of `--help`
 run as written (on a small leaderboard and results folder made here, no Ray search)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from zoo.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _block_after(heading: str) -> list[str]:
-    text = (ROOT / "README.md").read_text()
+def _block_after(heading: str, page: str) -> list[str]:
+    text = (ROOT / page).read_text()
     section = text[text.index(heading):]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     lines = []
@@ -70,7 +70,7 @@ def results(tmp_path: Path, monkeypatch) -> Path:
 
 
 def test_leaderboard_examples_run(results: Path, capsys) -> None:
-    examples = _block_after("## The leaderboard") + _help_examples("leaderboard")
+    examples = _block_after("## Commands", "docs/leaderboard.md") + _help_examples("leaderboard")
     assert any("rebuild" in e for e in examples) and any("show quick-" in e for e in examples)
     for example in examples:
         argv = shlex.split(example)
@@ -91,7 +91,7 @@ def test_leaderboard_examples_run(results: Path, capsys) -> None:
 
 def test_tune_dry_run_examples_run(capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
-    examples = [e for e in _block_after("## Searching: `zoo tune`") + _help_examples("tune")
+    examples = [e for e in _block_after("# Searching: `zoo tune`", "docs/searching.md") + _help_examples("tune")
                 if "--dry-run" in e]
     assert len(examples) >= 3
     assert examples

@@ -353,7 +353,7 @@ def test_a_crash_in_one_request_is_a_message_and_the_next_one_works(client, monk
 def test_the_readmes_api_example_runs(served, tmp_path, monkeypatch, capsys) -> None:
     import re
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "docs" / "using.md").read_text()
     section = text[text.index("### A web page: `zoo serve`"):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     mask = _mask(tmp_path / "photo_mask.png", (100, 112))

@@ -316,7 +316,7 @@ space:
 
 
 def test_documented_example_is_a_valid_space(tmp_path: Path) -> None:
-    doc = (ROOT.parent / "README.md").read_text()
+    doc = (ROOT.parent / "docs" / "searching.md").read_text()
     example = doc.split("### Schema")[1].split("```yaml\n")[1].split("```")[0]
     path = tmp_path / "example.yaml"
     path.write_text(example)
