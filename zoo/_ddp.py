@@ -17,93 +17,14 @@ float sums are taken in another order.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from zoo.errors import ZooError
+from zoo._dist import (check_cluster, check_workers, local_slice, mean_over_workers,  # noqa: F401
+                       refuse_trainable_terms, world, wrap)
 
 log = logging.getLogger(__name__)
-
-
-def world() -> tuple[int, int]:
-    """(rank, world size) of this process: (0, 1) outside a process group."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def check_workers(workers: Any, batch_size: int, where: str = "--workers") -> int:
-    """``workers`` as an int >= 1 that divides the global batch, else one clear line."""
-    if isinstance(workers, bool) or not isinstance(workers, (int, float)) or \
-            not float(workers).is_integer() or workers < 1:
-        raise ZooError(f"{where} must be a whole number >= 1 (1: one process, no Ray Train), "
-                       f"got {workers!r}")
-    workers = int(workers)
-    if batch_size % workers:
-        raise ZooError(f"{where} {workers}: batch_size {batch_size} is the global batch and "
-                       f"must split evenly over the workers; use a batch size divisible by "
-                       f"{workers} (e.g. {batch_size - batch_size % workers or workers})")
-    return workers
-
-
-def check_cluster(workers: int, cpu: float, gpu: float, cluster: dict[str, float],
-                  what: str = "a trial") -> None:
-    """Refuse, before any worker starts, ``workers`` that the cluster cannot hold at once
-    (Ray would wait for them forever). ``cpu``/``gpu`` are per worker."""
-    for kind, per in (("CPU", cpu), ("GPU", gpu)):
-        have = float(cluster.get(kind, 0))
-        need = workers * per
-        if per > 0 and need > have + 1e-9:
-            raise ZooError(f"{what} asks for {workers} workers x {per:g} {kind} = {need:g} "
-                           f"{kind}, but the Ray cluster has {have:g}; use fewer workers or a "
-                           f"fraction per worker (resources: {{workers: {workers}, "
-                           f"{kind.lower()}: {have / workers:g}}})")
-
-
-def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``model`` in DDP when this process is one of several workers, else ``model``."""
-    if world()[1] == 1:
-        return model
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids)
-
-
-def local_slice(n: int) -> slice:
-    """This rank's part of a global batch of ``n`` items (equal parts; the last rank takes
-    what is left when ``n`` does not divide, as a final short batch can)."""
-    rank, size = world()
-    per = -(-n // size)
-    return slice(rank * per, min(n, (rank + 1) * per))
-
-
-def mean_over_workers(value: torch.Tensor) -> torch.Tensor:
-    """The mean of ``value`` over the workers (itself with one)."""
-    import torch.distributed as dist
-
-    if world()[1] == 1:
-        return value
-    out = value.detach().clone()
-    dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out / world()[1]
-
-
-def refuse_trainable_terms(loss: Any) -> None:
-    """A loss with a trained term (a discriminator) is not data-parallel here: its own
-    optimizer would drift apart on each worker."""
-    if world()[1] > 1 and getattr(loss, "terms", None) is not None:
-        from zoo.losses import term_optimizers
-
-        if term_optimizers(loss):
-            raise ZooError("a loss with a trained term (adversarial) runs on one worker only; "
-                           "use workers: 1 or a loss without it")
 
 
 # ---- the Ray Train side ------------------------------------------------------------------
@@ -159,7 +80,6 @@ def trainer(config: Any, workers: int, cpu: float, gpu: float, *, name: str,
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     per_worker = {"CPU": cpu, **({"GPU": gpu} if gpu else {})}
     return TorchTrainer(
         _worker_fn,
@@ -183,7 +103,7 @@ def train_workers(config: Any, out: str | Path, workers: int, *, cpu: float | No
     checkpoint as one process would). Returns rank 0's final result."""
     import ray
 
-    from zoo.tune.runner import _init_ray
+    from zoo.tune._connect import init_ray as _init_ray
 
     check_workers(workers, config.batch_size)
     out = Path(out).resolve()

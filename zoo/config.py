@@ -341,7 +341,7 @@ def _choice(where: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 # The paper's reference model and recipe (PAPER.md). Batch size stays at the default 64:
-# the paper's 2 only makes training ~30x slower (see README).
+# the paper's 2 only makes training ~30x slower (see docs/training.md).
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "unet": asdict(UNetConfig()),
@@ -351,7 +351,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "epochs": 5,
     },
-    # The recipe zoo recommends, chosen by measurement (README, "The strong preset"): the
+    # The recipe zoo recommends, chosen by measurement (docs/training.md, "The strong preset"): the
     # mask as an input channel, known pixels pasted back, no dropout, concatenated skips,
     # two convs per level, batch 16 (more steps), a one-cycle lr, an EMA of the weights,
     # MSE (PSNR's own loss), masks of both kinds so that it also serves photos, the

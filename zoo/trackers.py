@@ -53,13 +53,22 @@ def check(names: Iterable[str] | None) -> list[str]:
 def mlflow_uri() -> str:
     """``$MLFLOW_TRACKING_URI`` when set, else a file store in ``./mlruns`` (absolute:
     Tune changes the working folder). MLflow 3 opens a file store only with
-    ``MLFLOW_ALLOW_FILE_STORE=true``: for zoo's default store that is set unless the
-    environment says otherwise; a URI of the user's own is left as it is."""
+    ``MLFLOW_ALLOW_FILE_STORE=true``: the CLI sets it for zoo's default store
+    (:func:`store_environment`); a URI of the user's own is left as it is."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return Path("mlruns").resolve().as_uri()
+
+
+def store_environment(names: Iterable[str]) -> dict[str, str]:
+    """The variables the CLI sets for zoo's default MLflow store (``./mlruns``, a file
+    store, which MLflow 3 opens only with ``MLFLOW_ALLOW_FILE_STORE=true``); nothing when
+    the user named a store or decided that variable. The library itself sets none."""
+    if "mlflow" not in set(names) or os.environ.get("MLFLOW_TRACKING_URI") or \
+            "MLFLOW_ALLOW_FILE_STORE" in os.environ:
+        return {}
+    return {"MLFLOW_ALLOW_FILE_STORE": "true"}
 
 
 def scalars(result: Mapping[str, Any]) -> dict[str, float]:

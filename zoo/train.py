@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from zoo._ddp import local_slice, mean_over_workers, refuse_trainable_terms, world, wrap
+from zoo._dist import local_slice, mean_over_workers, refuse_trainable_terms, world, wrap
 from zoo.modelfolder.checkpoint import (CHECKPOINT_NAME, STATE_NAME, has_checkpoint,
                                         read_checkpoint, save_checkpoint)
 from zoo.config import TrainConfig
@@ -413,7 +413,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     Resumes from ``out_dir``'s checkpoint when ``resume`` and it exists (same config
     required). ``splits`` (a ``zoo.data.Splits``) skips loading data, so a Tune node loads
     it once. ``on_epoch(record, checkpoint_path)`` runs after each epoch's checkpoint.
-    Returns the final metrics (see README, "Metrics") with run facts and the checkpoint path.
+    Returns the final metrics (see docs/leaderboard.md) with run facts and the checkpoint path.
     """
     run = _Run.start(config, Path(out_dir).resolve(), splits)
     done, history = _resume(run, resume)

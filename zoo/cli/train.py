@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", help="fusion encoder (see `zoo plugins`); default none")
     p.add_argument("--preset", choices=_presets(), help="paper: the paper's model and recipe; "
-                   "strong: the recipe zoo recommends (see README)")
+                   "strong: the recipe zoo recommends (see docs/training.md)")
     p.add_argument("--config", metavar="YAML", help="a YAML file of TrainConfig options")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -82,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     from zoo._atomic import check_writable
 
     check_writable(out)
-    from zoo.trackers import TrainLog
+    from zoo.trackers import TrainLog, store_environment
 
+    os.environ.update(store_environment(args.log or ()))  # zoo's default MLflow store
     if args.workers != 1:
         from zoo._ddp import check_workers, train_workers
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from zoo.cli._search_view import EventLines, LiveView
     from zoo.leaderboard import DEFAULT_STORAGE
-    from zoo.trackers import tune_callbacks, where as where_logs
+    from zoo.trackers import store_environment, tune_callbacks, where as where_logs
     from zoo.tune.runner import resolve_storage, run_search, stop_on_sigterm
 
     stop_on_sigterm()  # a SIGTERM from here on is handled as Ctrl-C
@@ -154,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         err_console.print(escape(line), highlight=False, soft_wrap=True)
 
     quiet_ray()
+    os.environ.update(store_environment(args.log or ()))  # zoo's default MLflow store
     trackers = tune_callbacks(args.log or (), spec.name)  # a missing extra: refused here
     view = LiveView(spec, err_console) if live else EventLines(spec, event)
     try:

@@ -342,7 +342,7 @@ def finite_values(kind: str, args: Any) -> list[Any] | None:
     """Every value a dimension can take, when it is a finite list; else None."""
     if kind in ("choice", "grid"):
         return list(args)
-    if kind == "randint":  # ours includes high (see README, "Sampling kinds")
+    if kind == "randint":  # ours includes high (see docs/searching.md, "Sampling kinds")
         return list(range(args[0], args[1] + 1))
     if kind == "qrandint":
         return list(range(args[0], args[1] + 1, args[2]))

@@ -2,7 +2,7 @@
 
 Everything is checked before any trial starts; each error names the file, the line and
 the key (``search_spaces/x.yaml:12: space.lr.loguniform: needs 0 < low ...``).
-README.md, "Search spaces", is the schema reference.
+docs/searching.md, "Search spaces", is the schema reference.
 """
 
 from __future__ import annotations
