@@ -163,8 +163,6 @@ def test_tune_callbacks_log_records_to_mlflow_and_tensorboard(tmp_path: Path,
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="not yet run: written at the deadline while the heavy lock was "
-                         "busy; the done-when check, to run once under the lock")
 def test_tune_smoke_logs_both_trials_to_mlflow_and_tensorboard(
         tmp_path: Path, cifar_dir: Path, mlflow_env: str) -> None:
     storage = tmp_path / "results"

@@ -94,6 +94,24 @@ def _finite(cls: type) -> type:
     return type(cls.__name__, (cls,), {"log_trial_result": log_trial_result})
 
 
+def _with_model(cls: type) -> type:
+    """``cls`` (Ray's MLflowLoggerCallback, made :func:`_finite`) that also uploads the
+    trial's last checkpoint, its model folder, as the artifact ``checkpoint_*``: Ray's own
+    upload takes the trial's local staging folder, which holds no checkpoint when the
+    results live in ``--storage``."""
+    def log_trial_end(self: Any, trial: Any, failed: bool = False) -> None:
+        ckpt, run_id = getattr(trial, "checkpoint", None), self._trial_runs.get(trial)
+        if self.should_save_artifact and ckpt is not None and run_id is not None and \
+                Path(ckpt.path).is_dir():
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(self.tracking_uri).log_artifacts(run_id, ckpt.path,
+                                                          Path(ckpt.path).name)
+        cls.log_trial_end(self, trial, failed)
+
+    return type(cls.__name__, (cls,), {"log_trial_end": log_trial_end})
+
+
 def tune_callbacks(names: Iterable[str], search: str) -> list[Any]:
     """Ray Tune's callbacks for ``names`` (checked with :func:`check`) in search ``search``.
 
@@ -109,7 +127,7 @@ def tune_callbacks(names: Iterable[str], search: str) -> list[Any]:
             out.append(_finite(TBXLoggerCallback)())
         elif name == "mlflow":
             from ray.air.integrations.mlflow import MLflowLoggerCallback
-            out.append(_finite(MLflowLoggerCallback)(
+            out.append(_with_model(_finite(MLflowLoggerCallback))(
                 tracking_uri=mlflow_uri(), save_artifact=True,
                 experiment_name=os.environ.get("MLFLOW_EXPERIMENT_NAME") or search))
         elif name == "wandb":
