@@ -30,6 +30,7 @@ class Side:
     eval_id: str
     seeds: list[ImageScores]  # one per seed (model), each holding the scorer below
     scorer: str  # "model", or the baseline's name
+    seed_values: list[int | None] | None = None  # each model's training seed (None: unknown)
 
     def matrix(self, metric: str) -> np.ndarray:
         """``(n_seeds, n_images)`` of ``metric``."""
@@ -114,22 +115,23 @@ def side(text: str, *, like: Any = None, storage: Any = None, db: Any = None,
             raise unknown("baseline", parts[0], [f"{BASELINE_PREFIX}{b}" for b in BASELINES])
         config = like if like is not None else _default_config(data, overrides or {})
         scores = _score_now(None, config, name)
-        return Side(f"{BASELINE_PREFIX}{name}", scores.eval_id, [scores], name), config
+        return Side(f"{BASELINE_PREFIX}{name}", scores.eval_id, [scores], name, [None]), config
     if any(p.startswith(BASELINE_PREFIX) for p in parts):
         raise ZooError(f"'{text}' mixes a baseline with models; compare them as two sides")
-    seeds, labels, config = [], [], None
+    seeds, labels, seed_values, config = [], [], [], None
     for part in parts:
         lab, scores, cfg = model_side_scores(part, storage=storage, db=db, data=data,
                                              device=device, overrides=overrides)
         seeds.append(scores)
         labels.append(lab)
+        seed_values.append(getattr(cfg, "seed", None))
         config = config or cfg
     ids = {s.eval_id for s in seeds}
     if len(ids) > 1:
         raise ZooError(f"the models of '{text}' were scored on different eval sets "
                        f"({', '.join(sorted(ids))}); give --mask and --test-limit to score "
                        "them all on one")
-    return Side(",".join(labels), seeds[0].eval_id, seeds, MODEL), config
+    return Side(",".join(labels), seeds[0].eval_id, seeds, MODEL, seed_values), config
 
 
 def _default_config(data: str | None, overrides: dict[str, Any]) -> Any:
@@ -162,6 +164,9 @@ def compare_sides(a: Side, b: Side, metrics: tuple[str, ...] = BINNED) -> dict[s
     check_same_set(a, b)
     names = np.array([bin_name(*AREA_BINS[i]) if i >= 0 else "" for i in a.bins.tolist()],
                      dtype=object)
+    seeds = ((a.seed_values, b.seed_values)
+             if a.seed_values is not None and b.seed_values is not None else None)
     return {m: compare_scores(a.matrix(m), b.matrix(m), metric=m,
-                              higher_is_better=TABLE[m].higher_is_better, bins=names)
+                              higher_is_better=TABLE[m].higher_is_better, bins=names,
+                              seeds=seeds)
             for m in metrics}

@@ -61,7 +61,8 @@ def _print(a: Any, b: Any, results: dict[str, Any]) -> None:
     first = results["psnr_hole"]
     table = Table(title=f"A = {escape(a.label)}   B = {escape(b.label)}\n{first.n_images} "
                         f"images of {escape(a.eval_id)}, seeds {first.n_seeds[0]} vs "
-                        f"{first.n_seeds[1]}")
+                        f"{first.n_seeds[1]}" + (" (paired: the same seeds)"
+                                                 if first.paired_seeds else ""))
     for col in ("metric", "A - B", "95% interval", "p", "P(A better)", "verdict"):
         table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
     for metric, c in results.items():
@@ -81,6 +82,7 @@ def _print(a: Any, b: Any, results: dict[str, Any]) -> None:
             bins.add_row(name, str(part["n_images"]), _fmt(part["mean_diff"], 3),
                          f"[{_fmt(part['ci'][0], 3)}, {_fmt(part['ci'][1], 3)}]")
         console.print(bins)
-    console.print(f"interval: paired bootstrap over images (seeds resampled first when a "
-                  f"side has several); p: {first.p_test}. 'not separable': the interval "
-                  "holds 0, so these data cannot rank A and B")
+    how = ("the per-seed differences resampled first, as both sides are the same seeds"
+           if first.paired_seeds else "seeds resampled first when a side has several")
+    console.print(f"interval: paired bootstrap over images ({how}); p: {first.p_test}. "
+                  "'not separable': the interval holds 0, so these data cannot rank A and B")

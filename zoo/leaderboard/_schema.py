@@ -162,6 +162,7 @@ def _summarize(members: list[dict]) -> dict:
         "seeds": sorted(m["seed"] for m in members if m["seed"] is not None),
         "trial_ids": [m["trial_id"] for m in members],
         "members": [[m["search"], m["trial_id"]] for m in members],
+        "member_seeds": [m["seed"] for m in members],  # in the order of members
         # cost and provenance: the same config costs the same; the newest seed's record
         **{k: (members[-1].get("metrics") or {}).get(k) for k in COST_KEYS},
         "searches": sorted({m["search"] for m in members}),

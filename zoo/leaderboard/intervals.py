@@ -27,12 +27,22 @@ def _members(row: dict) -> list[tuple[str, str]]:
     return [(row["search"], row["trial_id"])]
 
 
-def _matrix(board: Any, row: dict, metric: str) -> np.ndarray | None:
-    found = [trial_scores(board, s, t) for s, t in _members(row)]
-    found = [f for f in found if f is not None and f.eval_id == row.get("eval_id")]
-    if not found or len({f.n_images for f in found}) != 1:
-        return None
-    return np.stack([f.get(MODEL, metric) for f in found])
+def _seeds(row: dict) -> list[Any]:
+    if "members" in row:
+        return list(row.get("member_seeds") or [None] * len(row["members"]))
+    return [row.get("seed")]
+
+
+def _matrix(board: Any, row: dict, metric: str, with_seeds: bool = False) -> Any:
+    """``(n_seeds, n_images)`` of the row's stored scores (None without them); with
+    ``with_seeds``, ``(matrix, seed of each matrix row)``."""
+    found = [(trial_scores(board, s, t), seed) for (s, t), seed in zip(_members(row),
+                                                                        _seeds(row))]
+    found = [(f, seed) for f, seed in found if f is not None and f.eval_id == row.get("eval_id")]
+    if not found or len({f.n_images for f, _ in found}) != 1:
+        return (None, []) if with_seeds else None
+    x = np.stack([f.get(MODEL, metric) for f, _ in found])
+    return (x, [seed for _, seed in found]) if with_seeds else x
 
 
 def annotate(board: Any, rows: list[dict], rank_metric: str = "psnr_hole") -> None:
@@ -44,7 +54,7 @@ def annotate(board: Any, rows: list[dict], rank_metric: str = "psnr_hole") -> No
     from zoo.leaderboard.db import COST_KEYS
 
     metric = rank_metric if rank_metric in BINNED else "psnr_hole"
-    best: dict[Any, np.ndarray] = {}
+    best: dict[Any, tuple[np.ndarray, list[Any]]] = {}
     for row in rows:
         if "members" not in row:  # a trial: cost and provenance from its metrics
             row.update({k: (row.get("metrics") or {}).get(k) for k in COST_KEYS})
@@ -53,13 +63,13 @@ def annotate(board: Any, rows: list[dict], rank_metric: str = "psnr_hole") -> No
             row[f"{m}_ci"] = None if x is None else list(mean_interval(
                 x, n_resamples=N_RESAMPLES)[1:])
         row["same_as_best"] = None
-        x = _matrix(board, row, metric)
+        x, seeds = _matrix(board, row, metric, with_seeds=True)
         if x is None or row.get("status", "completed") != "completed":
             continue
-        top = best.setdefault(row.get("eval_id"), x)
+        top, top_seeds = best.setdefault(row.get("eval_id"), (x, seeds))
         if top is not x and top.shape[1] == x.shape[1]:
             c = compare_scores(top, x, metric=metric, higher_is_better=TABLE[metric].higher_is_better,
-                               n_resamples=N_RESAMPLES)
+                               n_resamples=N_RESAMPLES, seeds=(top_seeds, seeds))
             row["same_as_best"] = not c.separable
 
 

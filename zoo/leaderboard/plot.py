@@ -2,7 +2,8 @@
 
 A config on the front is one no other row beats on both quality and cost; Telea's score on
 the same masks is drawn as a line, so the picture says at a glance what each step of cost
-buys over the classical method.
+buys over the classical method. ``--x texture_hole`` draws the other trade-off: hole PSNR
+against zoo's texture ratio (more is better, 1.0 is the truth's detail; Telea a point).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 
 from zoo.errors import ZooError, unknown
 
-X_CHOICES = ("gflops", "latency_ms", "params", "train_time_s")
+X_CHOICES = ("gflops", "latency_ms", "params", "train_time_s", "texture_hole")
 X_LABELS = {"gflops": "GFLOPs per image", "latency_ms": "inference ms per image (batch 64)",
-            "params": "parameters", "train_time_s": "training time (s)"}
+            "params": "parameters", "train_time_s": "training time (s)",
+            "texture_hole": "texture ratio in the hole (zoo's own; truth = 1.0)"}
+HIGHER_IS_BETTER = {"texture_hole"}  # the other axes are costs
 
 
 def cost_of(row: dict, x: str) -> float | None:
@@ -29,8 +32,11 @@ def cost_of(row: dict, x: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats: lower-or-equal cost and higher score."""
+def pareto(points: Sequence[tuple[float, float]], higher_x: bool = False) -> list[int]:
+    """Indices of the points no other point beats: lower-or-equal cost and higher score
+    (``higher_x``: higher-or-equal x, for an axis that is a quality rather than a cost)."""
+    if higher_x:
+        return pareto([(-c, s) for c, s in points])
     front = []
     for i, (cost, score) in enumerate(points):
         if not any((c <= cost and s > score) or (c < cost and s >= score)
@@ -66,7 +72,7 @@ def plot_rows(rows: list[dict], refs: list[dict], path: str | os.PathLike, x: st
     for (cost, score), ci in zip(pts, cis):
         err = None if not ci or ci[0] is None else [[score - ci[0]], [ci[1] - score]]
         ax.errorbar([cost], [score], yerr=err, fmt="o", color="tab:blue", capsize=3)
-    front = sorted(pareto(pts), key=lambda i: pts[i][0])
+    front = sorted(pareto(pts, x in HIGHER_IS_BETTER), key=lambda i: pts[i][0])
     # ringed as well as joined: a front of one point (best and cheapest) is still seen
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "-", color="tab:red",
             marker="o", markersize=12, markerfacecolor="none", markeredgewidth=1.5,
@@ -74,7 +80,13 @@ def plot_rows(rows: list[dict], refs: list[dict], path: str | os.PathLike, x: st
     for (cost, score), label in zip(pts, labels):
         ax.annotate(label, (cost, score), textcoords="offset points", xytext=(4, 4), fontsize=7)
     for ref in refs:
-        if ref.get("name") == "telea" and isinstance(ref.get("psnr_hole"), (int, float)):
+        if ref.get("name") != "telea" or not isinstance(ref.get("psnr_hole"), (int, float)):
+            continue
+        ref_x = cost_of(ref, x) if x in HIGHER_IS_BETTER else None
+        if ref_x is not None:  # Telea has a texture ratio too: a point of the same picture
+            ax.plot([ref_x], [ref["psnr_hole"]], "x", color="tab:gray", markersize=9,
+                    label=f"Telea {ref['psnr_hole']:.2f} dB, texture {ref_x:.2f}")
+        else:
             ax.axhline(ref["psnr_hole"], color="tab:gray", linestyle="--",
                        label=f"Telea {ref['psnr_hole']:.2f} dB")
     ax.set_xlabel(X_LABELS[x])

@@ -80,8 +80,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--plot", metavar="PNG", help="also draw hole PSNR (with its interval) "
                                                  "against a cost, Pareto front marked")
     p.add_argument("--x", default="gflops", metavar="COST",
-                   help="the cost for --plot: gflops (default), latency_ms, params, "
-                        "train_time_s")
+                   help="the x axis for --plot: a cost, gflops (default), latency_ms, "
+                        "params, train_time_s; or texture_hole (the sharpness trade-off)")
     p.add_argument("--yes", "-y", action="store_true", help="with rm: do not ask")
     p.set_defaults(func=run)
 
