@@ -11,7 +11,6 @@ import tempfile
 import time
 import urllib.request
 from io import BytesIO
-from pathlib import Path
 
 import numpy as np
 import pytest
