@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="write one photo's masked | zoo | Telea | original PNG here")
     p.add_argument("--smoke", action="store_true", help="two small photos only")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--seam", action="store_true",
+                   help="also score zoo inpaint --seam poisson (zoo.seam), paired against "
+                        "the plain fill")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model = load_model(resolve_model(args.model))[0]
@@ -130,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                    "zoo": hole_psnr(zoo_ms[..., :3], colour, hole),
                    "zoo_one_pass": hole_psnr(zoo_1[..., :3], colour, hole),
                    "telea": hole_psnr(tel[..., :colour.shape[2]], colour, hole)}
+            if args.seam:
+                seamed = inpaint_picture(model, picture, hole, seam="poisson").pixels
+                row["zoo_seam"] = hole_psnr(seamed[..., :3], colour, hole)
             rows.append(row)
             if figure is None or (name.startswith("chelsea@") and kind == "boxes"
                                   and max(image.size) > 300):
@@ -154,6 +160,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{np.mean([r['zoo_one_pass'] for r in sub]):.2f} / "
             f"{np.mean([r['telea'] for r in sub]):.2f} / "
             f"{int(sum(r['zoo'] > r['telea'] for r in sub))} of {len(sub)}")
+    if args.seam:
+        from zoo.stats import compare_scores
+
+        c = compare_scores([r["zoo_seam"] for r in rows], [r["zoo"] for r in rows])
+        summary["zoo_seam_mean"] = float(np.mean([r["zoo_seam"] for r in rows]))
+        summary["seam - zoo (pairs of one model; not independent photos)"] = (
+            f"{c.mean_diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], better on "
+            f"{int(sum(r['zoo_seam'] > r['zoo'] for r in rows))} of {len(rows)}")
+        summary["zoo_seam_wins_over_telea"] = int(sum(r["zoo_seam"] > r["telea"] for r in rows))
     if args.out and figure is not None:
         gap = 4
         h, w = figure[0].shape[:2]

@@ -101,15 +101,19 @@ class Inpainter:
     """A loaded model: ``inpaint(image, mask)``; ``net`` is the torch module, ``config`` its
     TrainConfig, ``metrics`` its test metrics (or None), ``folder`` where it lies.
     ``tta="flip"`` averages each fill with that of the mirrored input (``zoo.ensemble``);
+    ``seam="poisson"`` (the default) blends each fill into the photo (``zoo.seam``;
+    ``seam="none"``: the model's fill as it is);
     ``net`` may also be several modules, whose fills are averaged (an ensemble: ``config``
     and ``folder`` are then the first's, and ``metrics`` None, as no test scored the mean)."""
 
     def __init__(self, net: Any, config: Any, payload: dict[str, Any], folder: Path, *,
-                 tta: str | None = None) -> None:
+                 tta: str | None = None, seam: str | None = "poisson") -> None:
         from zoo.ensemble import check_tta, wrap
+        from zoo.seam import check_seam
 
         members = list(net) if isinstance(net, (list, tuple)) else [net]
         self.tta = check_tta(tta)
+        self.seam = check_seam(seam)
         self.net, self.config, self.folder = wrap(members, self.tta), config, folder
         self.metrics = payload.get("metrics") if len(members) == 1 else None
         self.requires = payload.get("requires") or {}
@@ -127,6 +131,7 @@ class Inpainter:
 
     def __repr__(self) -> str:
         extra = "" if self.tta == "none" else f", tta={self.tta!r}"
+        extra += "" if self.seam == "poisson" else f", seam={self.seam!r}"
         members = getattr(self.net, "members", None)
         if members is not None and len(members) > 1:
             extra += f", models={len(members)}"
@@ -147,7 +152,7 @@ class Inpainter:
         self.net.eval()
         with torch.no_grad():
             out = inpaint_picture(self.net, picture, hole, batch_size=batch_size,
-                                  tile=tile or DEFAULT_TILE)
+                                  tile=tile or DEFAULT_TILE, seam=self.seam)
         if isinstance(image, np.ndarray):
             pixels = out.pixels
             if out.alpha is not None:
@@ -159,17 +164,22 @@ class Inpainter:
 
 
 def load(ref: str | os.PathLike | list[Any], *, device: str = "auto", storage: str | None = None,
-         db: str | None = None, tta: str | None = None) -> Inpainter:
+         db: str | None = None, tta: str | None = None, seam: str | None = "poisson"
+         ) -> Inpainter:
     """Load a model by any name zoo accepts (a model folder, its model.safetensors, a trial
     id with ``storage``/``db``, or ``hf-hub:org/name``): an ``Inpainter`` in eval mode.
     ``"a,b,c"`` (or a list) loads the three and averages their fills (an ensemble);
     ``tta="flip"``
-    averages each fill with the mirrored input's (``zoo.ensemble``)."""
+    averages each fill with the mirrored input's (``zoo.ensemble``); ``seam="poisson"``
+    (the default) blends each fill into the photo (``zoo.seam``; ``"none"``: the fill as
+    the model made it)."""
     from zoo.ensemble import check_tta
+    from zoo.seam import check_seam
 
     check_tta(tta)  # before anything loads
+    check_seam(seam)
     nets, first = load_members(ref, device=device, storage=storage, db=db, caller="python")
-    return Inpainter(nets, first[0], first[1], first[2], tta=tta)
+    return Inpainter(nets, first[0], first[1], first[2], tta=tta, seam=seam)
 
 
 def load_members(ref: str | os.PathLike | list[Any], *, device: str = "auto", storage: Any = None,

@@ -81,6 +81,7 @@ class Settings:
     tile: int = 512
     device: str = "cpu"
     cpus: float = 1.0
+    seam: str = "poisson"  # zoo.seam, as zoo inpaint's default
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def inpaint_one(model: Any, task: Task, settings: Settings) -> Outcome:
         jobs = plan(task.image, settings.out_dir, settings.mask,
                     generate=settings.mask_kind is not None)
         inpaint_files(model, jobs, mask_kind=settings.mask_kind, mask_args=settings.mask_args,
-                      seed=settings.seed, batch_size=settings.batch_size, tile=settings.tile)
+                      seed=settings.seed, batch_size=settings.batch_size, tile=settings.tile,
+                      seam=settings.seam)
     except ZooError as exc:
         if _NO_HOLE in str(exc):
             return Outcome(task.image, task.out, "no_hole")

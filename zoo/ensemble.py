@@ -43,10 +43,14 @@ def split_refs(text: str) -> list[str]:
     return parts
 
 
-def label(refs: Sequence[str], tta: str | None = None) -> str:
-    """The row name of an averaged prediction: ``a``, ``ensemble(a,b)``, ``a+flip``."""
+def label(refs: Sequence[str], tta: str | None = None, seam: str | None = None) -> str:
+    """The row name of an averaged or blended prediction: ``a``, ``ensemble(a,b)``,
+    ``a+flip``, ``a+poisson`` (``seam``: ``zoo.seam``)."""
+    from zoo.seam import check_seam
+
     name = refs[0] if len(refs) == 1 else f"ensemble({','.join(refs)})"
-    return name if check_tta(tta) == "none" else f"{name}+{tta}"
+    name = name if check_tta(tta) == "none" else f"{name}+{tta}"
+    return name if check_seam(seam) == "none" else f"{name}+{seam}"
 
 
 class Averaged(nn.Module):

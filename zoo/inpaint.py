@@ -231,9 +231,10 @@ def composite(picture: Picture, prediction: np.ndarray, hole: np.ndarray) -> Pic
 def inpaint_picture(model: torch.nn.Module, picture: Picture, hole: np.ndarray, *,
                     batch_size: int = 4, tile: int = DEFAULT_TILE,
                     max_pixels: int = MAX_PIXELS, multiscale: bool = True,
-                    _full: bool = False) -> Picture:
+                    seam: str = "none", _full: bool = False) -> Picture:
     """Inpaint one in-memory picture; an empty hole returns it unchanged. ``multiscale``
     fills large holes coarse to fine (``predict_multiscale``); off, one pass at full size.
+    ``seam="poisson"`` blends the fill into the photo at the end (``zoo.seam``).
     The model runs on hole windows only, and only hole pixels are computed (``_full``: the
     full pass over every pixel, kept as the reference)."""
     if hole.shape != picture.pixels.shape[:2]:
@@ -255,6 +256,10 @@ def inpaint_picture(model: torch.nn.Module, picture: Picture, hole: np.ndarray, 
     if not np.isfinite(vals).all():  # a broken model would paint black holes
         raise ZooError("the model predicted NaN or inf in the hole: its weights are broken "
                        "(did training diverge?), so nothing was written")
+    from zoo.seam import check_seam, seam_sparse
+
+    if check_seam(seam) == "poisson":
+        vals = seam_sparse(picture, hole, ys, xs, vals)
     return _composite_at(picture, ys, xs, vals)
 
 
@@ -281,7 +286,7 @@ def job_hole(job: Job, mask_kind: str | None = None, mask_args: dict[str, Any] |
 
 def inpaint_files(model: torch.nn.Module, jobs: Sequence[Job], *, mask_kind: str | None = None,
                   mask_args: dict[str, Any] | None = None, seed: int = GENERATED_SEED,
-                  batch_size: int = 4, tile: int = DEFAULT_TILE,
+                  batch_size: int = 4, tile: int = DEFAULT_TILE, seam: str = "none",
                   on_image: Callable[[Job, Path], None] | None = None) -> list[Path]:
     """Inpaint each job (from ``plan``) with a hole and write ``job.out`` as a PNG,
     atomically."""
@@ -293,7 +298,8 @@ def inpaint_files(model: torch.nn.Module, jobs: Sequence[Job], *, mask_kind: str
     for job in (j for j in jobs if j.has_hole):  # ``plan`` found no hole in the others
         picture = read_image(job.image)
         hole = job_hole(job, mask_kind, mask_args, seed)
-        result = inpaint_picture(model, picture, hole, batch_size=batch_size, tile=tile)
+        result = inpaint_picture(model, picture, hole, batch_size=batch_size, tile=tile,
+                                 seam=seam)
         path = save_png_atomic(result.to_pil(), job.out)
         written.append(path)
         if on_image is not None:

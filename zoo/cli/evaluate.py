@@ -39,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                                        'e.g. \'{"max_frac": 0.3}\'')
     p.add_argument("--tta", default="none", choices=("none", "flip"),
                    help="flip: average each fill with that of the mirrored image (default none)")
+    p.add_argument("--seam", default="none", choices=("none", "poisson"),
+                   help="poisson: blend each fill into the known pixels in the gradient "
+                        "domain (zoo.seam; default none)")
     add_lookup_args(p)
     add_data_args(p)
     p.set_defaults(func=run)
@@ -74,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise ZooError("give either a MODEL or --baseline NAME; MODEL is a model folder, its "
                        "model.safetensors, a trial id or hf-hub:org/name (baselines: "
                        f"{', '.join(sorted(BASELINES))})")
-    if args.baseline and args.tta != "none":
-        raise ZooError("--tta applies to a MODEL; a baseline is scored as it is")
+    if args.baseline and (args.tta != "none" or args.seam != "none"):
+        raise ZooError("--tta and --seam apply to a MODEL; a baseline is scored as it is")
     if (args.storage or args.db) and not args.model:
         raise ZooError("--storage/--db only apply to a MODEL given as a trial id")
     name, config, result = _score_baseline(args) if args.baseline else _score_model(args)
@@ -144,14 +147,20 @@ def _score_model(args: argparse.Namespace) -> tuple[str, Any, dict[str, Any]]:
     device = resolve_device(args.device or "auto")
     loaded = [load_model(f, device=device) for f in folders]
     model, saved = wrap([m for m, _, _ in loaded], args.tta), loaded[0][1]
+    if args.seam != "none":
+        from zoo.seam import Seamed
+
+        model = Seamed(model)
     # trained elsewhere: its data folder is not here, so use --data or $ZOO_DATA_DIR
     moved = {"data_dir": None} if saved.data_dir and not Path(saved.data_dir).is_dir() else None
     config = _eval_config(saved.scoring(), moved, *_overrides(args))  # its own test masks
     result = evaluate_checkpoint_model(model, config, load_dataset(config).test)
     result["checkpoint"] = ",".join(str(f) for f in folders)
-    result["model"] = label(refs, args.tta)
+    result["model"] = label(refs, args.tta, args.seam)
     result["tta"] = args.tta
+    result["seam"] = args.seam
     if len(refs) > 1:
         result["members"] = refs
         return result["model"], config, result
-    return (config.encoder if args.tta == "none" else result["model"]), config, result
+    plain = args.tta == "none" and args.seam == "none"
+    return (config.encoder if plain else result["model"]), config, result

@@ -59,6 +59,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     infer.add_argument("--tta", default="none", choices=("none", "flip"),
                        help="flip: average each fill with that of the mirrored image "
                             "(twice the time; default none)")
+    infer.add_argument("--seam", default="poisson", choices=("none", "poisson"),
+                       help="poisson (default): blend the fill into the photo in the gradient "
+                            "domain (zoo.seam; +0.41 dB on the photo benchmark); none: the "
+                            "model's fill as it is")
     p.set_defaults(func=run)
 
 
@@ -109,10 +113,12 @@ def _load(args: argparse.Namespace, device: str):
     refs = split_refs(args.model) if args.model else [None]
     paths = [resolve_checkpoint(r, args.trial, storage=args.storage, db=args.db) for r in refs]
     # the Python API: zoo.load(...)
-    loaded = load(paths if len(paths) > 1 else paths[0], device=device, tta=args.tta)
+    loaded = load(paths if len(paths) > 1 else paths[0], device=device, tta=args.tta,
+                  seam=args.seam)
     source = (described(args.model or args.trial, paths[0], trial=args.trial is not None)
               if len(paths) == 1 else label(refs))
     source = source if args.tta == "none" else f"{source}, tta {args.tta}"
+    source = source if args.seam == "poisson" else f"{source}, seam {args.seam}"
     return paths[0], loaded, source
 
 
@@ -136,7 +142,8 @@ def _run_local(args: argparse.Namespace) -> int:
 
         written = inpaint_files(loaded.net, todo, mask_kind=args.mask_kind,
                                 mask_args=mask_args, seed=args.seed,
-                                batch_size=args.batch_size, tile=args.tile, on_image=on_image)
+                                batch_size=args.batch_size, tile=args.tile, seam=loaded.seam,
+                                on_image=on_image)
     _report(args, source, loaded.config, len(written), [j.image for j in done],
             [j.image for j in todo if not j.has_hole])
     return 0
@@ -168,7 +175,7 @@ def _run_cluster(args: argparse.Namespace) -> int:
                                        args.device)
     settings = Settings(str(Path(args.out).absolute()), _absolute(args.mask), args.mask_kind,
                         mask_args, args.seed, args.batch_size, args.tile, device,
-                        args.worker_cpus)
+                        args.worker_cpus, args.seam)
     written, failed, no_hole = 0, [], []
     try:
         with _progress() as progress:
