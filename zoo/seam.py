@@ -109,7 +109,7 @@ class Seamed(nn.Module):
         self.multiple = int(getattr(model, "multiple", 1))
 
     def padded_size(self, h: int, w: int) -> tuple[int, int]:
-        from zoo.inpaint import fit_size
+        from zoo._fullpass import fit_size
 
         return fit_size(self.model, h, w)
 
