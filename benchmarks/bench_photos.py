@@ -8,6 +8,7 @@ covering 1-15 % of the image. Score: PSNR over the hole pixels (in the photo's o
 for zoo (coarse to fine, as `zoo inpaint` runs), zoo in one pass at full size, and Telea.
 
     python benchmarks/bench_photos.py runs/strong [--out docs/photo.png]
+    python benchmarks/bench_photos.py runs/strong --seam --also runs/sharp --out cmp.png
     python benchmarks/bench_photos.py MODEL --smoke        # two small photos, for CI
 """
 
@@ -105,15 +106,21 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", help="a model: folder, its model.safetensors, or hf-hub:org/name")
-    p.add_argument("--out", help="write one photo's masked | zoo | Telea | original PNG here")
+    p.add_argument("--out", help="write one photo's masked | zoo [| --also] | Telea | original "
+                                 "PNG here (zoo with --seam's blend where it is given)")
     p.add_argument("--smoke", action="store_true", help="two small photos only")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seam", action="store_true",
                    help="also score zoo inpaint --seam poisson (zoo.seam), paired against "
                         "the plain fill")
+    p.add_argument("--also", metavar="MODEL",
+                   help="a second model (e.g. the sharp one), run with the same options as "
+                        "the first (seamed with --seam), paired against it and drawn beside it")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model = load_model(resolve_model(args.model))[0]
+    other = load_model(resolve_model(args.also))[0] if args.also else None
+    seam = "poisson" if args.seam else "none"
     rows, figure = [], None
     t0 = time.perf_counter()
     for name, image in photos(args.smoke):
@@ -133,16 +140,22 @@ def main(argv: list[str] | None = None) -> int:
                    "zoo": hole_psnr(zoo_ms[..., :3], colour, hole),
                    "zoo_one_pass": hole_psnr(zoo_1[..., :3], colour, hole),
                    "telea": hole_psnr(tel[..., :colour.shape[2]], colour, hole)}
+            shown = zoo_ms
             if args.seam:
-                seamed = inpaint_picture(model, picture, hole, seam="poisson").pixels
-                row["zoo_seam"] = hole_psnr(seamed[..., :3], colour, hole)
+                shown = inpaint_picture(model, picture, hole, seam="poisson").pixels
+                row["zoo_seam"] = hole_psnr(shown[..., :3], colour, hole)
+            also = None
+            if other is not None:
+                also = inpaint_picture(other, picture, hole, seam=seam).pixels
+                row["also"] = hole_psnr(also[..., :3], colour, hole)
             rows.append(row)
             if figure is None or (name.startswith("chelsea@") and kind == "boxes"
                                   and max(image.size) > 300):
                 masked = colour.copy()
                 masked[hole] = 255
-                figure = [masked, zoo_ms[..., :colour.shape[2]], tel[..., :colour.shape[2]],
-                          colour]
+                figure = [masked, shown[..., :colour.shape[2]]]
+                figure += [] if also is None else [also[..., :colour.shape[2]]]
+                figure += [tel[..., :colour.shape[2]], colour]
     elapsed = time.perf_counter() - t0
     if not rows:
         print("no photos found: pip install scikit-image (and matplotlib)", file=sys.stderr)
@@ -169,10 +182,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{c.mean_diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], better on "
             f"{int(sum(r['zoo_seam'] > r['zoo'] for r in rows))} of {len(rows)}")
         summary["zoo_seam_wins_over_telea"] = int(sum(r["zoo_seam"] > r["telea"] for r in rows))
+    if other is not None:
+        from zoo.stats import compare_scores
+
+        key = "zoo_seam" if args.seam else "zoo"
+        c = compare_scores([r["also"] for r in rows], [r[key] for r in rows])
+        summary["also"] = args.also
+        summary["also_mean"] = float(np.mean([r["also"] for r in rows]))
+        summary[f"also - {key} (pairs of one model each; not independent photos)"] = (
+            f"{c.mean_diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], better on "
+            f"{int(sum(r['also'] > r[key] for r in rows))} of {len(rows)}")
+        summary["also_wins_over_telea"] = int(sum(r["also"] > r["telea"] for r in rows))
     if args.out and figure is not None:
         gap = 4
         h, w = figure[0].shape[:2]
-        canvas = np.full((h, 4 * w + 3 * gap, figure[0].shape[2]), 255, dtype=np.uint8)
+        n = len(figure)
+        canvas = np.full((h, n * w + (n - 1) * gap, figure[0].shape[2]), 255, dtype=np.uint8)
         for i, panel in enumerate(figure):
             canvas[:, i * (w + gap): i * (w + gap) + w] = panel
         Image.fromarray(canvas.squeeze(-1) if canvas.shape[2] == 1 else canvas).save(args.out)

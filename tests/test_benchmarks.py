@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -126,13 +127,19 @@ def test_bench_quality_and_photos_smoke(tmp_path: Path, capsys: pytest.CaptureFi
     assert {r["mask"] for r in data["paired"]} == {"paper", "square", "irregular"}
     photos = _load("bench_photos")
     model = tmp_path / "q" / "strong-s0"
-    assert photos.main([str(model), "--smoke", "--json", "--out", str(tmp_path / "p.png")]) == 0
+    assert photos.main([str(model), "--smoke", "--json", "--out", str(tmp_path / "p.png"),
+                        "--seam", "--also", str(model)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["summary"]["photos"] == len(report["rows"]) >= 3
     for row in report["rows"]:
-        assert all(math.isfinite(row[k]) for k in ("zoo", "zoo_one_pass", "telea"))
+        assert all(math.isfinite(row[k]) for k in ("zoo", "zoo_one_pass", "telea", "zoo_seam"))
         assert 0 < row["hole_pct"] < 30
-    assert (tmp_path / "p.png").exists()
+        # the second model runs with the first one's options: the same model, the same fill
+        assert row["also"] == row["zoo_seam"]
+    # masked | zoo | also | Telea | original, 4 px apart, at the first photo's size
+    first = report["rows"][0]["photo"].split("@")[1].split("/")[0]
+    w, h = map(int, first.split("x"))
+    assert Image.open(tmp_path / "p.png").size == (5 * w + 4 * 4, h)
 
 
 def test_bench_cost_smoke_prints_its_figures(capsys):
