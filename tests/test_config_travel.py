@@ -180,7 +180,7 @@ def test_quick_naming_its_preset_resolves_the_same_trials(tmp_path: Path) -> Non
     copied = tmp_path / "quick.yaml"
     copied.write_text(QUICK_HAND_COPIED)
     now, before = load_space(ROOT / "search_spaces" / "quick.yaml"), load_space(copied)
-    assert now.preset == "strong" and "batch_size" not in now.base
+    assert now.preset == "strong-v1" and "batch_size" not in now.base
     plan_now, plan_before = now.plan(), before.plan()
     assert plan_now["points"] == plan_before["points"]
     assert plan_now["trials"] == plan_before["trials"]
@@ -209,7 +209,7 @@ def test_an_unknown_preset_is_refused_naming_the_valid_ones(tmp_path: Path) -> N
         load_space(path)
     message = str(err.value)
     assert f"{path}:2: preset:" in message and "did you mean 'strong'" in message
-    assert "valid: paper, strong" in message
+    assert "valid: paper, strong, strong-v1" in message
     path.write_text("name: bad\npreset: [strong]\nspace:\n  lr: {choice: [0.001, 0.01]}\n")
     with pytest.raises(ZooError, match="preset: must be the name of a preset"):
         load_space(path)
@@ -224,7 +224,7 @@ def test_a_preset_picks_the_encoder_a_space_does_not_sample(tmp_path: Path) -> N
                     "space:\n  encoder_args.width: {grid: [16, 32]}\n")
     spec = load_space(path)  # width is ConvMixer's option: the preset's encoder reads it
     assert [t["encoder_args"] for t in spec.plan()["trials"]] == [{"width": 16}, {"width": 32}]
-    assert all(t["encoder"] == "convmixer" and t["ema"] == 0.995 for t in spec.plan()["trials"])
+    assert all(t["encoder"] == "convmixer" and t["ema"] == 0.998 for t in spec.plan()["trials"])
     path.write_text("name: s\npreset: strong\nbase: {encoder: none}\n"
                     "space:\n  encoder_args.width: {grid: [16, 32]}\n")
     with pytest.raises(ZooError, match="no encoder this search can pick has option 'width'"):
