@@ -264,3 +264,32 @@ def test_sigterm_before_tune_takes_over_is_an_interrupt() -> None:
     finally:
         signal.signal(signal.SIGTERM, before)
         signal.signal(signal.SIGINT, before_int)
+
+
+def test_a_search_keeps_the_preset_it_began_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trials of a running search, and of its --resume, train the preset as it was when
+    the search was loaded: editing or upgrading zoo meanwhile changes nothing, and a
+    --resume under a changed preset is refused."""
+    from zoo import config
+    from zoo.errors import ZooError
+    from zoo.tune._store import check_resume, spec_from_record, spec_record
+    from zoo.tune.space import load_space
+
+    strong = ROOT / "search_spaces" / "quick.yaml"
+    spec = load_space(strong)
+    before = [spec.trial_config(p).to_dict() for p in spec.points()[:2]]
+    stored = spec_record(spec)
+    assert stored["preset_values"] == config.preset(spec.preset)
+    changed = {**config.PRESETS, spec.preset: {**config.PRESETS[spec.preset],
+                                                "lr_schedule": "cosine"}}
+    monkeypatch.setattr(config, "PRESETS", changed)
+    assert config.preset(spec.preset)["lr_schedule"] == "cosine"
+    # the loaded spec (what Tune hands each trial) and the rebuilt record keep the old recipe
+    for same in (spec, spec_from_record(stored)):
+        assert [same.trial_config(p).to_dict() for p in spec.points()[:2]] == before
+        assert same.fixed("lr_schedule") == "onecycle"
+    with pytest.raises(ZooError, match="preset 'strong-v1' has changed since it started"):
+        check_resume(load_space(strong), stored)
+    # a record from before presets were recorded resumes as it always did
+    old = {k: v for k, v in stored.items() if k != "preset_values"}
+    check_resume(load_space(strong), old)

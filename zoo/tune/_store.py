@@ -21,7 +21,7 @@ RECORD_VERSION = 1
 # the SearchSpec fields a search record keeps; every one of them is fixed for --resume
 RECORD_FIELDS = ("name", "path", "description", "metric", "mode", "max_epochs", "num_samples",
                  "seeds", "scheduler", "search", "resources", "max_failures", "max_concurrent",
-                 "preset", "base", "space")
+                 "preset", "preset_values", "base", "space")
 # how --resume may be run differently; everything else in RECORD_FIELDS is refused
 RESUME_MAY_CHANGE = ("--address", "--db", "--no-live", "--json", "--trust-state")
 # the names of the settings in messages (the flag that sets them, when there is one)
@@ -53,6 +53,7 @@ def spec_record(spec: Any) -> dict[str, Any]:
     out["space"] = {k: {kind: to_jsonable(args)} for k, (kind, args) in spec.space.items()}
     if out["preset"] is None:  # the records of searches without one stay as they were
         del out["preset"]
+        out.pop("preset_values", None)
     out["record_version"] = RECORD_VERSION
     return json.loads(json.dumps(out, sort_keys=True))
 
@@ -99,6 +100,14 @@ def check_resume(spec: Any, stored: dict[str, Any]) -> None:
     for key in RECORD_FIELDS:
         if key in ("path", "description"):
             continue  # the file may be run from another folder; a comment is no setting
+        if key == "preset_values":
+            if "preset_values" in stored and stored["preset_values"] != now.get(key):
+                raise ZooError(
+                    f"--resume cannot continue search '{spec.name}': the preset "
+                    f"'{spec.preset}' has changed since it started (zoo was upgraded or "
+                    f"edited), so its remaining trials would train another recipe; start "
+                    f"another search with --name NEW, or resume with the zoo it began with")
+            continue  # records from before presets were recorded: nothing to compare
         old, new = stored.get(key), now.get(key)
         if key in ("base", "space"):
             for sub in sorted(set(old or {}) | set(new or {})):

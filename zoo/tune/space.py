@@ -8,6 +8,7 @@ docs/searching.md, "Search spaces", is the schema reference.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,9 @@ class SearchSpec:
     max_failures: int = 2
     max_concurrent: int | None = None
     preset: str | None = None  # a zoo.config preset: the lowest layer, under base
+    # the preset's settings when the search was loaded: its trials use these, so a zoo
+    # upgraded (or edited) while a search runs, or before a --resume, cannot change them
+    preset_values: dict[str, Any] | None = None
     base: dict[str, Any] = field(default_factory=dict)  # flat dotted keys -> value
     space: dict[str, tuple[str, Any]] = field(default_factory=dict)  # path -> (kind, args)
 
@@ -79,8 +83,17 @@ class SearchSpec:
         base = {**self.base, **{k: v for k, v in flat.items() if k in self.base}}
         picked = {k: v for k, v in flat.items() if k in self.space or k == "seed"}
         picked = dict(sorted(picked.items(), key=lambda kv: kv[0].count(".")))
-        return [preset(self.preset) if self.preset else None, {"seed": self.seeds[0]}, base,
+        return [self.preset_layer(), {"seed": self.seeds[0]}, base,
                 picked, {"epochs": self.max_epochs}, runtime]
+
+    def preset_layer(self) -> dict[str, Any] | None:
+        """The preset's settings as the search recorded them (a copy), else as zoo has
+        them now; None without a preset."""
+        if not self.preset:
+            return None
+        if self.preset_values is not None:
+            return json.loads(json.dumps(self.preset_values))
+        return preset(self.preset)
 
     def trial_config(self, flat: dict[str, Any],
                      runtime: dict[str, Any] | None = None) -> TrainConfig:
@@ -111,7 +124,7 @@ class SearchSpec:
         else TrainConfig's default."""
         if key in self.base:
             return self.base[key]
-        return (preset(self.preset) if self.preset else {}).get(key, getattr(TrainConfig, key))
+        return (self.preset_layer() or {}).get(key, getattr(TrainConfig, key))
 
     def scheduler_obj(self) -> Any:
         """ASHA (stops weak trials at epoch milestones) or FIFO. ``metric``/``mode`` are
@@ -204,6 +217,7 @@ def load_space(path: str | Path, overrides: dict[str, Any] | None = None) -> Sea
     spec = SearchSpec(name=str(data.get("name") or Path(path).stem), path=str(path))
     parse_settings(spec, data, where)
     spec.preset = parse_preset(data.get("preset"), where)
+    spec.preset_values = preset(spec.preset) if spec.preset else None
 
     base = data.get("base") or {}
     if not isinstance(base, dict):
