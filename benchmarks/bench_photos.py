@@ -99,6 +99,16 @@ def telea(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return cv2.inpaint(np.ascontiguousarray(pixels[..., :3]), m, 3, cv2.INPAINT_TELEA)
 
 
+def _versus(rows: list[dict[str, Any]], a: str, b: str) -> str:
+    """Column ``a`` against column ``b`` over the same photo/mask pairs: the paired mean
+    difference, its 95 % interval and how often ``a`` is higher."""
+    from zoo.stats import compare_scores
+
+    c = compare_scores([r[a] for r in rows], [r[b] for r in rows])
+    return (f"{c.mean_diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], better on "
+            f"{int(sum(r[a] > r[b] for r in rows))} of {len(rows)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from zoo.modelfolder.checkpoint import load_model
     from zoo.inpaint import Picture, generated_mask, inpaint_picture
@@ -174,24 +184,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{np.mean([r['telea'] for r in sub]):.2f} / "
             f"{int(sum(r['zoo'] > r['telea'] for r in sub))} of {len(sub)}")
     if args.seam:
-        from zoo.stats import compare_scores
-
-        c = compare_scores([r["zoo_seam"] for r in rows], [r["zoo"] for r in rows])
         summary["zoo_seam_mean"] = float(np.mean([r["zoo_seam"] for r in rows]))
-        summary["seam - zoo (pairs of one model; not independent photos)"] = (
-            f"{c.mean_diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], better on "
-            f"{int(sum(r['zoo_seam'] > r['zoo'] for r in rows))} of {len(rows)}")
+        summary["seam - zoo (pairs of one model; not independent photos)"] = _versus(
+            rows, "zoo_seam", "zoo")
         summary["zoo_seam_wins_over_telea"] = int(sum(r["zoo_seam"] > r["telea"] for r in rows))
     if other is not None:
-        from zoo.stats import compare_scores
-
         key = "zoo_seam" if args.seam else "zoo"
-        c = compare_scores([r["also"] for r in rows], [r[key] for r in rows])
         summary["also"] = args.also
         summary["also_mean"] = float(np.mean([r["also"] for r in rows]))
-        summary[f"also - {key} (pairs of one model each; not independent photos)"] = (
-            f"{c.mean_diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], better on "
-            f"{int(sum(r['also'] > r[key] for r in rows))} of {len(rows)}")
+        summary[f"also - {key} (pairs of one model each; not independent photos)"] = _versus(
+            rows, "also", key)
         summary["also_wins_over_telea"] = int(sum(r["also"] > r["telea"] for r in rows))
     if args.out and figure is not None:
         gap = 4

@@ -275,8 +275,8 @@ def test_a_search_keeps_the_preset_it_began_with(monkeypatch: pytest.MonkeyPatch
     from zoo.tune._store import check_resume, spec_from_record, spec_record
     from zoo.tune.space import load_space
 
-    strong = ROOT / "search_spaces" / "quick.yaml"
-    spec = load_space(strong)
+    quick = ROOT / "search_spaces" / "quick.yaml"
+    spec = load_space(quick)
     before = [spec.trial_config(p).to_dict() for p in spec.points()[:2]]
     stored = spec_record(spec)
     assert stored["preset_values"] == config.preset(spec.preset)
@@ -289,7 +289,7 @@ def test_a_search_keeps_the_preset_it_began_with(monkeypatch: pytest.MonkeyPatch
         assert [same.trial_config(p).to_dict() for p in spec.points()[:2]] == before
         assert same.fixed("lr_schedule") == "onecycle"
     with pytest.raises(ZooError, match="preset 'strong-v1' has changed since it started"):
-        check_resume(load_space(strong), stored)
+        check_resume(load_space(quick), stored)
     # a record from before presets were recorded resumes as it always did
     old = {k: v for k, v in stored.items() if k != "preset_values"}
-    check_resume(load_space(strong), old)
+    check_resume(load_space(quick), old)

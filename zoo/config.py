@@ -340,6 +340,28 @@ def _choice(where: str, value: str, choices: tuple[str, ...]) -> None:
         )
 
 
+# The first strong recipe, chosen by hand (docs/results.md, "How the strong preset was
+# chosen"), and still the main job's (search_spaces/quick.yaml): the mask as an input
+# channel, known pixels pasted back, no dropout, concatenated skips, two convs per level,
+# batch 16 (more steps), a one-cycle lr, an EMA of the weights, MSE (PSNR's own loss),
+# masks of both kinds so that it also serves photos, the paper's fused ConvMixer (+0.07 dB
+# over the vanilla U-Net at the same budget), and the hole pre-filled by push-pull for the
+# network to correct (+0.17 to +0.27 dB, 3 seeds).
+_STRONG_V1: dict[str, Any] = {
+    "encoder": "convmixer",
+    "unet": {**asdict(UNetConfig()), "mask_channel": True, "composite": True,
+             "dropout": 0.0, "skip_merge": "concat", "convs_per_level": 2,
+             "decoder_convs": 1, "prefill": "pushpull"},
+    "mask": "mixed",
+    "loss": "mse",
+    "optimizer": "adam",
+    "batch_size": 16,
+    "lr": 3e-3,
+    "lr_schedule": "onecycle",
+    "ema": 0.995,
+    "epochs": 5,
+}
+
 # The paper's reference model and recipe (PAPER.md). Batch size stays at the default 64:
 # the paper's 2 only makes training ~30x slower (see docs/training.md).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -358,41 +380,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # ConvMixer of width 128, batch 32, a one-cycle lr peaking at 1.53e-3 after a 15 % rise,
     # EMA 0.998 and MSE + 0.05 x (1 - SSIM). About 1.4x strong-v1's training time on the CPU.
     "strong": {
-        "encoder": "convmixer",
+        **_STRONG_V1,
         "encoder_args": {"width": 128},
-        "unet": {**asdict(UNetConfig()), "widths": (80, 160, 256), "mask_channel": True,
-                 "composite": True, "dropout": 0.0, "skip_merge": "concat",
-                 "convs_per_level": 2, "decoder_convs": 1, "prefill": "pushpull",
-                 "bottleneck": "dilated", "bottleneck_blocks": 2},
-        "mask": "mixed",
+        "unet": {**_STRONG_V1["unet"], "widths": (80, 160, 256), "bottleneck": "dilated",
+                 "bottleneck_blocks": 2},
         "loss": "mse+ssim:0.05",
-        "optimizer": "adam",
         "batch_size": 32,
         "lr": 1.53e-3,
-        "lr_schedule": "onecycle",
         "warmup": 0.15,
         "ema": 0.998,
-        "epochs": 5,
     },
-    # The first strong recipe, chosen by hand (docs/results.md, "How the strong preset was
-    # chosen"), and still the main job's (search_spaces/quick.yaml): the mask as an input
-    # channel, known pixels pasted back, no dropout, concatenated skips, two convs per
-    # level, batch 16 (more steps), a one-cycle lr, an EMA of the weights, MSE (PSNR's own
-    # loss), masks of both kinds so that it also serves photos, the paper's fused ConvMixer
-    # (+0.07 dB over the vanilla U-Net at the same budget), and the hole pre-filled by
-    # push-pull for the network to correct (+0.17 to +0.27 dB, 3 seeds).
-    "strong-v1": {
-        "encoder": "convmixer",
-        "unet": {**asdict(UNetConfig()), "mask_channel": True, "composite": True,
-                 "dropout": 0.0, "skip_merge": "concat", "convs_per_level": 2,
-                 "decoder_convs": 1, "prefill": "pushpull"},
-        "mask": "mixed",
-        "loss": "mse",
-        "optimizer": "adam",
-        "batch_size": 16,
-        "lr": 3e-3,
-        "lr_schedule": "onecycle",
-        "ema": 0.995,
-        "epochs": 5,
-    },
+    "strong-v1": _STRONG_V1,
 }

@@ -8,7 +8,6 @@ docs/searching.md, "Search spaces", is the schema reference.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +91,7 @@ class SearchSpec:
         if not self.preset:
             return None
         if self.preset_values is not None:
-            return json.loads(json.dumps(self.preset_values))
+            return _copy(self.preset_values)
         return preset(self.preset)
 
     def trial_config(self, flat: dict[str, Any],
