@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -266,10 +267,12 @@ def test_sigterm_before_tune_takes_over_is_an_interrupt() -> None:
         signal.signal(signal.SIGINT, before_int)
 
 
-def test_a_search_keeps_the_preset_it_began_with(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_search_keeps_the_preset_it_began_with(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
     """The trials of a running search, and of its --resume, train the preset as it was when
     the search was loaded: editing or upgrading zoo meanwhile changes nothing, and a
-    --resume under a changed preset is refused."""
+    --resume under a changed preset is refused; so is that of a search recorded before
+    presets were, once one of its trials trained the preset otherwise."""
     from zoo import config
     from zoo.errors import ZooError
     from zoo.tune._store import check_resume, spec_from_record, spec_record
@@ -293,3 +296,17 @@ def test_a_search_keeps_the_preset_it_began_with(monkeypatch: pytest.MonkeyPatch
     # a record from before presets were recorded resumes as it always did
     old = {k: v for k, v in stored.items() if k != "preset_values"}
     check_resume(load_space(quick), old)
+    check_resume(load_space(quick), old, tmp_path)  # no trial has trained yet
+    # ... unless one of its trials trained the preset as it was (Tune's report: the
+    # sampled point under "config", what was trained under "train_config")
+    point = spec.points()[0]
+    (tmp_path / "quick-1").mkdir()
+    (tmp_path / "quick-1" / "result.json").write_text(
+        json.dumps({"epoch": 1, "config": point, "train_config": before[0]}) + "\n")
+    with pytest.raises(ZooError, match=r"trial quick-1 trained the preset 'strong-v1' with "
+                                       r"lr_schedule=\"onecycle\".*now has "
+                                       r"lr_schedule=\"cosine\""):
+        check_resume(load_space(quick), old, tmp_path)
+    monkeypatch.setattr(config, "PRESETS", {**changed, spec.preset: config.PRESETS[spec.preset]
+                                            | {"lr_schedule": "onecycle"}})
+    check_resume(load_space(quick), old, tmp_path)  # the same recipe again: it resumes

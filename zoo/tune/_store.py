@@ -93,9 +93,10 @@ def read_record(exp_dir: Path) -> dict[str, Any] | None:
                        "restore it, or start another search with --name NEW") from None
 
 
-def check_resume(spec: Any, stored: dict[str, Any]) -> None:
+def check_resume(spec: Any, stored: dict[str, Any], exp_dir: Path | None = None) -> None:
     """Refuse a ``--resume`` whose settings differ from the stored search, naming the first
-    setting that changed."""
+    setting that changed. A record from before presets were recorded is checked against
+    the configs its trials under ``exp_dir`` trained (:func:`check_trained_preset`)."""
     now = spec_record(spec)
     for key in RECORD_FIELDS:
         if key in ("path", "description"):
@@ -107,7 +108,7 @@ def check_resume(spec: Any, stored: dict[str, Any]) -> None:
                     f"'{spec.preset}' has changed since it started (zoo was upgraded or "
                     f"edited), so its remaining trials would train another recipe; start "
                     f"another search with --name NEW, or resume with the zoo it began with")
-            continue  # records from before presets were recorded: nothing to compare
+            continue  # a record from before presets were recorded: see the end
         old, new = stored.get(key), now.get(key)
         if key in ("base", "space"):
             for sub in sorted(set(old or {}) | set(new or {})):
@@ -117,6 +118,52 @@ def check_resume(spec: Any, stored: dict[str, Any]) -> None:
                     _refuse(where, a, b, spec.name)
         elif old != new:
             _refuse(_FLAG.get(key, key), old, new, spec.name)
+    if spec.preset and "preset_values" not in stored and exp_dir is not None:
+        check_trained_preset(spec, exp_dir)
+
+
+def check_trained_preset(spec: Any, exp_dir: Path) -> None:
+    """For a search whose record names its preset but not the preset's values: refuse the
+    resume when a trial already trained the preset differently from how zoo has it now
+    (zoo was upgraded or edited since), naming the first setting that changed. Its
+    remaining trials would otherwise train another recipe beside the finished ones."""
+    values = spec.preset_layer() or {}
+    for trial_dir in sorted(p for p in Path(exp_dir).iterdir() if p.is_dir()):
+        try:
+            first = _first_line_json(trial_dir / "result.json")
+        except (OSError, ValueError):
+            continue  # an unreadable report says nothing about the recipe; rebuild warns
+        trained = first.get(TRAINED_KEY) if isinstance(first, dict) else None
+        if not isinstance(trained, dict) or not isinstance(first.get("config"), dict):
+            continue
+        try:
+            now = spec.trial_config(first["config"]).to_dict()
+        except ZooError:
+            continue  # a point that no longer builds: check_resume's own checks name it
+        changed = _first_difference(values, now, trained)
+        if changed:
+            key, was, is_now = changed
+            raise ZooError(
+                f"--resume cannot continue search '{spec.name}': its trial {trial_dir.name} "
+                f"trained the preset '{spec.preset}' with {key}={json.dumps(was)}, and zoo's "
+                f"'{spec.preset}' now has {key}={json.dumps(is_now)} (zoo was upgraded or "
+                f"edited since the search began), so its remaining trials would train "
+                f"another recipe; start another search with --name NEW")
+
+
+def _first_difference(keys: dict[str, Any], now: dict[str, Any], then: dict[str, Any],
+                      prefix: str = "") -> tuple[str, Any, Any] | None:
+    """The first of ``keys`` (nested like them) whose value in ``now`` and ``then``
+    differs: (dotted key, then's value, now's value)."""
+    for key in sorted(keys):
+        a, b = now.get(key), then.get(key)
+        if isinstance(keys[key], dict) and isinstance(a, dict) and isinstance(b, dict):
+            inner = _first_difference(keys[key], a, b, f"{prefix}{key}.")
+            if inner:
+                return inner
+        elif to_jsonable(a) != to_jsonable(b):
+            return f"{prefix}{key}", b, a
+    return None
 
 
 def _refuse(what: str, old: Any, new: Any, name: str) -> None:
@@ -181,6 +228,16 @@ def trial_error(trial: Any) -> str:
         lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
         return lines[-1][:500] if lines else "trial failed"
     return "trial failed"
+
+
+def _first_line_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    with path.open() as f:
+        for line in f:
+            if line.strip():
+                return json.loads(line)
+    return None
 
 
 def _last_line_json(path: Path) -> dict[str, Any] | None:

@@ -204,7 +204,7 @@ def prepare_search(spec: Any, storage: str, *, resume: bool = False,
             # the data location the search ran with, unless --data names it again
             if "data_dir" not in spec.base and stored.get("base", {}).get("data_dir"):
                 spec.base["data_dir"] = stored["base"]["data_dir"]
-            check_resume(spec, stored)
+            check_resume(spec, stored, Path(exp_path))
             rebuild(Path(storage), board, search=spec.name)  # a deleted leaderboard refills
     else:
         if board.trials(search=spec.name):
