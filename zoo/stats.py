@@ -2,23 +2,28 @@
 
 Every model and baseline of one eval set is scored on the same frozen holes, so two of
 them can be compared image by image (a paired test, as machine translation has done since
-Koehn 2004). A config trained with several seeds varies from seed to seed as well: its
-interval resamples seeds first, then images within them (a two-level bootstrap, as
-rliable's stratified bootstrap resamples runs), so seed-to-seed variation is part of it.
+Koehn 2004). A config trained with several seeds varies from seed to seed as well, so
+seed-to-seed variation is part of its interval: seeds and images are both random effects.
 
 Scores come as arrays ``(n_seeds, n_images)`` (a 1-D array is one seed), one column per
 frozen test image in eval-set order. NaN marks an image without a hole (no hole metric);
-such images are left out, pairwise. One seed uses ``scipy.stats.bootstrap`` (BCa); several
-seeds use the two-level percentile bootstrap written here, vectorised over resamples.
+such images are left out, pairwise. One seed per side uses ``scipy.stats.bootstrap`` (BCa)
+over images, and the Wilcoxon signed-rank test for a comparison.
+
+Several seeds use a Student t interval (:func:`seeds_and_images_t`): the variance of the
+mean (or of the difference of two means) is the seed term of each side, the variance of
+its seed means over their count, plus the image term, the variance over images of the
+per-image (difference of) seed means over the number of images, less the residual that
+both count (two-way random-effects ANOVA), on Satterthwaite's degrees of freedom. With 2
+or 3 seeds a bootstrap over seeds covers far less than 95 % when the seed term dominates
+(measured 85 % with 2 seeds, 89 % with 3, where the t interval keeps its level), because
+a handful of seeds says little about their spread: the t interval is as wide as that is.
 
 When both sides of a comparison are the same seeds (seed k of A and seed k of B: a model
 and its test-time flip, or two configs trained with seeds 0, 1, 2), the seeds are paired
 too: what the two sides share through their seed (the same weights, or the same data order
 and masks) cancels in the differences D[k, i] = A[k, i] - B[k, i] instead of widening the
-interval. Their mean's standard error comes from a two-way random-effects ANOVA of D (seed,
-image, residual mean squares), with Satterthwaite's degrees of freedom and a Student t
-interval: with 2 or 3 seeds a bootstrap over seeds covers far less than 95 % when the seed
-term dominates (measured 85 % with 3 seeds), the t interval keeps its level.
+interval, which is then that of the mean of D.
 """
 
 from __future__ import annotations
@@ -55,28 +60,6 @@ def _usable(*arrays: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _two_level(per_seed: list[np.ndarray], signs: tuple[float, ...], n_resamples: int,
-               rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap distribution of ``sum_k sign_k * mean over images of (mean over resampled
-    seeds of array k)``, images resampled once per draw for all arrays (paired)."""
-    n = per_seed[0].shape[1]
-    out = np.empty(n_resamples)
-    for start in range(0, n_resamples, BATCH):
-        r = min(BATCH, n_resamples - start)
-        y = np.zeros((r, n))
-        for x, sign in zip(per_seed, signs):
-            k = x.shape[0]
-            if k > 1:  # unbiased seed-level spread: a plain bootstrap of k seeds
-                mean = x.mean(0)  # shrinks their variance by (k - 1) / k
-                x = mean + (x - mean) * math.sqrt(k / (k - 1))
-            seeds = rng.integers(0, k, size=(r, k))  # which seeds each draw takes
-            weights = np.stack([np.bincount(s, minlength=k) for s in seeds]) / k  # (r, k)
-            y += sign * (weights @ x)  # (r, n): each image's mean over the drawn seeds
-        images = rng.integers(0, n, size=(r, n))
-        out[start:start + r] = np.take_along_axis(y, images, axis=1).mean(1)
-    return out
-
-
 def _interval(per_seed: list[np.ndarray], signs: tuple[float, ...], confidence: float,
               n_resamples: int, seed: int) -> tuple[float, float]:
     point_images = sum(s * x.mean(0) for x, s in zip(per_seed, signs))  # (n,)
@@ -89,7 +72,6 @@ def _interval(per_seed: list[np.ndarray], signs: tuple[float, ...], confidence: 
     if len(point_images) == 1 and all(x.shape[0] == 1 for x in per_seed):
         value = float(point_images[0])
         return value, value  # one image, one seed: nothing to resample
-    alpha = (1 - confidence) / 2
     if all(x.shape[0] == 1 for x in per_seed):
         from scipy import stats
 
@@ -99,9 +81,8 @@ def _interval(per_seed: list[np.ndarray], signs: tuple[float, ...], confidence: 
         lo, hi = res.confidence_interval
         if math.isfinite(lo) and math.isfinite(hi):
             return float(lo), float(hi)
-    dist = _two_level(per_seed, signs, n_resamples, np.random.default_rng(seed))
-    lo, hi = np.quantile(dist, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+    lo, hi, _, _ = seeds_and_images_t(per_seed, signs, confidence)
+    return lo, hi
 
 
 def mean_interval(scores: Any, *, confidence: float = CONFIDENCE,
@@ -160,52 +141,64 @@ def _p_value(d: np.ndarray) -> tuple[float, str]:
     return float(stats.wilcoxon(d, zero_method="zsplit").pvalue), test
 
 
-def _seed_level_p(a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int
-                  ) -> tuple[float, str]:
-    """With several seeds an image-level test would ignore seed variation (two seeds of
-    one config differ "significantly" over 10,000 images): the two-sided p of the
-    two-level bootstrap distribution of the difference instead."""
-    dist = _two_level([a, b], (1.0, -1.0), n_resamples, np.random.default_rng(seed))
-    p = 2 * min(float(np.mean(dist <= 0)), float(np.mean(dist >= 0)))
-    return min(1.0, max(p, 1 / n_resamples)), "two-level bootstrap (seeds, then images)"
-
-
+SEEDS_TEST = "t over seeds and images (random effects, Satterthwaite df)"
 PAIRED_TEST = "t over paired seeds and images (two-way ANOVA, Satterthwaite df)"
+
+
+def seeds_and_images_t(per_seed: list[np.ndarray], signs: tuple[float, ...],
+                       confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """``(lo, hi, p, df)`` for ``sum_k sign_k * mean(per_seed[k])``, each array ``(seeds,
+    n images)`` on the same images, seeds (independent between arrays) and images both
+    random effects; ``p`` tests that the sum is 0.
+
+    Its variance: for each array with several seeds, the variance of its seed means over
+    their number (that array's seed term); plus the variance over images of the signed
+    sum of per-image seed means, over the number of images (the image term); less, for each
+    array with several seeds, its two-way ANOVA residual mean square over (seeds x images),
+    which both of the others count. Sampling can make that small: it is never taken below
+    the largest term alone (conservative). Degrees of freedom: Satterthwaite's. An array of
+    one seed has no seed term to estimate; its seed's variation is not in the interval."""
+    from scipy import stats
+
+    mean = float(sum(sign * x.mean() for x, sign in zip(per_seed, signs)))
+    if not all(np.isfinite(x).all() for x in per_seed):
+        return mean, mean, math.nan, math.nan
+    n = per_seed[0].shape[1]
+    terms: list[tuple[float, float]] = []  # (variance term, its degrees of freedom)
+    residuals: list[tuple[float, float]] = []
+    for x in per_seed:
+        k = x.shape[0]
+        if k < 2:
+            continue
+        seed_means = x.mean(1)
+        terms.append((float(seed_means.var(ddof=1)) / k, k - 1))
+        if n > 1:
+            resid = x - seed_means[:, None] - x.mean(0)[None, :] + x.mean()
+            ms = float((resid ** 2).sum()) / ((k - 1) * (n - 1))
+            residuals.append((ms / (k * n), (k - 1) * (n - 1)))
+    if n > 1:
+        images = sum(sign * x.mean(0) for x, sign in zip(per_seed, signs))
+        terms.append((float(np.var(images, ddof=1)) / n, n - 1))
+    var = sum(v for v, _ in terms) - sum(v for v, _ in residuals)
+    parts = terms + [(-v, f) for v, f in residuals]
+    largest = max(terms, default=(0.0, math.inf))
+    if var < largest[0]:
+        var, parts = largest[0], [largest]
+    if var <= 0:  # no spread at all
+        return mean, mean, (1.0 if mean == 0 else 0.0), math.inf
+    df = var ** 2 / sum(v ** 2 / f for v, f in parts if v)
+    se = math.sqrt(var)
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * stats.t.sf(abs(mean) / se, df))
+    return mean - half, mean + half, p, df
 
 
 def paired_seed_t(diff: np.ndarray, confidence: float = CONFIDENCE
                   ) -> tuple[float, float, float, float]:
     """``(lo, hi, p, df)`` for the mean of ``diff`` ``(k seeds >= 2, n images)``, the
-    per-seed paired differences: seeds and images both random effects. The variance of the
-    grand mean is ``(MS_seed + MS_image - MS_residual) / (k n)`` (never below the larger of
-    the first two alone, as sampling can make the difference small), on Satterthwaite's
-    degrees of freedom."""
-    from scipy import stats
-
-    k, n = diff.shape
-    mean = float(diff.mean())
-    if not np.isfinite(diff).all():
-        return mean, mean, math.nan, math.nan
-    if np.ptp(diff) == 0:
-        return mean, mean, (1.0 if mean == 0 else 0.0), math.inf
-    seed_means, image_means = diff.mean(1), diff.mean(0)
-    ms_seed = n * float(seed_means.var(ddof=1))
-    if n > 1:
-        ms_image = k * float(image_means.var(ddof=1))
-        resid = diff - seed_means[:, None] - image_means[None, :] + mean
-        ms_resid = float((resid ** 2).sum()) / ((k - 1) * (n - 1))
-        terms = [(ms_seed, k - 1), (ms_image, n - 1), (-ms_resid, (k - 1) * (n - 1))]
-    else:
-        terms = [(ms_seed, k - 1)]
-    num = sum(m for m, _ in terms)
-    if num < max(m for m, _ in terms[:2]):
-        terms = [max(terms[:2])]  # the larger term alone: conservative
-        num = terms[0][0]
-    df = num ** 2 / sum(m ** 2 / f for m, f in terms if m)
-    se = math.sqrt(num / (k * n))
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
-    p = float(2 * stats.t.sf(abs(mean) / se, df)) if se > 0 else (1.0 if mean == 0 else 0.0)
-    return mean - half, mean + half, p, df
+    per-seed paired differences: :func:`seeds_and_images_t` of that one array (the variance
+    of the grand mean ``(MS_seed + MS_image - MS_residual) / (k n)``)."""
+    return seeds_and_images_t([diff], (1.0,), confidence)
 
 
 def _compare(a: np.ndarray, b: np.ndarray, higher: bool, confidence: float,
@@ -215,8 +208,10 @@ def _compare(a: np.ndarray, b: np.ndarray, higher: bool, confidence: float,
         lo, hi, p, _ = paired_seed_t(a - b, confidence)
         test = PAIRED_TEST
     elif max(a.shape[0], b.shape[0]) > 1 and np.isfinite(d).all() and not np.all(a == b):
-        lo, hi = _interval([a, b], (1.0, -1.0), confidence, n_resamples, seed)
-        p, test = _seed_level_p(a, b, n_resamples, seed)
+        # an image-level test would ignore seed variation (two seeds of one config differ
+        # "significantly" over 10,000 images): the t of seeds and images instead
+        lo, hi, p, _ = seeds_and_images_t([a, b], (1.0, -1.0), confidence)
+        test = SEEDS_TEST
     else:
         lo, hi = _interval([a, b], (1.0, -1.0), confidence, n_resamples, seed)
         p, test = _p_value(d)

@@ -82,7 +82,12 @@ def _print(a: Any, b: Any, results: dict[str, Any]) -> None:
             bins.add_row(name, str(part["n_images"]), _fmt(part["mean_diff"], 3),
                          f"[{_fmt(part['ci'][0], 3)}, {_fmt(part['ci'][1], 3)}]")
         console.print(bins)
-    how = ("the per-seed differences resampled first, as both sides are the same seeds"
-           if first.paired_seeds else "seeds resampled first when a side has several")
-    console.print(f"interval: paired bootstrap over images ({how}); p: {first.p_test}. "
-                  "'not separable': the interval holds 0, so these data cannot rank A and B")
+    if first.paired_seeds:
+        how = ("Student t of the per-seed differences, seeds and images random effects "
+               "(both sides are the same seeds)")
+    elif max(first.n_seeds) > 1:
+        how = "Student t with seeds and images random effects: seed variation included"
+    else:
+        how = "paired bootstrap over images (BCa)"
+    console.print(f"interval: {how}; p: {first.p_test}. 'not separable': the interval "
+                  "holds 0, so these data cannot rank A and B")
