@@ -67,9 +67,9 @@ def paired(scores: dict[str, dict[str, list[Any]]], masks: list[str]) -> list[di
 def print_paired(rows: list[dict[str, Any]]) -> None:
     from zoo.stats import N_RESAMPLES
 
-    floor = 1 / N_RESAMPLES  # the smallest p the bootstrap can give
+    floor = 1 / N_RESAMPLES  # printed as "<= floor": tiny p-values say no more than that
     print("\npaired comparisons, hole PSNR A - B (dB) on the same images; 95 % interval "
-          "over seeds, then images\n")
+          "with seed variation included (zoo.stats)\n")
     print("| mask | A | B | seeds | A - B | 95 % interval | p | P(A better on an image) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

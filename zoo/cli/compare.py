@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                                                 "--stats; with it, the grid is drawn only if asked)")
     p.add_argument("--stats", action="store_true",
                    help="paired test of two models A B on every frozen test image: mean "
-                        "difference A-B with a 95%% bootstrap interval, Wilcoxon p-value, "
+                        "difference A-B with a 95%% interval and p-value (one model a side: "
+                        "bootstrap and Wilcoxon; seeds: a t with seed variation), "
                         "P(A beats B), per hole-area bin. A or B may be baseline:NAME or "
                         "MODEL1,MODEL2,... (the seeds of one config)")
     p.add_argument("--json", action="store_true", help="with --stats: print one JSON object")

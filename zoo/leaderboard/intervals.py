@@ -1,7 +1,7 @@
 """Intervals on leaderboard rows, and which rows the data cannot tell from the best.
 
 A trial's interval resamples its test images; a ``--group`` row with several seeds
-resamples seeds, then images (``zoo.stats``). The first row of each eval set is the best
+takes seeds and images as random effects (a t interval, ``zoo.stats``). The first row of each eval set is the best
 by the ranking metric; every other row is compared with it image by image (a paired
 bootstrap) and marked ``same_as_best`` when the interval of the difference holds 0: on
 these data the two cannot be ranked. Rows without per-image scores (recorded by an older

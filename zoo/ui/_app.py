@@ -128,7 +128,7 @@ def _board_tab(s: Server) -> None:
                            placeholder="convmixer, quick-1, l1_hole ...", elem_id="search")
         reload = gr.Button("Reload", scale=1)
     gr.Markdown("Ranked by hole PSNR, best first, as `zoo leaderboard` lists them: **95% CI** "
-                "is its bootstrap interval, **vs #1** is `≈` where the paired test cannot "
+                "is its 95 % interval (seed variation included on rows of several seeds), **vs #1** is `≈` where the paired test cannot "
                 "tell the row from the first and `<` where it puts the first above it. "
                 "Click a header to sort, a row for its config, model card and pictures.")
     same = gr.Markdown(_note(note))
