@@ -38,9 +38,12 @@ class Picture:
         p = self.pixels
         if p.dtype == np.uint16:
             return Image.fromarray(p[..., 0])  # I;16
+        # uint8 arrays: Pillow reads the mode from the shape ((h, w, 4) RGBA, (h, w, 2) LA,
+        # (h, w, 3) RGB, (h, w) L); naming it is deprecated since Pillow 11.3
+        p = p.astype(np.uint8, copy=False)
         if self.alpha is not None:
-            return Image.fromarray(np.dstack([p, self.alpha]), "RGBA" if p.shape[2] == 3 else "LA")
-        return Image.fromarray(p, "RGB") if p.shape[2] == 3 else Image.fromarray(p[..., 0], "L")
+            return Image.fromarray(np.dstack([p, self.alpha.astype(np.uint8, copy=False)]))
+        return Image.fromarray(p if p.shape[2] == 3 else p[..., 0])
 
 
 def open_decoded(path: Path, what: str) -> Image.Image:

@@ -85,7 +85,8 @@ def render_grid(columns: Sequence[tuple[str, Tensor]], path: str | os.PathLike, 
         cells = cells.permute(0, 2, 3, 1).numpy()  # (N, H, W, 3)
         for r in range(n):
             big = cells[r].repeat(scale, axis=0).repeat(scale, axis=1)  # nearest upscaling
-            canvas.paste(Image.fromarray(big, "RGB"), (x0, top + PAD + r * (cell_h + PAD)))
+            canvas.paste(Image.fromarray(big),  # uint8 (h, w, 3): RGB
+                         (x0, top + PAD + r * (cell_h + PAD)))
     return save_png_atomic(canvas, path)
 
 
