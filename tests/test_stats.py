@@ -234,15 +234,24 @@ def test_leaderboard_plot_draws_the_pareto_picture(tmp_path: Path, capsys) -> No
 
 
 def test_plot_against_the_texture_ratio_marks_the_sharper_front(tmp_path: Path) -> None:
-    """--x texture_hole: more texture is better, so the front runs the other way, and
-    Telea (which has a texture ratio too) is a point rather than a line."""
+    """--x texture_hole: texture nearer the truth's (1.0) is better, so below 1 the front
+    runs the other way from a cost's; above 1 a ratio is as far off as its inverse (the
+    adversarial weight 0.03 of sharp.yaml made 2.05: noise, not detail). Telea (which has
+    a texture ratio too) is a point rather than a line."""
     from PIL import Image
 
-    from zoo.leaderboard.plot import pareto, plot_rows
+    from zoo.leaderboard.plot import front_of, pareto, plot_rows
 
     pts = [(0.20, 18.0), (0.35, 17.6), (0.15, 17.9), (0.30, 17.5)]
-    assert pareto(pts, higher_x=True) == [0, 1]
+    assert pareto(pts, higher_x=True) == [0, 1] == front_of(pts, "texture_hole")
     assert pareto(pts) == [0, 2]  # as a cost, the least texture would have been "cheapest"
+    # the sharp5k curve of 2026-12-03: weights 0, 0.003, 0.01, 0.03
+    curve = [(0.244, 18.45), (0.527, 18.00), (0.824, 17.20), (2.046, 14.02)]
+    assert front_of(curve, "texture_hole") == [0, 1, 2]
+    assert pareto(curve, higher_x=True) == [0, 1, 2, 3]  # "more is better" kept the noise
+    # 1.5 is nearer 1 than 0.5 on the log scale; no detail at all (0) is the farthest
+    assert front_of([(1.5, 17.0), (0.5, 17.0), (0.0, 18.0)], "texture_hole") == [0, 2]
+    assert front_of([(2.1, 17.0), (0.5, 17.0)], "texture_hole") == [1]
     rows = [{"trial_id": f"sharp-{i}", "psnr_hole": s, "texture_hole": t,
              "psnr_hole_ci": [s - 0.2, s + 0.2]} for i, (t, s) in enumerate(pts)]
     png = plot_rows(rows, [{"name": "telea", "psnr_hole": 17.2, "texture_hole": 0.2}],
