@@ -76,3 +76,26 @@ def test_leaderboard_written_before_texture_gains_its_column(tmp_path):
     row = lb.trials()[0]
     assert row["texture_hole"] == 0.7 and row["mask"] == "paper"  # the mask it was scored on
     assert lb.references()[0]["texture_hole"] == 0.5
+
+
+def test_the_step_at_the_holes_edge_is_not_detail():
+    """A flat fill that meets its surroundings badly (a grey square in a bright image, what
+    sharp.yaml's adversarial weight 0.03 produced) has no detail: near 0, as a flat fill
+    that matches them. Measured across the edge, the step had scored such a fill 0.67 on
+    the mean fill's CIFAR-10 holes and 2.05 on that model's."""
+    g = torch.Generator().manual_seed(1)
+    smooth = _blur(torch.rand(4, 3, 32, 32, generator=g))  # a smooth truth
+    target = 0.2 + 0.6 * smooth
+    mask = torch.zeros(4, 1, 32, 32)
+    mask[..., 10:22, 10:22] = 1
+    for level in (0.0, 0.5, 1.0):  # from a matching fill to a glaring one
+        flat = target * (1 - mask) + level * mask
+        assert (texture_ratio(target, flat, mask) < 0.05).all(), level
+    # the truth's own detail is what it is, whatever lies around the hole
+    other = target * mask + (1 - target) * (1 - mask)
+    assert torch.allclose(texture_ratio(target, other, mask), torch.ones(4))
+    # thin holes (a 1-pixel stroke) still measure detail along them
+    line = torch.zeros_like(mask)
+    line[..., 16, 4:28] = 1
+    rough = target + 0.3 * (torch.rand(4, 3, 32, 32, generator=g) - 0.5)
+    assert (texture_ratio(target, rough, line) > 2).all()

@@ -17,10 +17,13 @@ usual constants C1 = 0.01^2, C2 = 0.03^2 for a data range of 1. The per-pixel ma
 averaged over channels, then over the image (``ssim``) or over hole pixels (``ssim_hole``).
 
 ``texture_hole`` is zoo's own statistic (no published metric, no download): the detail in
-the fill against the truth's, ``sum_hole (pred - blur(pred))^2 / sum_hole (y - blur(y))^2``
-with the SSIM window's Gaussian as the blur, per image, then the mean over images. 1.0 is
-as detailed as the truth, below 1 blurrier (a flat fill scores near 0), above 1 noisier.
-It ranks neither way on its own: a fill can have the right amount of the wrong detail.
+the fill against the truth's, ``sum_hole (x - blur_hole(x))^2`` for the fill over the same
+for the truth, per image, then the mean over images. ``blur_hole`` is the SSIM window's
+Gaussian taken over hole pixels only (a normalised convolution), so the statistic sees the
+detail inside the fill and not the step at the hole's edge: a flat fill scores near 0
+however badly it meets its surroundings (that step is PSNR's and SSIM's to count). 1.0 is
+as detailed as the truth, below 1 blurrier, above 1 noisier. It ranks neither way on its
+own: a fill can have the right amount of the wrong detail.
 """
 
 from __future__ import annotations
@@ -185,8 +188,12 @@ def texture_ratio(target: Tensor, pred: Tensor, mask: Tensor) -> Tensor:
     (the module docstring's ``texture_hole``); nan for an image without a hole pixel."""
     _check(target, pred, mask)
     target, pred, mask = target.float(), pred.float(), mask.float()
-    high = torch.cat((target, pred)) - _blur(torch.cat((target, pred)))
-    energy = (high**2 * torch.cat((mask, mask))).sum(dim=(1, 2, 3))
+    x, m = torch.cat((target, pred)), torch.cat((mask, mask))
+    # the blur of the hole's pixels alone: what lies outside the hole (and the step to it)
+    # does not enter; a hole pixel always weighs in its own blur, so the division is safe
+    weight = _blur(m).clamp_min(1e-6)
+    high = x - _blur(x * m) / weight
+    energy = (high**2 * m).sum(dim=(1, 2, 3))
     truth, fill = energy.chunk(2)
     hole = mask.sum(dim=(1, 2, 3))
     eps = _TEXTURE_EPS * hole * target.shape[1]
