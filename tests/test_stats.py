@@ -245,7 +245,7 @@ def test_plot_against_the_texture_ratio_marks_the_sharper_front(tmp_path: Path) 
     pts = [(0.20, 18.0), (0.35, 17.6), (0.15, 17.9), (0.30, 17.5)]
     assert pareto(pts, higher_x=True) == [0, 1] == front_of(pts, "texture_hole")
     assert pareto(pts) == [0, 2]  # as a cost, the least texture would have been "cheapest"
-    # the sharp5k curve of 2026-12-03: weights 0, 0.003, 0.01, 0.03
+    # the sharp5k curve as first scored (the ratio then counted the hole's edge)
     curve = [(0.244, 18.45), (0.527, 18.00), (0.824, 17.20), (2.046, 14.02)]
     assert front_of(curve, "texture_hole") == [0, 1, 2]
     assert pareto(curve, higher_x=True) == [0, 1, 2, 3]  # "more is better" kept the noise
