@@ -191,7 +191,7 @@ def texture_ratio(target: Tensor, pred: Tensor, mask: Tensor) -> Tensor:
     x, m = torch.cat((target, pred)), torch.cat((mask, mask))
     # the blur of the hole's pixels alone: what lies outside the hole (and the step to it)
     # does not enter; a hole pixel always weighs in its own blur, so the division is safe
-    weight = _blur(m).clamp_min(1e-6)
+    weight = _blur(mask).clamp_min(1e-6).repeat(2, 1, 1, 1)  # the same for truth and fill
     high = x - _blur(x * m) / weight
     energy = (high**2 * m).sum(dim=(1, 2, 3))
     truth, fill = energy.chunk(2)

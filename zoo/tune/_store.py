@@ -151,18 +151,16 @@ def check_trained_preset(spec: Any, exp_dir: Path) -> None:
                 f"another recipe; start another search with --name NEW")
 
 
-def _first_difference(keys: dict[str, Any], now: dict[str, Any], then: dict[str, Any],
-                      prefix: str = "") -> tuple[str, Any, Any] | None:
-    """The first of ``keys`` (nested like them) whose value in ``now`` and ``then``
-    differs: (dotted key, then's value, now's value)."""
-    for key in sorted(keys):
-        a, b = now.get(key), then.get(key)
-        if isinstance(keys[key], dict) and isinstance(a, dict) and isinstance(b, dict):
-            inner = _first_difference(keys[key], a, b, f"{prefix}{key}.")
-            if inner:
-                return inner
-        elif to_jsonable(a) != to_jsonable(b):
-            return f"{prefix}{key}", b, a
+def _first_difference(keys: dict[str, Any], now: dict[str, Any], then: dict[str, Any]
+                      ) -> tuple[str, Any, Any] | None:
+    """The first of ``keys``' settings (dotted, as :func:`zoo._dicts.flatten` gives them)
+    whose value in ``now`` and ``then`` differs: (dotted key, then's value, now's value)."""
+    from zoo._dicts import flatten
+
+    now, then = flatten(now), flatten(then)
+    for key in sorted(flatten(keys)):
+        if to_jsonable(now.get(key)) != to_jsonable(then.get(key)):
+            return key, then.get(key), now.get(key)
     return None
 
 
