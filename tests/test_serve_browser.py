@@ -1,7 +1,10 @@
 """`zoo serve` in a real browser (headless Chromium through Selenium): upload a photo on
 the Inpaint tab, draw a stroke on the canvas, run the inpainting, and check that the fill
 differs from the upload only under the stroke. Skipped when Chromium or chromedriver is
-missing, except under CI=true, where that is a failure."""
+missing, except under CI=true, where that is a failure.
+
+The page is photographed after the upload and after the fill: set ZOO_SCREENSHOT_DIR to a
+folder to keep the two PNGs (upload.png, filled.png) and look at them."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import tempfile
 import time
 import urllib.request
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +106,14 @@ def _draw_stroke(browser) -> None:
     _settled(drag)
 
 
+def _screenshot(browser, name: str, tmp_path) -> None:
+    """The whole window as ``name``.png, into ZOO_SCREENSHOT_DIR when that is set."""
+    folder = os.environ.get("ZOO_SCREENSHOT_DIR")
+    target = Path(folder) if folder else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(target / f"{name}.png"))
+
+
 def test_paint_a_stroke_and_inpaint_in_a_browser(browser, storage, tmp_path,
                                                  monkeypatch) -> None:
     from zoo.ui import _inpaint, create
@@ -123,10 +135,13 @@ def test_paint_a_stroke_and_inpaint_in_a_browser(browser, storage, tmp_path,
         _wait(browser, "#editor canvas")
         time.sleep(1.0)  # the photo is drawn on the canvas and fitted to it
         _draw_stroke(browser)
+        _screenshot(browser, "upload", tmp_path)
         _settled(lambda: _wait(browser, "#run")[0].click())
         srcs = _sources(browser, "#fills img", 2)
         first = app.zoo_server.catalog.names[0]  # the model ticked by default
         fill_url = next(s for s in srcs if s.endswith(f"_{first}.png"))
+        time.sleep(0.5)  # the gallery's images finish loading
+        _screenshot(browser, "filled", tmp_path)
         got = np.asarray(Image.open(BytesIO(urllib.request.urlopen(fill_url, timeout=30)
                                             .read())))
     finally:
