@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# a fixture of the plugin tests, here so that their modules need not import it
+from fixtures import plugin_env  # noqa: F401
+
 SHARDS = ("train-0.npz", "test-0.npz")
 
 
@@ -30,3 +33,17 @@ def cifar_dir() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return found
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory) -> Path:
+    """A tiny trained model folder (vanilla U-Net on synthetic data, about 2 s)."""
+    from zoo.config import TrainConfig
+    from zoo.train import train
+
+    out = tmp_path_factory.mktemp("run") / "none-run"
+    config = TrainConfig(dataset="synthetic", epochs=1, train_limit=16, val_limit=8,
+                         test_limit=8, unet={"widths": [8, 16, 32]}, device="cpu", threads=1,
+                         mask="square")
+    train(config, out, final_eval=False)
+    return out

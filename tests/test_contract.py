@@ -9,7 +9,7 @@ import re
 
 import pytest
 import torch
-from fixtures import PluginEnv, plugin_env  # noqa: F401  (plugin_env is a fixture)
+from fixtures import PluginEnv
 
 import zoo
 from zoo.cli import main

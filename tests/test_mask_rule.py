@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_plugin_isolation import model_folder  # noqa: F401  (a fixture: a tiny model)
 
 from zoo.cli import main
 from zoo.errors import ZooError

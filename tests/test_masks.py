@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import zoo_plugins.masks as builtin
-from fixtures import plugin_env  # noqa: F401  (a fixture)
 from zoo.errors import ZooError
 from zoo.masks import frozen_masks, make_masks
 

@@ -8,7 +8,7 @@ import json
 import logging
 
 import pytest
-from fixtures import PluginEnv, plugin_env  # noqa: F401  (plugin_env is a fixture)
+from fixtures import PluginEnv
 
 from zoo.cli import main
 from zoo.errors import ZooError
@@ -95,17 +95,6 @@ def test_a_name_left_out_by_zoo_plugins_says_so(plugin_env: PluginEnv, capsys) -
 # ---- what a model folder records about its plugins ------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    from zoo.config import TrainConfig
-    from zoo.train import train
-
-    out = tmp_path_factory.mktemp("run") / "none-run"
-    config = TrainConfig(dataset="synthetic", epochs=1, train_limit=16, val_limit=8,
-                         test_limit=8, unet={"widths": [8, 16, 32]}, device="cpu", threads=1,
-                         mask="square")
-    train(config, out, final_eval=False)
-    return out
 
 
 def _record(src, dst, encoder: str, **required):

@@ -8,7 +8,7 @@ import json
 from importlib import metadata
 
 import pytest
-from fixtures import PluginEnv, plugin_env  # noqa: F401  (plugin_env is a fixture)
+from fixtures import PluginEnv
 
 from zoo.cli import main
 from zoo.plugin.registry import ENTRY_POINT_GROUP

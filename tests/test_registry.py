@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 import torch
-from fixtures import BROKEN, PluginEnv, plugin_env  # noqa: F401  (plugin_env is a fixture)
+from fixtures import BROKEN, PluginEnv
 
 from zoo.config import TrainConfig
 from zoo.errors import ZooError

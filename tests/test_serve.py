@@ -37,9 +37,13 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def storage(tmp_path_factory) -> Path:
     """A results folder with two completed trials of tiny models (trained in ~2 s each)."""
+    return tiny_results(tmp_path_factory.mktemp("results"))
+
+
+def tiny_results(root: Path) -> Path:
+    """``root`` made a results folder of two tiny completed trials, tiny-1 and tiny-2."""
     from zoo.train import train
 
-    root = tmp_path_factory.mktemp("results")
     lb = Leaderboard(root / "leaderboard.sqlite")
     for seed in (0, 1):
         config = TrainConfig(dataset="synthetic", epochs=1, train_limit=32, val_limit=8,
