@@ -130,7 +130,7 @@ def check_trained_preset(spec: Any, exp_dir: Path) -> None:
     values = spec.preset_layer() or {}
     for trial_dir in sorted(p for p in Path(exp_dir).iterdir() if p.is_dir()):
         try:
-            first = _first_line_json(trial_dir / "result.json")
+            first = _line_json(trial_dir / "result.json", last=False)
         except (OSError, ValueError):
             continue  # an unreadable report says nothing about the recipe; rebuild warns
         trained = first.get(TRAINED_KEY) if isinstance(first, dict) else None
@@ -228,25 +228,18 @@ def trial_error(trial: Any) -> str:
     return "trial failed"
 
 
-def _first_line_json(path: Path) -> dict[str, Any] | None:
+def _line_json(path: Path, *, last: bool) -> dict[str, Any] | None:
+    """The first (or last) non-blank line of a JSON-lines file, parsed; None without one."""
     if not path.is_file():
         return None
+    found = None
     with path.open() as f:
         for line in f:
             if line.strip():
-                return json.loads(line)
-    return None
-
-
-def _last_line_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    last = None
-    with path.open() as f:
-        for line in f:
-            if line.strip():
-                last = line
-    return json.loads(last) if last else None
+                found = line
+                if not last:
+                    break
+    return json.loads(found) if found else None
 
 
 def _error_text(trial_dir: Path) -> str | None:
@@ -322,7 +315,7 @@ def rebuild(storage: Path, board: Any, search: str | None = None,
             if not params_file.is_file():
                 continue  # never started: no row, as in the search itself
             params = json.loads(params_file.read_text())
-            last = _last_line_json(trial_dir / "result.json")
+            last = _line_json(trial_dir / "result.json", last=True)
             status, error = status_of(last, state.get("status"))
             if status == "failed" and not (last or {}).get("diverged"):
                 error = _error_text(trial_dir) or error
