@@ -151,6 +151,39 @@ def test_bench_cost_smoke_prints_its_figures(capsys):
     assert set(record["latency_ms"]) == {"batch1", "batch64"} and "pt" in record["latency_device"]
 
 
+def test_bench_cost_times_training_in_turns(capsys, monkeypatch):
+    """--train-images trains each preset once per round, A B A B, and reports the median
+    speed and each preset's time for the 10k x 3 budget relative to the first's."""
+    from zoo import train as train_module
+
+    bench = _load("bench_cost")
+    order = []
+    real = train_module.train
+
+    def counted(config, out_dir, **kwargs):
+        result = real(config, out_dir, **kwargs)
+        if not Path(out_dir).name.startswith("warm"):
+            order.append(config.batch_size)
+        return result
+
+    monkeypatch.setattr(train_module, "train", counted)
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)  # synthetic images: speed only
+    assert bench.main(["--smoke", "--presets", "tiny,tiny+batch_size=32+lr=0.002",
+                       "--train-images", "48", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert order == [16, 32, 16, 32]
+    records = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines()
+               if line.startswith("train_cost ")]
+    assert [r["preset"] for r in records] == ["tiny", "tiny+batch_size=32+lr=0.002"]
+    for r in records:
+        assert len(r["rounds"]) == 2 and r["train_images_per_s"] > 0 and r["images"] == 48
+        assert r["budget_s"] == pytest.approx(30_000 / r["train_images_per_s"])
+    assert records[0]["time_vs_first"] == 1.0
+    assert records[1]["time_vs_first"] == pytest.approx(
+        records[1]["budget_s"] / records[0]["budget_s"])
+    assert "SYNTHETIC" in out and "training speed" in out
+
+
 def test_bench_inpaint_cost_smoke(capsys):
     """Each size and path runs in its own process and reports wall, its parts and peak RSS."""
     rec = _load("bench_inpaint_cost").main(["--smoke"])
