@@ -47,3 +47,22 @@ def model_folder(tmp_path_factory) -> Path:
                          mask="square")
     train(config, out, final_eval=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def storage(tmp_path_factory) -> Path:
+    """A results folder with two completed trials of tiny models, tiny-1 and tiny-2 (trained
+    in ~2 s each), once per session for the serve tests and the browser test."""
+    from zoo.config import TrainConfig
+    from zoo.leaderboard import Leaderboard
+    from zoo.train import train
+
+    root = tmp_path_factory.mktemp("results")
+    lb = Leaderboard(root / "leaderboard.sqlite")
+    for seed in (0, 1):
+        config = TrainConfig(dataset="synthetic", epochs=1, train_limit=32, val_limit=8,
+                             test_limit=8, batch_size=16, unet={"widths": [8, 16, 32]},
+                             device="cpu", threads=1, mask="square", seed=seed)
+        result = train(config, root / "tiny" / f"tiny-{seed + 1}")
+        lb.record_trial("tiny", f"tiny-{seed + 1}", "completed", result, result["config"])
+    return root

@@ -20,7 +20,6 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio_client runs: n
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from zoo.config import TrainConfig  # noqa: E402
 from zoo.leaderboard import Leaderboard  # noqa: E402
 
 ASSETS = Path(__file__).parent / "assets"
@@ -32,26 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def storage(tmp_path_factory) -> Path:
-    """A results folder with two completed trials of tiny models (trained in ~2 s each)."""
-    return tiny_results(tmp_path_factory.mktemp("results"))
-
-
-def tiny_results(root: Path) -> Path:
-    """``root`` made a results folder of two tiny completed trials, tiny-1 and tiny-2."""
-    from zoo.train import train
-
-    lb = Leaderboard(root / "leaderboard.sqlite")
-    for seed in (0, 1):
-        config = TrainConfig(dataset="synthetic", epochs=1, train_limit=32, val_limit=8,
-                             test_limit=8, batch_size=16, unet={"widths": [8, 16, 32]},
-                             device="cpu", threads=1, mask="square", seed=seed)
-        result = train(config, root / "tiny" / f"tiny-{seed + 1}")
-        lb.record_trial("tiny", f"tiny-{seed + 1}", "completed", result, result["config"])
-    return root
 
 
 def start(app, **options):

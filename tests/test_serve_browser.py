@@ -23,7 +23,7 @@ from PIL import Image
 pytest.importorskip("gradio", reason="zoo serve needs the [ui] extra: pip install -e '.[ui]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the [test] extra)")
 
-from test_serve import PHOTO, start, tiny_results  # noqa: E402
+from test_serve import PHOTO, start  # noqa: E402
 
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
@@ -40,11 +40,6 @@ def _binaries() -> tuple[str, str]:
     if os.environ.get("CI") == "true":
         pytest.fail(msg)
     pytest.skip(msg)
-
-
-@pytest.fixture(scope="module")
-def storage(tmp_path_factory):
-    return tiny_results(tmp_path_factory.mktemp("results"))
 
 
 @pytest.fixture
