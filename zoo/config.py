@@ -39,7 +39,7 @@ MAX_BLOCKS = 64
 # the hashes of earlier runs (leaderboard groups, resume checks) stay what they were
 LATER_UNET_FIELDS = {"prefill": "none"}
 # the same for TrainConfig's own fields added later (at their default: left out of the hash)
-LATER_FIELDS: dict[str, Any] = {"test_mask": None, "test_mask_args": None}
+LATER_FIELDS: dict[str, Any] = {"test_mask": None, "test_mask_args": None, "cpu_amp": False}
 
 
 @dataclass
@@ -138,8 +138,11 @@ class TrainConfig:
     #   what is evaluated and saved for inference (0: off; 0.999 is usual)
     seed: int = 0
     device: str = "auto"  # auto: cuda when available
-    amp: bool = True  # bf16 autocast; only ever used on CUDA
-    channels_last: bool = True  # only ever used on CUDA
+    amp: bool = True  # bf16 autocast on CUDA
+    cpu_amp: bool = False  # bf16 autocast when training on a CPU with native bf16 (AVX512-BF16
+    #   or AMX; about 1.7x faster there, docs/training.md); float32 on other CPUs. The
+    #   evaluation stays float32 on the CPU.
+    channels_last: bool = True  # NHWC memory layout, on CUDA and the CPU (faster convs)
     compile: bool = False  # torch.compile the model (CUDA; worth it for long runs)
     threads: int | None = None  # torch CPU threads; None: all the CPUs this process may use
     eval_batch_size: int = 500

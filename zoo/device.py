@@ -55,8 +55,27 @@ def place_on_device(data: torch.Tensor, device: torch.device) -> torch.Tensor:
         return data.pin_memory()
 
 
-def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on CUDA when ``enabled``; elsewhere a no-op context."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX). Elsewhere torch
+    emulates it, and a bf16 autocast is slower than float32."""
+    cpu = getattr(torch, "cpu", None)
+    try:
+        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes
+        return False
+
+
+def uses_bf16(device: torch.device, amp: bool, cpu_amp: bool = False) -> bool:
+    """Whether a run computes in bfloat16: ``amp`` on CUDA, ``cpu_amp`` on a CPU that has
+    native bf16 (float32 on any other CPU, where bf16 would only be slower)."""
+    if device.type == "cuda":
+        return amp
+    return cpu_amp and device.type == "cpu" and cpu_has_bf16()
+
+
+def autocast(device: torch.device, enabled: bool, cpu: bool = False):
+    """bfloat16 autocast on CUDA when ``enabled``, on a CPU with native bf16 when ``cpu``
+    (:func:`uses_bf16`); elsewhere a no-op context."""
+    if uses_bf16(device, enabled, cpu):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

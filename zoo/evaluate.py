@@ -38,7 +38,7 @@ def score_model(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tenso
         x = images[i:i + batch_size].to(device, non_blocking=True).float().div_(255)
         m = masks[i:i + batch_size].to(device, non_blocking=True)
         masked = x * (1 - m)
-        if channels_last and device.type == "cuda":
+        if channels_last and device.type in ("cuda", "cpu"):
             masked = masked.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
             out = model(masked, m)

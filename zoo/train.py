@@ -23,7 +23,7 @@ from zoo._dist import local_slice, mean_over_workers, refuse_trainable_terms, wo
 from zoo.modelfolder.checkpoint import (CHECKPOINT_NAME, STATE_NAME, has_checkpoint,
                                         read_checkpoint, save_checkpoint)
 from zoo.config import TrainConfig
-from zoo.device import autocast, place_on_device, resolve_device, set_threads
+from zoo.device import autocast, place_on_device, resolve_device, set_threads, uses_bf16
 from zoo.evaluate import evaluate_checkpoint_model, evaluate_model
 from zoo.settings import build_config, check_plugin_args
 from zoo.errors import TrainingDiverged, ZooError
@@ -196,7 +196,7 @@ def _fit_epoch(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
         masked = x * (1 - m)
         if run.channels_last:
             masked = masked.contiguous(memory_format=torch.channels_last)
-        with autocast(device, config.amp):
+        with autocast(device, config.amp, config.cpu_amp):
             out = run.step_model(masked, m)
         loss, parts = state.step(out.float(), x, m)
         total += loss
@@ -260,7 +260,7 @@ class _Run:
         train_x = place_on_device(splits.train, device)  # (N, 3, H, W) uint8
         n_train, _, h, w = train_x.shape
         masker = _masker(config, h, w, gen, device)
-        use_cl = config.channels_last and device.type == "cuda"
+        use_cl = config.channels_last and device.type in ("cuda", "cpu")
         if use_cl:
             model = model.to(memory_format=torch.channels_last)
         # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
@@ -270,6 +270,7 @@ class _Run:
         facts = {"encoder": config.encoder,
                  "plugin_version": get_registry().encoder(config.encoder).version,
                  "params": count_parameters(model), "device": str(device), "threads": threads,
+                 "precision": "bf16" if uses_bf16(device, config.amp, config.cpu_amp) else "fp32",
                  "config": config.to_dict(), "config_hash": config.hash()}
         val_masks = frozen_masks(config.mask, config.mask_args, len(splits.val), h, w,
                                  seed=VAL_MASK_SEED)
