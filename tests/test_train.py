@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,28 @@ def test_corrupt_or_foreign_checkpoint_is_refused(tmp_path: Path, capsys) -> Non
     assert main(["convert", str(foreign), str(tmp_path / "out")]) == 2
     assert "not a zoo checkpoint" in capsys.readouterr().err
     assert bad.read_bytes() == b"not a checkpoint"  # nothing destroyed
+
+
+def test_cpu_amp_trains_in_bf16_only_where_the_cpu_has_it(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cpu_amp``: on a CPU without native bf16 the run is float32, the same weights as
+    without the option; on one with it, the run says bf16 and learns (finite, other weights)."""
+    import zoo.device
+
+    plain = train(tiny(), tmp_path / "fp32", final_eval=False)
+    assert plain["precision"] == "fp32"
+    with monkeypatch.context() as m:
+        m.setattr(zoo.device, "cpu_has_bf16", lambda: False)
+        fallback = train(tiny(cpu_amp=True), tmp_path / "fallback", final_eval=False)
+    assert fallback["precision"] == "fp32"
+    weights = [load_model(tmp_path / d)[0].state_dict()
+               for d in ("fp32", "fallback")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    if not zoo.device.cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16 (AVX512-BF16 or AMX): only the fallback ran")
+    bf16 = train(tiny(cpu_amp=True), tmp_path / "bf16", final_eval=False)
+    assert bf16["precision"] == "bf16"
+    assert all(math.isfinite(r["train_loss"]) for r in bf16["history"])
+    trained = load_model(tmp_path / "bf16")[0].state_dict()
+    assert any(not torch.equal(trained[k], weights[0][k]) for k in trained
+               if trained[k].is_floating_point())
