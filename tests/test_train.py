@@ -212,3 +212,36 @@ def test_cpu_amp_trains_in_bf16_only_where_the_cpu_has_it(tmp_path: Path,
     trained = load_model(tmp_path / "bf16")[0].state_dict()
     assert any(not torch.equal(trained[k], weights[0][k]) for k in trained
                if trained[k].is_floating_point())
+
+
+def test_hflip_mirrors_about_half_the_training_images_and_resumes_bit_for_bit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``augment: hflip``: every image the loss sees is a training image or its mirror,
+    both occur, the draws are seeded (1 epoch + resume + 1 equals 2 epochs) and the run
+    differs from one without it."""
+    from zoo.data import load_dataset
+    from zoo.train import _TrainState
+
+    config = tiny(augment="hflip", train_limit=32)
+    seen: list[torch.Tensor] = []
+    step = _TrainState.step
+    monkeypatch.setattr(_TrainState, "step",
+                        lambda self, out, x, m: (seen.append(x.clone()), step(self, out, x, m))[1])
+    whole = train(config, tmp_path / "whole", final_eval=False)
+    images = load_dataset(config).train.float() / 255
+    kinds = []
+    for x in torch.cat(seen):
+        plain = (images - x).abs().flatten(1).amax(1).min() < 1e-6
+        mirror = (images.flip(-1) - x).abs().flatten(1).amax(1).min() < 1e-6
+        assert plain or mirror
+        kinds.append(bool(mirror and not plain))
+    assert 0.25 < sum(kinds) / len(kinds) < 0.75
+    monkeypatch.undo()
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "split", on_epoch=_stop_after_first, final_eval=False)
+    train(config, tmp_path / "split", final_eval=False)
+    plain = train(tiny(train_limit=32), tmp_path / "plain", final_eval=False)
+    a, b, c = (read_checkpoint(tmp_path / d)["model"] for d in ("whole", "split", "plain"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+    assert plain["history"][-1]["train_loss"] != whole["history"][-1]["train_loss"]

@@ -27,6 +27,7 @@ CONVS = ("plain", "gated")
 BOTTLENECKS = ("none", "dilated", "ffc")
 PREFILLS = ("none", "pushpull")
 LR_SCHEDULES = ("constant", "cosine", "onecycle")
+AUGMENTS = ("none", "hflip")
 OPTIMIZERS = ("adam", "adamw")
 DATASETS = ("cifar10", "folder", "synthetic")
 # how a run executes, not what it trains: left out of TrainConfig.hash()
@@ -39,7 +40,8 @@ MAX_BLOCKS = 64
 # the hashes of earlier runs (leaderboard groups, resume checks) stay what they were
 LATER_UNET_FIELDS = {"prefill": "none"}
 # the same for TrainConfig's own fields added later (at their default: left out of the hash)
-LATER_FIELDS: dict[str, Any] = {"test_mask": None, "test_mask_args": None, "cpu_amp": False}
+LATER_FIELDS: dict[str, Any] = {"test_mask": None, "test_mask_args": None, "cpu_amp": False,
+                                 "augment": "none"}
 
 
 @dataclass
@@ -134,6 +136,8 @@ class TrainConfig:
     lr_schedule: str = "constant"  # "cosine" (after warm-up) or "onecycle"; paper: constant
     warmup: float = 0.0  # fraction of all steps spent warming the lr up from ~0 (cosine)
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off; the paper has none)
+    augment: str = "none"  # "hflip": each training image is mirrored left-right with
+    #   probability 1/2, drawn from the run's seeded generator (the paper has none)
     ema: float = 0.0  # decay of an exponential moving average of the weights, which is then
     #   what is evaluated and saved for inference (0: off; 0.999 is usual)
     seed: int = 0
@@ -173,6 +177,7 @@ class TrainConfig:
         _choice("dataset", self.dataset, DATASETS)
         self.loss = format_loss(parse_loss(self.loss))
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choice("augment", self.augment, AUGMENTS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
 
     def to_dict(self) -> dict[str, Any]:

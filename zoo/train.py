@@ -190,9 +190,13 @@ def _fit_epoch(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
     for step in range(run.steps_per_epoch):
         idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
         m = run.masker(len(idx))  # (B, 1, H, W), 1 = hole: the global batch's, on every rank
+        flip = (torch.rand(len(idx), device=device, generator=gen) < 0.5
+                if config.augment == "hflip" else None)  # the global batch's, as the masks
         part = local_slice(len(idx))  # this worker's shard of it (all of it on one process)
         idx, m = idx[part], m[part]
         x = run.train_x[idx].to(device, non_blocking=True).float().div_(255)  # (b,3,H,W) 0..1
+        if flip is not None:
+            x = torch.where(flip[part, None, None, None], x.flip(-1), x)
         masked = x * (1 - m)
         if run.channels_last:
             masked = masked.contiguous(memory_format=torch.channels_last)
