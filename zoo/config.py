@@ -146,7 +146,8 @@ class TrainConfig:
     cpu_amp: bool = False  # bf16 autocast when training on a CPU with native bf16 (AVX512-BF16
     #   or AMX; about 1.7x faster there, docs/training.md); float32 on other CPUs. The
     #   evaluation stays float32 on the CPU.
-    channels_last: bool = True  # NHWC memory layout, on CUDA and the CPU (faster convs)
+    channels_last: bool = True  # NHWC memory layout (faster convs): on CUDA, and on the CPU
+    #   when it trains in bf16 (a float32 CPU run keeps NCHW, so its seeded scores hold)
     compile: bool = False  # torch.compile the model (CUDA; worth it for long runs)
     threads: int | None = None  # torch CPU threads; None: all the CPUs this process may use
     eval_batch_size: int = 500

@@ -264,7 +264,10 @@ class _Run:
         train_x = place_on_device(splits.train, device)  # (N, 3, H, W) uint8
         n_train, _, h, w = train_x.shape
         masker = _masker(config, h, w, gen, device)
-        use_cl = config.channels_last and device.type in ("cuda", "cpu")
+        # channels_last on the CPU only under bf16: a float32 run keeps the layout (and so
+        # the rounding, and the scores) its seed gave before the CPU could take it
+        use_cl = config.channels_last and (device.type == "cuda" or uses_bf16(
+            device, config.amp, config.cpu_amp))
         if use_cl:
             model = model.to(memory_format=torch.channels_last)
         # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
