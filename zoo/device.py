@@ -7,6 +7,7 @@ so neither has to import the other.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 
@@ -55,12 +56,12 @@ def place_on_device(data: torch.Tensor, device: torch.device) -> torch.Tensor:
         return data.pin_memory()
 
 
+@functools.cache  # the CPU does not change under a running process
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX). Elsewhere torch
     emulates it, and a bf16 autocast is slower than float32."""
-    cpu = getattr(torch, "cpu", None)
     try:
-        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # a torch without these probes
         return False
 

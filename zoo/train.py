@@ -266,8 +266,8 @@ class _Run:
         masker = _masker(config, h, w, gen, device)
         # channels_last on the CPU only under bf16: a float32 run keeps the layout (and so
         # the rounding, and the scores) its seed gave before the CPU could take it
-        use_cl = config.channels_last and (device.type == "cuda" or uses_bf16(
-            device, config.amp, config.cpu_amp))
+        bf16 = uses_bf16(device, config.amp, config.cpu_amp)
+        use_cl = config.channels_last and (device.type == "cuda" or bf16)
         if use_cl:
             model = model.to(memory_format=torch.channels_last)
         # A last batch of one image would break BatchNorm on a 1x1 map: drop it.
@@ -277,7 +277,7 @@ class _Run:
         facts = {"encoder": config.encoder,
                  "plugin_version": get_registry().encoder(config.encoder).version,
                  "params": count_parameters(model), "device": str(device), "threads": threads,
-                 "precision": "bf16" if uses_bf16(device, config.amp, config.cpu_amp) else "fp32",
+                 "precision": "bf16" if bf16 else "fp32",
                  "config": config.to_dict(), "config_hash": config.hash()}
         val_masks = frozen_masks(config.mask, config.mask_args, len(splits.val), h, w,
                                  seed=VAL_MASK_SEED)
