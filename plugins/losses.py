@@ -90,6 +90,38 @@ class TVLoss(nn.Module):
 
 
 @dataclass
+class PSNRConfig:
+    """The dB at which an image's hole counts as solved: its squared error is floored
+    there, so that near-perfect holes do not take over the gradient."""
+
+    max_db: float = 40.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_db < 100:
+            raise ZooError("loss_args.psnr_hole.max_db must be in (0, 100), for example 40")
+
+
+class PSNRHoleLoss(nn.Module):
+    """The hole PSNR that zoo ranks by, as a loss: per image, ``10 log10(1 + mse/floor)``
+    with ``mse`` the image's mean squared error over its hole pixels and ``floor`` the
+    mse of ``max_db``, then averaged over the batch. For a hole far from solved this is
+    ``max_db`` minus its PSNR, so its gradient is the image's MSE gradient divided by its
+    MSE: every image gains the same weight per dB, as the per-image mean of the metric
+    counts it, where an MSE over the batch is dominated by the worst holes. 0 for a
+    perfect fill or an image with no hole."""
+
+    def __init__(self, config: PSNRConfig) -> None:
+        super().__init__()
+        self.floor = 10 ** (-config.max_db / 10)
+
+    def forward(self, pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+        pred, target, mask = pred.float(), target.float(), mask.float()  # log of bf16 is coarse
+        sq = ((pred - target) ** 2 * mask).sum(dim=(1, 2, 3))  # (B,)
+        n = (mask.sum(dim=(1, 2, 3)) * pred.shape[1]).clamp(min=1)
+        return (10 * torch.log10(1 + sq / n / self.floor)).mean()
+
+
+@dataclass
 class AdversarialConfig:
     """PatchGAN discriminator (DeepFill v2's SN-PatchGAN, scaled to small images)."""
 
@@ -172,5 +204,7 @@ def zoo_register_losses(register) -> None:
                       "1 - SSIM (torchmetrics; 7x7 Gaussian window as the evaluation)"))
     register(LossSpec("tv", NoOptions, lambda config: TVLoss(),
                       "total variation on the hole and its 1-pixel border"))
+    register(LossSpec("psnr_hole", PSNRConfig, PSNRHoleLoss,
+                      "about max_db - hole PSNR, per image then averaged (the metric zoo ranks by)"))
     register(LossSpec("adv", AdversarialConfig, AdversarialLoss,
                       "SN-PatchGAN hinge loss + discriminator feature matching (DeepFill v2)"))

@@ -57,7 +57,7 @@ def test_every_loss_term_is_a_scalar_with_a_gradient(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["l1_hole", "l1_known", "l2_hole", "l2_known", "ssim", "tv",
-                                  "hole_l1", "mse", "l1"])
+                                  "hole_l1", "mse", "l1", "psnr_hole"])
 def test_reconstruction_terms_fall_when_optimised(name: str) -> None:
     """A few Adam steps on the prediction itself lower each reconstruction term."""
     loss = build_loss(tiny(loss=name))
@@ -87,6 +87,33 @@ def test_hole_and_known_terms_see_only_their_pixels() -> None:
     noisy = (target + 0.1 * torch.randn_like(target)).clamp(0, 1)
     assert torch.allclose(combo(noisy, target, mask)[0],
                           build_loss(tiny(loss="hole_l1"))(noisy, target, mask)[0])
+
+
+def test_psnr_hole_term_is_max_db_minus_the_metric_and_weighs_each_image_per_db() -> None:
+    from zoo.metrics import per_image
+
+    target, mask = _batch(n=6)
+    g = torch.Generator().manual_seed(2)
+    scale = torch.tensor([0.02, 0.05, 0.1, 0.2, 0.3, 0.5]).view(-1, 1, 1, 1)  # 34 to 6 dB
+    pred = (target + scale * torch.randn(target.shape, generator=g)).requires_grad_(True)
+    loss = build_loss(tiny(loss="psnr_hole", loss_args={"psnr_hole": {"max_db": 60}}))
+    value, _ = loss(pred, target, mask)
+    metric = per_image(target, pred.detach(), mask)["psnr_hole"]
+    assert value.item() == pytest.approx((60 - metric).mean().item(), abs=0.01)
+    # the gradient on an image is its MSE gradient over its MSE: the same relative error
+    # pulls as hard on a nearly right hole as on a wrong one, unlike the batch MSE
+    (grad,) = torch.autograd.grad(value, pred)
+    per_image_grad = grad.flatten(1).norm(dim=1) * scale.flatten()
+    assert per_image_grad.max() / per_image_grad.min() < 1.3
+    (mse_grad,) = torch.autograd.grad(build_loss(tiny(loss="l2_hole"))(pred, target, mask)[0], pred)
+    mse_norm = mse_grad.flatten(1).norm(dim=1)
+    assert mse_norm.max() / mse_norm.min() > 20  # the MSE: the worst hole pulls 25x harder
+    # a perfect fill, and an image without a hole, add nothing
+    none = torch.zeros_like(mask)
+    assert loss(target, target, mask)[0].item() == 0.0
+    assert loss(pred, target, none)[0].item() == 0.0
+    with pytest.raises(ZooError, match="max_db must be in"):
+        build_loss(tiny(loss="psnr_hole", loss_args={"psnr_hole": {"max_db": 0}}))
 
 
 def test_discriminator_learns_to_tell_real_from_fake() -> None:
