@@ -155,7 +155,7 @@ def test_loss_spec_is_canonical() -> None:
 
 UNET_OPTIONS = [{"conv": "gated"}, {"bottleneck": "dilated", "bottleneck_blocks": 3},
                 {"bottleneck": "ffc"}, {"conv": "gated", "bottleneck": "ffc"},
-                {"prefill": "pushpull"}]
+                {"prefill": "pushpull"}, {"prefill": "pushpull", "output": "residual"}]
 
 
 @pytest.mark.parametrize("unet", UNET_OPTIONS, ids=lambda u: ",".join(f"{k}={v}" for k, v in u.items()))
@@ -419,3 +419,28 @@ def test_prefill_adds_no_parameters() -> None:
     paper = build_model(build_config(PRESETS["paper"]))
     pre = build_model(build_config(PRESETS["paper"], {"unet.prefill": "pushpull"}))
     assert count_parameters(pre) == count_parameters(paper) == 741_763
+
+
+def test_residual_output_corrects_the_prefill_and_needs_one() -> None:
+    """With its head at zero a residual U-Net returns the push-pull fill itself (up to the
+    logit's clamp), so training starts from that guess; without a prefill it is refused."""
+    from zoo.model._fill import pushpull_fill
+
+    config = build_config(PRESETS["strong"], {"unet.output": "residual", "unet.widths": [8, 16, 32],
+                                              "encoder": "none"})
+    model = build_model(config).eval()
+    nn.init.zeros_(model.head.weight), nn.init.zeros_(model.head.bias)
+    target, mask = _batch()
+    masked = target * (1 - mask)
+    with torch.no_grad():
+        out = model(masked, mask)
+    fill = pushpull_fill(masked, mask)
+    hole = mask.bool().expand_as(out)
+    assert (out[hole] - fill[hole]).abs().max() < 2e-3
+    assert torch.equal(out[~hole], masked[~hole])  # composited: known pixels exact
+    assert count_parameters(model) == count_parameters(
+        build_model(build_config(config.to_dict(), {"unet.output": "direct"})))
+    with pytest.raises(ZooError, match="set unet.prefill=pushpull"):
+        build_config(PRESETS["paper"], {"unet.output": "residual"})
+    with pytest.raises(ZooError, match="valid: direct, residual"):
+        build_config(PRESETS["strong"], {"unet.output": "resid"})

@@ -26,6 +26,7 @@ ACTIVATIONS = ("relu", "gelu", "silu")
 CONVS = ("plain", "gated")
 BOTTLENECKS = ("none", "dilated", "ffc")
 PREFILLS = ("none", "pushpull")
+OUTPUTS = ("direct", "residual")
 LR_SCHEDULES = ("constant", "cosine", "onecycle")
 AUGMENTS = ("none", "hflip")
 OPTIMIZERS = ("adam", "adamw")
@@ -38,7 +39,7 @@ MAX_WIDTH = 4096
 MAX_BLOCKS = 64
 # U-Net options added after models were shared: left out of the hash at their default, so
 # the hashes of earlier runs (leaderboard groups, resume checks) stay what they were
-LATER_UNET_FIELDS = {"prefill": "none"}
+LATER_UNET_FIELDS = {"prefill": "none", "output": "direct"}
 # the same for TrainConfig's own fields added later (at their default: left out of the hash)
 LATER_FIELDS: dict[str, Any] = {"test_mask": None, "test_mask_args": None, "cpu_amp": False,
                                  "augment": "none"}
@@ -67,6 +68,8 @@ class UNetConfig:
     bottleneck_blocks: int = 2  # how many of those blocks (ignored for "none")
     prefill: str = "none"  # what the network sees in the hole: zeros (the paper) or
     #   "pushpull", a smooth fill from the known pixels (zoo.model._fill) to correct
+    output: str = "direct"  # the hole's values: the network's own (sigmoid of its head), or
+    #   "residual": a correction of the prefill (sigmoid(head + logit(prefill)))
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -89,6 +92,10 @@ class UNetConfig:
         _choice("unet.conv", self.conv, CONVS)
         _choice("unet.bottleneck", self.bottleneck, BOTTLENECKS)
         _choice("unet.prefill", self.prefill, PREFILLS)
+        _choice("unet.output", self.output, OUTPUTS)
+        _check(self.output == "direct" or self.prefill != "none",
+               "unet.output=residual corrects the prefill, and there is none: set "
+               "unet.prefill=pushpull, or unet.output=direct")
         _choice("unet.norm", self.norm, NORMS)
         _choice("unet.activation", self.activation, ACTIVATIONS)
         _choice("unet.skip_merge", self.skip_merge, SKIP_MERGES)

@@ -167,6 +167,7 @@ class InpaintUNet(nn.Module):
         x = masked
         if self.config.prefill == "pushpull":  # a first guess in the hole, to be corrected
             x = pushpull_fill(masked * (1 - mask), mask)
+        base = x  # what a residual output corrects
         x = torch.cat([x, mask], dim=1) if self.config.mask_channel else x
         h, w = x.shape[-2:]
         ph = pw = 0
@@ -184,9 +185,12 @@ class InpaintUNet(nn.Module):
             pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)  # centred: edges stay alike
             mode = "reflect" if max(pads[:2]) < w and max(pads[2:]) < h else "replicate"
             x = F.pad(x, pads, mode=mode)
-        out = self._net(x)
+        out = self._net(x)  # (B, 3, H, W) logits
         if ph or pw:
             out = out[..., ph // 2: ph // 2 + h, pw // 2: pw // 2 + w]
+        if self.config.output == "residual":
+            out = out + torch.logit(base.clamp(0, 1), eps=1e-3)
+        out = torch.sigmoid(out)
         if self.config.composite:  # known pixels are copied through exactly
             out = masked * (1 - mask) + out * mask
         return out
@@ -207,4 +211,4 @@ class InpaintUNet(nn.Module):
             h = up(h)
             h = h + skip if self.config.skip_merge == "add" else torch.cat([h, skip], dim=1)
             h = post(h)
-        return torch.sigmoid(self.head(h))  # (B, 3, H, W)
+        return self.head(h)  # (B, 3, H, W) logits
