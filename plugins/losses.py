@@ -17,6 +17,7 @@ from torch import Tensor, nn
 import zoo
 from zoo.errors import ZooError
 from zoo.hookspecs import LossSpec
+from zoo.metrics import hole_mse
 
 
 @dataclass
@@ -115,10 +116,8 @@ class PSNRHoleLoss(nn.Module):
         self.floor = 10 ** (-config.max_db / 10)
 
     def forward(self, pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
-        pred, target, mask = pred.float(), target.float(), mask.float()  # log of bf16 is coarse
-        sq = ((pred - target) ** 2 * mask).sum(dim=(1, 2, 3))  # (B,)
-        n = (mask.sum(dim=(1, 2, 3)) * pred.shape[1]).clamp(min=1)
-        return (10 * torch.log10(1 + sq / n / self.floor)).mean()
+        mse = hole_mse(target.float(), pred.float(), mask.float())  # (B,); log of bf16 is coarse
+        return (10 * torch.log10(1 + mse / self.floor)).mean()
 
 
 @dataclass

@@ -201,6 +201,14 @@ def texture_ratio(target: Tensor, pred: Tensor, mask: Tensor) -> Tensor:
     return torch.where(hole > 0, ratio, torch.full_like(ratio, math.nan))
 
 
+def hole_mse(target: Tensor, pred: Tensor, mask: Tensor) -> Tensor:
+    """Per-image mean squared error over the hole's pixels and channels ``(B,)``; 0 for an
+    image without a hole pixel (``per_image`` reports nan there, the ``psnr_hole`` loss
+    term adds nothing)."""
+    n = (mask.sum(dim=(1, 2, 3)) * target.shape[1]).clamp(min=1)
+    return ((pred - target) ** 2 * mask).sum(dim=(1, 2, 3)) / n
+
+
 def per_image(target: Tensor, pred: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """Per-image metrics ``(B,)``: psnr/ssim/l1 over the whole image and in the hole, and
     the hole's texture ratio. Hole values are nan for images without a hole pixel."""
@@ -210,7 +218,6 @@ def per_image(target: Tensor, pred: Tensor, mask: Tensor) -> dict[str, Tensor]:
     err = pred - target
     hole_px = mask.sum(dim=(1, 2, 3))  # (B,) pixels, each with c channels
     has_hole = hole_px > 0
-    denom = (hole_px * c).clamp(min=1)
 
     def hole_mean(x: Tensor, channels: int) -> Tensor:
         v = (x * mask).sum(dim=(1, 2, 3)) / (hole_px * channels).clamp(min=1)
@@ -218,7 +225,7 @@ def per_image(target: Tensor, pred: Tensor, mask: Tensor) -> dict[str, Tensor]:
 
     ssim = ssim_map(target, pred)
     return {
-        "psnr_hole": torch.where(has_hole, _psnr((err**2 * mask).sum(dim=(1, 2, 3)) / denom),
+        "psnr_hole": torch.where(has_hole, _psnr(hole_mse(target, pred, mask)),
                                  torch.full_like(hole_px, math.nan)),
         "ssim_hole": hole_mean(ssim, 1),
         "l1_hole": hole_mean(err.abs(), c),
