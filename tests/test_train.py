@@ -245,3 +245,46 @@ def test_hflip_mirrors_about_half_the_training_images_and_resumes_bit_for_bit(
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
     assert plain["history"][-1]["train_loss"] != whole["history"][-1]["train_loss"]
+
+
+def test_mask_repeats_shows_each_image_again_under_a_new_mask_and_resumes_bit_for_bit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mask_repeats: 2``: every step the loss sees each of its images twice, each time
+    under a different mask, with the same number of steps; 1.5 gives 1.5x the samples; the
+    draws are seeded (1 epoch + resume + 1 equals 2 epochs); 2.0 and 2 are one config; and
+    a bad value is refused with the valid range."""
+    from zoo.train import _TrainState, repeat_batch
+
+    assert repeat_batch(torch.arange(4), 1.5).tolist() == [0, 1, 2, 3, 0, 1]
+    assert repeat_batch(torch.arange(3), 1).tolist() == [0, 1, 2]
+    config = tiny(mask_repeats=2, train_limit=32, batch_size=8, mask="irregular")
+    assert config.hash() == tiny(mask_repeats=2.0, train_limit=32, batch_size=8,
+                                 mask="irregular").hash()
+    assert tiny(mask_repeats=1).hash() == tiny().hash()  # the default is out of the hash
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    step = _TrainState.step
+    monkeypatch.setattr(_TrainState, "step", lambda self, out, x, m: (
+        seen.append((x.clone(), m.clone())), step(self, out, x, m))[1])
+    whole = train(config, tmp_path / "whole", final_eval=False)
+    assert len(seen) == 2 * 32 // 8  # the steps are as many as without repeats
+    for x, m in seen:
+        assert len(x) == 16
+        assert torch.equal(x[:8], x[8:])  # the same images ...
+        assert all(not torch.equal(m[i], m[i + 8]) for i in range(8))  # ... other holes
+    monkeypatch.undo()
+    seen.clear()
+    monkeypatch.setattr(_TrainState, "step", lambda self, out, x, m: (
+        seen.append((x.clone(), m.clone())), step(self, out, x, m))[1])
+    train(tiny(mask_repeats=1.5, train_limit=32, batch_size=8, epochs=1), tmp_path / "half",
+          final_eval=False)
+    assert [len(x) for x, _ in seen] == [12] * 4
+    monkeypatch.undo()
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "split", on_epoch=_stop_after_first, final_eval=False)
+    train(config, tmp_path / "split", final_eval=False)
+    a, b = (read_checkpoint(tmp_path / d)["model"] for d in ("whole", "split"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert math.isfinite(whole["history"][-1]["train_loss"])
+    for bad in (0.5, 17, "two"):
+        with pytest.raises(ZooError, match=r"mask_repeats"):
+            tiny(mask_repeats=bad)

@@ -42,7 +42,8 @@ MAX_BLOCKS = 64
 LATER_UNET_FIELDS = {"prefill": "none", "output": "direct"}
 # the same for TrainConfig's own fields added later (at their default: left out of the hash)
 LATER_FIELDS: dict[str, Any] = {"test_mask": None, "test_mask_args": None, "cpu_amp": False,
-                                 "augment": "none"}
+                                 "augment": "none", "mask_repeats": 1}
+MAX_MASK_REPEATS = 16
 
 
 @dataclass
@@ -145,6 +146,10 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off; the paper has none)
     augment: str = "none"  # "hflip": each training image is mirrored left-right with
     #   probability 1/2, drawn from the run's seeded generator (the paper has none)
+    mask_repeats: float = 1  # batch augmentation (Hoffer et al. 2019): each step's images
+    #   are drawn again under fresh masks until the step holds round(batch_size x
+    #   mask_repeats) masked samples; the steps per epoch stay the same, the compute per
+    #   step grows by the same factor (1: each image once per epoch, the paper's)
     ema: float = 0.0  # decay of an exponential moving average of the weights, which is then
     #   what is evaluated and saved for inference (0: off; 0.999 is usual)
     seed: int = 0
@@ -174,6 +179,12 @@ class TrainConfig:
         _check(self.eval_batch_size >= 1, "eval_batch_size must be >= 1")
         _check(0.0 <= self.warmup < 1.0, "warmup must be in [0, 1) (a fraction of all steps)")
         _check(self.grad_clip >= 0, "grad_clip must be >= 0 (0 turns it off)")
+        _check(isinstance(self.mask_repeats, (int, float)) and not isinstance(
+            self.mask_repeats, bool) and 1 <= self.mask_repeats <= MAX_MASK_REPEATS,
+               f"mask_repeats must be a number in [1, {MAX_MASK_REPEATS}] (1: each image once "
+               f"a step; 2: twice, under two masks), got {self.mask_repeats!r}")
+        if float(self.mask_repeats).is_integer():
+            self.mask_repeats = int(self.mask_repeats)  # 2.0 and 2 are one config (one hash)
         _check(0.0 <= self.ema < 1.0, "ema must be in [0, 1) (0 turns it off; 0.999 is usual)")
         self.loss_args = {str(k): dict(v or {}) if isinstance(v, dict) else v
                           for k, v in (self.loss_args or {}).items()}

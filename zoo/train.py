@@ -166,6 +166,15 @@ class _TrainState:
         return loss.detach(), parts
 
 
+def repeat_batch(idx: torch.Tensor, repeats: float) -> torch.Tensor:
+    """A step's image indices drawn again in order until there are round(len(idx) x
+    repeats) of them (``mask_repeats``; every repeat then gets a mask of its own)."""
+    n = round(len(idx) * repeats)
+    if n <= len(idx):
+        return idx
+    return idx.repeat(-(-n // len(idx)))[:n]
+
+
 def _masker(config: TrainConfig, h: int, w: int, gen: torch.Generator, device: torch.device
             ) -> Callable[[int], torch.Tensor]:
     """Training masks ``(n, 1, h, w)`` drawn with ``gen``; the generator and its options are
@@ -189,6 +198,7 @@ def _fit_epoch(run: _Run, epoch: int, on_step: Callable[[int, int], None] | None
     sums: dict[str, torch.Tensor] = {}
     for step in range(run.steps_per_epoch):
         idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
+        idx = repeat_batch(idx, config.mask_repeats)  # each image again, under a new mask
         m = run.masker(len(idx))  # (B, 1, H, W), 1 = hole: the global batch's, on every rank
         flip = (torch.rand(len(idx), device=device, generator=gen) < 0.5
                 if config.augment == "hflip" else None)  # the global batch's, as the masks
