@@ -53,3 +53,14 @@ def test_errors_keep_square_brackets(capsys, monkeypatch) -> None:
     monkeypatch.setattr(lb, "run", boom)
     code = main(["leaderboard"])
     assert code == 2 and "zoo-inpaint[export]" in _err(capsys)
+
+
+def test_train_table_names_the_mask_it_was_scored_on(tmp_path: Path, capsys) -> None:
+    """Trained on free-form holes, scored on the paper's squares: the table says paper."""
+    code = main(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--train-limit", "16",
+                 "--test-limit", "8", "--device", "cpu", "--set", "dataset=synthetic",
+                 "--set", "unet.widths=[8,16,32]", "--set", "val_limit=8", "--set",
+                 "mask=mixed", "--set", "test_mask=paper", "--set", "threads=1"])
+    assert code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(paper masks)" in out and "(mixed masks)" not in out

@@ -132,7 +132,7 @@ def _show(args: argparse.Namespace, config: Any, result: dict[str, Any]) -> int:
         print(dumps({k: v for k, v in result.items() if k != "history"}))
     else:
         console.print(metrics_table(result, title=f"{config.encoder} on {config.dataset} "
-                                                  f"test ({config.mask} masks)"))
+                                                  f"test ({config.scoring().mask} masks)"))
         by_area = area_table(result, title="hole PSNR / SSIM by hole area")
         if by_area is not None:
             console.print(by_area)
