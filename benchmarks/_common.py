@@ -19,6 +19,18 @@ from zoo.data import Splits, data_folder, load_cifar10, synthetic_splits
 from zoo.errors import ZooError
 
 
+def split_presets(text: str) -> list[str]:
+    """``--presets`` as a list: split on the commas outside brackets, so that a preset name
+    may carry a list, ``strong+unet.widths=[64,128,256]``."""
+    names, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            names.append(text[start:i])
+            start = i + 1
+    return [n.strip() for n in [*names, text[start:]] if n.strip()]
+
+
 def cpu_name() -> str:
     """The CPU model from /proc/cpuinfo (Linux), else whatever platform knows."""
     try:

@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from _common import apply_smoke, load_splits, machine, print_json, print_table  # noqa: E402
+from _common import (apply_smoke, load_splits, machine, print_json, print_table,  # noqa: E402
+                     split_presets)
 
 SMOKE = {"presets": "tiny", "repeats": 1}
 TINY = {"encoder": "none", "unet": {"widths": [8, 16, 32]}, "batch_size": 16}
@@ -45,8 +46,10 @@ def config_of(name: str, **extra: Any):
     from zoo.config import preset
     from zoo.settings import build_config
 
+    from zoo.cli._common import parse_sets
+
     base, *more = name.split("+")
-    sets = dict(kv.split("=", 1) for kv in more)
+    sets = parse_sets(more)  # YAML values, as --set's: +unet.widths=[64,128,256]
     layer = (TINY if base == "tiny" else preset(base))
     return build_config({**layer, **extra}, sets)
 
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print_json("machine", facts)
     cost.REPEATS = {1: args.repeats, 64: max(1, args.repeats // 2)}
     rows = []
-    for name in args.presets.split(","):
+    for name in split_presets(args.presets):
         model = build(name).to(device)
         figures = cost.model_cost(model, (32, 32))
         params = sum(p.numel() for p in model.parameters())
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 ["preset", "params", "GFLOPs/img", "ms/img b1", "ms/img b64", "measured on"],
                 rows)
     if args.train_images:
-        names = args.presets.split(",")
+        names = split_presets(args.presets)
         records = train_speeds(names, args.train_images, args.rounds, args.threads, args.data,
                                device)
         for rec in records:

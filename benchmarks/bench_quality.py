@@ -24,6 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import split_presets  # noqa: E402
+
 REFS = ("telea", "navier_stokes", "mean_fill")
 
 
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[str, dict[str, list[Any]]] = {}
     refs: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
-    for name in args.presets.split(","):
+    for name in split_presets(args.presets):
         for seed in seeds:
             base, *sets = name.split("+")
             data = {"seed": seed, "train_limit": args.train_limit,

@@ -195,3 +195,14 @@ def test_bench_inpaint_cost_smoke(capsys):
              if ln.startswith("BENCH_INPAINT_COST ")]
     assert [json.loads(ln.split(" ", 1)[1])["path"] for ln in lines] == [p for _, p in paths]
     assert rec["ratio"] > 0
+
+
+def test_preset_lists_split_outside_brackets():
+    """``--presets`` names may carry a list (``+unet.widths=[64,128,256]``): its commas
+    do not split the name, the ones between names do."""
+    common = _load("_common")
+    assert common.split_presets("strong,strong+unet.widths=[64,128,256]+mask_repeats=2, paper") \
+        == ["strong", "strong+unet.widths=[64,128,256]+mask_repeats=2", "paper"]
+    cost = _load("bench_cost")
+    config = cost.config_of("strong+unet.widths=[64,128,256]+mask_repeats=2")
+    assert config.unet.widths == (64, 128, 256) and config.mask_repeats == 2
