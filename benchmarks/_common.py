@@ -20,11 +20,11 @@ from zoo.errors import ZooError
 
 
 def split_presets(text: str) -> list[str]:
-    """``--presets`` as a list: split on the commas outside brackets, so that a preset name
-    may carry a list, ``strong+unet.widths=[64,128,256]``."""
+    """``--presets`` as a list: split on the commas outside brackets and braces, so that a
+    preset name may carry a list or a mapping, ``strong+unet.widths=[64,128,256]``."""
     names, depth, start = [], 0, 0
     for i, ch in enumerate(text):
-        depth += (ch == "[") - (ch == "]")
+        depth += (ch in "[{") - (ch in "]}")
         if ch == "," and depth == 0:
             names.append(text[start:i])
             start = i + 1

@@ -203,6 +203,8 @@ def test_preset_lists_split_outside_brackets():
     common = _load("_common")
     assert common.split_presets("strong,strong+unet.widths=[64,128,256]+mask_repeats=2, paper") \
         == ["strong", "strong+unet.widths=[64,128,256]+mask_repeats=2", "paper"]
+    assert common.split_presets("a+mask_args={min_hole: 0.1, max_hole: 0.2},b") == \
+        ["a+mask_args={min_hole: 0.1, max_hole: 0.2}", "b"]
     cost = _load("bench_cost")
     config = cost.config_of("strong+unet.widths=[64,128,256]+mask_repeats=2")
     assert config.unet.widths == (64, 128, 256) and config.mask_repeats == 2

@@ -36,6 +36,12 @@ def test_bad_workers_refused_before_any_worker_starts() -> None:
     with pytest.raises(ZooError, match="global batch.*divisible by 3"):
         check_workers(3, 8)
     assert check_workers(2, 8) == 2
+    # mask_repeats: the step's round(batch x repeats) samples must split too (16 x 1.1 = 18
+    # over 8 workers would leave two of them an empty batch)
+    with pytest.raises(ZooError, match=r"mask_repeats 1.1 makes each step 18 masked samples"):
+        check_workers(8, 16, mask_repeats=1.1)
+    assert check_workers(8, 16, mask_repeats=2) == 8
+    assert check_workers(2, 16, mask_repeats=1.5) == 2  # 24 samples, 12 each
     with pytest.raises(ZooError, match=r"3 workers x 1 CPU = 3 CPU.*has 2"):
         check_cluster(3, 1.0, 0.0, {"CPU": 2.0})
     with pytest.raises(ZooError, match="GPU"):

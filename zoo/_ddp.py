@@ -105,7 +105,7 @@ def train_workers(config: Any, out: str | Path, workers: int, *, cpu: float | No
 
     from zoo.tune._connect import init_ray as _init_ray
 
-    check_workers(workers, config.batch_size)
+    check_workers(workers, config.batch_size, mask_repeats=config.mask_repeats)
     out = Path(out).resolve()
     _init_ray(address, {"include_dashboard": False, "log_to_driver": False,
                         "configure_logging": False})
@@ -148,7 +148,8 @@ def tune_trial(spec: Any, cfg: Any, ctx: Any) -> None:
     res = spec.resources
     workers, cpu, gpu = int(res.get("workers", 1)), float(res.get("cpu", 1)), \
         float(res.get("gpu", 0))
-    check_workers(workers, cfg.batch_size, where="resources.workers")
+    check_workers(workers, cfg.batch_size, where="resources.workers",
+                  mask_repeats=cfg.mask_repeats)
     cfg = _runtime(cfg, cpu, gpu)
     facts = {"node_id": ray.get_runtime_context().get_node_id(),
              TRAINED_KEY: cfg.to_dict(), "config_hash": cfg.hash()}

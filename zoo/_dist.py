@@ -25,8 +25,10 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def check_workers(workers: Any, batch_size: int, where: str = "--workers") -> int:
-    """``workers`` as an int >= 1 that divides the global batch, else one clear line."""
+def check_workers(workers: Any, batch_size: int, where: str = "--workers",
+                  mask_repeats: float = 1) -> int:
+    """``workers`` as an int >= 1 that divides the global batch (and the step's
+    ``round(batch_size x mask_repeats)`` masked samples), else one clear line."""
     if isinstance(workers, bool) or not isinstance(workers, (int, float)) or \
             not float(workers).is_integer() or workers < 1:
         raise ZooError(f"{where} must be a whole number >= 1 (1: one process, no Ray Train), "
@@ -36,6 +38,12 @@ def check_workers(workers: Any, batch_size: int, where: str = "--workers") -> in
         raise ZooError(f"{where} {workers}: batch_size {batch_size} is the global batch and "
                        f"must split evenly over the workers; use a batch size divisible by "
                        f"{workers} (e.g. {batch_size - batch_size % workers or workers})")
+    samples = round(batch_size * mask_repeats)
+    if samples % workers:
+        raise ZooError(f"{where} {workers}: mask_repeats {mask_repeats} makes each step "
+                       f"{samples} masked samples ({batch_size} images), which must split "
+                       f"evenly over the workers; use a whole mask_repeats or one that "
+                       f"gives a multiple of {workers}")
     return workers
 
 

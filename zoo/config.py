@@ -147,7 +147,7 @@ class TrainConfig:
     augment: str = "none"  # "hflip": each training image is mirrored left-right with
     #   probability 1/2, drawn from the run's seeded generator (the paper has none)
     mask_repeats: float = 1  # batch augmentation (Hoffer et al. 2019): each step's images
-    #   are drawn again under fresh masks until the step holds round(batch_size x
+    #   are drawn again under freshly drawn masks until the step holds round(batch_size x
     #   mask_repeats) masked samples; the steps per epoch stay the same, the compute per
     #   step grows by the same factor (1: each image once per epoch, the paper's)
     ema: float = 0.0  # decay of an exponential moving average of the weights, which is then
@@ -424,9 +424,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # The recipe zoo recommends (docs/results.md, "Batch augmentation: each image under two
     # masks"): strong-v2 (below) with levels 64/128/256 and batch augmentation, each step's
-    # 16 images shown twice under two different masks (mask_repeats), so 32 masked samples a
+    # 16 images shown twice under two independently drawn masks (mask_repeats), so 32 masked samples a
     # step and twice the steps of strong-v2: twice the masked samples from the same images,
-    # in 1.3x strong-v1's training time on a CPU with native bf16.
+    # in 1.3x strong-v1's training time on a CPU with native bf16 (2 threads).
     "strong": {
         **_STRONG_V2,
         "unet": {**_STRONG_V2["unet"], "widths": (64, 128, 256)},

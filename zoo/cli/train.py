@@ -19,8 +19,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", help="fusion encoder (see `zoo plugins`); default none")
     p.add_argument("--preset", choices=_presets(), help="paper: the paper's model and recipe; "
-                   "strong: the recipe zoo recommends, found by a search; strong-v1: the "
-                   "hand-picked one before it (see docs/training.md)")
+                   "strong: the recipe zoo recommends (strong-v2 with each image under two "
+                   "masks a step); strong-v2: the winner of a search; strong-v1: the "
+                   "hand-picked first (see docs/training.md)")
     p.add_argument("--config", metavar="YAML", help="a YAML file of TrainConfig options")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)

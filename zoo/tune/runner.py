@@ -333,7 +333,9 @@ def _check_workers(spec: Any) -> None:
 
     workers = int(spec.resources.get("workers", 1))
     if workers > 1:
-        check_workers(workers, spec.trial_config({}).batch_size, where="resources.workers")
+        base = spec.trial_config({})
+        check_workers(workers, base.batch_size, where="resources.workers",
+                      mask_repeats=base.mask_repeats)
         check_cluster(workers, float(spec.resources.get("cpu", 1)),
                       float(spec.resources.get("gpu", 0)), ray.cluster_resources(),
                       what=f"search '{spec.name}' (resources.workers)")
