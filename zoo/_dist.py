@@ -25,6 +25,12 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+def step_samples(images: int, mask_repeats: float) -> int:
+    """The masked samples of a step of ``images`` under ``mask_repeats`` (each image shown
+    again under a new mask until there are this many): what the workers split."""
+    return round(images * mask_repeats)
+
+
 def check_workers(workers: Any, batch_size: int, where: str = "--workers",
                   mask_repeats: float = 1) -> int:
     """``workers`` as an int >= 1 that divides the global batch (and the step's
@@ -38,7 +44,7 @@ def check_workers(workers: Any, batch_size: int, where: str = "--workers",
         raise ZooError(f"{where} {workers}: batch_size {batch_size} is the global batch and "
                        f"must split evenly over the workers; use a batch size divisible by "
                        f"{workers} (e.g. {batch_size - batch_size % workers or workers})")
-    samples = round(batch_size * mask_repeats)
+    samples = step_samples(batch_size, mask_repeats)
     if samples % workers:
         raise ZooError(f"{where} {workers}: mask_repeats {mask_repeats} makes each step "
                        f"{samples} masked samples ({batch_size} images), which must split "

@@ -424,9 +424,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # The recipe zoo recommends (docs/results.md, "Batch augmentation: each image under two
     # masks"): strong-v2 (below) with levels 64/128/256 and batch augmentation, each step's
-    # 16 images shown twice under two independently drawn masks (mask_repeats), so 32 masked samples a
-    # step and twice the steps of strong-v2: twice the masked samples from the same images,
-    # in 1.3x strong-v1's training time on a CPU with native bf16 (2 threads).
+    # 16 images shown twice under two independently drawn masks (mask_repeats), so 32 masked
+    # samples a step and twice the steps of strong-v2: twice the masked samples from the
+    # same images, in 1.3x strong-v1's training time on a CPU with native bf16 (2 threads).
     "strong": {
         **_STRONG_V2,
         "unet": {**_STRONG_V2["unet"], "widths": (64, 128, 256)},

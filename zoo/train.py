@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from zoo._dist import local_slice, mean_over_workers, refuse_trainable_terms, world, wrap
+from zoo._dist import (local_slice, mean_over_workers, refuse_trainable_terms, step_samples,
+                       world, wrap)
 from zoo.modelfolder.checkpoint import (CHECKPOINT_NAME, STATE_NAME, has_checkpoint,
                                         read_checkpoint, save_checkpoint)
 from zoo.config import TrainConfig
@@ -169,7 +170,7 @@ class _TrainState:
 def repeat_batch(idx: torch.Tensor, repeats: float) -> torch.Tensor:
     """A step's image indices drawn again in order until there are round(len(idx) x
     repeats) of them (``mask_repeats``; every repeat then gets a mask of its own)."""
-    n = round(len(idx) * repeats)
+    n = step_samples(len(idx), repeats)
     if n <= len(idx):
         return idx
     return idx.repeat(-(-n // len(idx)))[:n]
